@@ -1,0 +1,28 @@
+"""SoftPlace's exception hierarchy: foreign errors are translated at the boundary."""
+
+from __future__ import annotations
+
+
+class SoftPlaceError(Exception):
+    """Base of every error SoftPlace raises on purpose."""
+
+
+class ConfigError(SoftPlaceError):
+    """A configuration or registry file is wrong; the message names file, line and field."""
+
+
+class MessageError(SoftPlaceError):
+    """An MQTT payload is rejected; ``reason`` is the dead-letter reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class StorageError(SoftPlaceError):
+    """The store could not durably write or answer; callers retry with backoff."""
+
+
+class PrivacyError(SoftPlaceError):
+    """A release would break a privacy rule (budget, suppression); nothing was released."""

@@ -1,0 +1,160 @@
+"""Wire contracts: every MQTT payload SoftPlace sends or accepts, defined once.
+
+All messages are JSON objects carrying ``"v": 1``. Models are frozen and refuse
+unknown fields, so a firmware change that adds a field fails loudly here (and in
+``tests/fixtures/``) instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from softplace.errors import MessageError
+
+SCHEMA_VERSION = 1
+SensorKind = Literal["ld2410", "vl53l1x", "pir", "virtual"]
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+M = TypeVar("M", bound="_Message")
+UnixSeconds = Annotated[float, Field(ge=0, description="Unix time in seconds (UTC)")]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class DeviceReading(_Message):
+    """What a sensor publishes on ``softplace/v1/<site>/dev/<device>/reading``.
+
+    ``(device, boot, seq)`` identifies a reading, so a redelivered one is recognised.
+    """
+
+    device: DeviceId
+    boot: int = Field(ge=0, description="persisted boot counter")
+    seq: int = Field(ge=0, description="sequence number, restarts at 0 on each boot")
+    ts: UnixSeconds
+    synced: bool = Field(description="whether the clock was NTP-synced when ts was taken")
+    count: int = Field(description="people in the watched space (0 or 1 for presence-only)")
+    sensor: SensorKind
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.device, self.boot, self.seq)
+
+
+class DeviceStatus(_Message):
+    """Retained on ``.../dev/<device>/status``; the last will says ``offline``."""
+
+    state: Literal["online", "offline"]
+    device: DeviceId | None = None
+    ts: UnixSeconds | None = None
+    reset_cause: str | None = Field(default=None, max_length=32)
+    fw: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=200, description="e.g. a refused config")
+
+
+class RoomReading(_Message):
+    """Gateway -> ingest on ``softplace/v1/<site>/room/<room>``: no device identity."""
+
+    site: Identifier
+    room: Identifier
+    ts: UnixSeconds
+    count: int = Field(ge=0)
+    sources: int = Field(ge=1, description="how many fresh sensors this count combines")
+
+
+class SensorHealth(_Message):
+    """Gateway -> ingest on ``softplace/v1/<site>/health/<device>``: never carries a count."""
+
+    site: Identifier
+    device: DeviceId
+    room: Identifier | None = None
+    ts: UnixSeconds
+    online: bool
+    last_seen: UnixSeconds | None = None
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
+
+
+DeadLetterReason = Literal[
+    "malformed_json",
+    "invalid_payload",
+    "unknown_schema_version",
+    "unknown_device",
+    "device_topic_mismatch",
+    "implausible_count",
+    "timestamp_in_future",
+    "timestamp_too_old",
+    "duplicate",
+    "unknown_topic",
+]
+
+
+class DeadLetter(_Message):
+    """Rejected input, kept with its reason on ``softplace/v1/<site>/deadletter``."""
+
+    site: Identifier
+    topic: str
+    payload_b64: str = Field(description="the original payload, base64, unchanged")
+    reason: DeadLetterReason
+    detail: str = Field(max_length=500)
+    received_at: UnixSeconds
+
+    @classmethod
+    def of(
+        cls, *, site: str, topic: str, payload: bytes, reason: DeadLetterReason,
+        detail: str, received_at: float,
+    ) -> DeadLetter:
+        return cls(
+            site=site, topic=topic, payload_b64=base64.b64encode(payload).decode(),
+            reason=reason, detail=detail[:500], received_at=received_at,
+        )
+
+    @property
+    def payload(self) -> bytes:
+        return base64.b64decode(self.payload_b64)
+
+
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """Parse a payload as one JSON object; raises MessageError("malformed_json")."""
+    try:
+        value = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MessageError("malformed_json", f"not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise MessageError("malformed_json", f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_message(model: type[M], payload: bytes) -> M:
+    """Decode and validate; MessageError carries a dead-letter reason and a readable detail."""
+    data = decode_json_object(payload)
+    if data.get("v") != SCHEMA_VERSION:
+        raise MessageError(
+            "unknown_schema_version", f"schema version {data.get('v')!r}, expected {SCHEMA_VERSION}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise MessageError("invalid_payload", describe_validation_error(err)) from err
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+

@@ -1,0 +1,249 @@
+"""The site registry: sites, buildings, floors, rooms and the devices that watch them.
+
+Loaded from YAML (see ``softplace/samples/registry.yaml``); errors name file, line and
+field. Names follow Brick Schema / RealEstateCore where they have one (Site, Building,
+Floor, Room, area, capacity).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from softplace.messages import DeviceId, Identifier
+from softplace.yamlconfig import load_model, parse_model
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class RoomKind(StrEnum):
+    OFFICE = "office"
+    MEETING = "meeting"
+    HALL = "hall"
+    COUNTER = "counter"
+    COWORKING = "coworking"
+    CLASSROOM = "classroom"
+    STORAGE = "storage"
+    HOUSING = "housing"
+    OTHER = "other"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start: dt.time
+    end: dt.time  # exclusive; 00:00 as an end means midnight at the end of the day
+
+    @property
+    def start_minute(self) -> int:
+        return self.start.hour * 60 + self.start.minute
+
+    @property
+    def end_minute(self) -> int:
+        minute = self.end.hour * 60 + self.end.minute
+        return 24 * 60 if minute == 0 else minute
+
+
+def parse_time_range(text: str) -> TimeRange:
+    """``"08:30-12:00"`` -> TimeRange; ``"00:00-24:00"`` covers the whole day."""
+    try:
+        start_text, end_text = (part.strip() for part in text.split("-"))
+        start = dt.time.fromisoformat(start_text)
+        end = dt.time(0, 0) if end_text == "24:00" else dt.time.fromisoformat(end_text)
+    except ValueError as err:
+        raise ValueError(f"time range {text!r} must look like '08:30-17:00'") from err
+    time_range = TimeRange(start, end)
+    if time_range.end_minute <= time_range.start_minute:
+        raise ValueError(f"time range {text!r} ends before it starts")
+    return time_range
+
+
+class OpeningHours(_Frozen):
+    """Open periods per weekday; a weekday left out is closed all day."""
+
+    mon: list[str] = Field(default_factory=list)
+    tue: list[str] = Field(default_factory=list)
+    wed: list[str] = Field(default_factory=list)
+    thu: list[str] = Field(default_factory=list)
+    fri: list[str] = Field(default_factory=list)
+    sat: list[str] = Field(default_factory=list)
+    sun: list[str] = Field(default_factory=list)
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _check_ranges(cls, value: list[str]) -> list[str]:
+        ranges = sorted((parse_time_range(v) for v in value), key=lambda r: r.start_minute)
+        for before, after in zip(ranges, ranges[1:], strict=False):
+            if after.start_minute < before.end_minute:
+                raise ValueError(f"opening periods overlap: {value}")
+        return value
+
+    def ranges(self, weekday: int) -> list[TimeRange]:
+        """Open periods of a weekday (0 = Monday), sorted."""
+        texts: list[str] = getattr(self, WEEKDAYS[weekday])
+        return sorted((parse_time_range(t) for t in texts), key=lambda r: r.start_minute)
+
+    @classmethod
+    def always(cls) -> OpeningHours:
+        day = ["00:00-24:00"]
+        return cls(mon=day, tue=day, wed=day, thu=day, fri=day, sat=day, sun=day)
+
+
+class Room(_Frozen):
+    id: Identifier
+    name: str = ""
+    kind: RoomKind
+    area_m2: float = Field(gt=0, le=100_000)
+    capacity: int = Field(ge=1, le=10_000, description="seating capacity")
+    opening_hours: OpeningHours | None = Field(
+        default=None, description="overrides the site's opening hours"
+    )
+    devices: list[DeviceId] = Field(default_factory=list)
+    combine: Literal["max", "sum"] = Field(
+        default="max",
+        description="max: sensors watch the same space; sum: sensors watch disjoint zones",
+    )
+    vacancy_rules: bool | None = Field(
+        default=None, description="subject to vacancy rules; housing defaults to false"
+    )
+
+    @property
+    def subject_to_vacancy_rules(self) -> bool:
+        if self.vacancy_rules is not None:
+            return self.vacancy_rules
+        return self.kind is not RoomKind.HOUSING
+
+
+class Floor(_Frozen):
+    id: Identifier
+    name: str = ""
+    level: int = 0
+    rooms: list[Room] = Field(default_factory=list)
+
+
+class Building(_Frozen):
+    id: Identifier
+    name: str = ""
+    floors: list[Floor] = Field(default_factory=list)
+
+
+class Site(_Frozen):
+    id: Identifier
+    name: str = ""
+    district: Identifier = Field(description="the regulator's district this site reports to")
+    timezone: str = "UTC"
+    opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    buildings: list[Building] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def placed_rooms(self) -> Iterator[PlacedRoom]:
+        for building in self.buildings:
+            for floor in building.floors:
+                for room in floor.rooms:
+                    yield PlacedRoom(self, building, floor, room)
+
+    def room(self, room_id: str) -> PlacedRoom:
+        for placed in self.placed_rooms():
+            if placed.room.id == room_id:
+                return placed
+        raise KeyError(f"site {self.id!r} has no room {room_id!r}")
+
+    def device_rooms(self) -> dict[str, PlacedRoom]:
+        return {device: placed for placed in self.placed_rooms() for device in placed.room.devices}
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedRoom:
+    """A room with where it is: what the detector and the tags in storage need."""
+
+    site: Site
+    building: Building
+    floor: Floor
+    room: Room
+
+    @property
+    def opening_hours(self) -> OpeningHours:
+        return self.room.opening_hours if self.room.opening_hours is not None else (
+            self.site.opening_hours
+        )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "site": self.site.id,
+            "building": self.building.id,
+            "floor": self.floor.id,
+            "room": self.room.id,
+            "kind": self.room.kind.value,
+        }
+
+
+class Registry(_Frozen):
+    version: Annotated[int, Field(ge=1, le=1)] = 1
+    sites: list[Site] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Registry:
+        site_ids = [s.id for s in self.sites]
+        _no_repeats(site_ids, "site id")
+        devices: list[str] = []
+        for site in self.sites:
+            _no_repeats([p.room.id for p in site.placed_rooms()], f"room id in site {site.id!r}")
+            _no_repeats([b.id for b in site.buildings], f"building id in site {site.id!r}")
+            devices.extend(d for p in site.placed_rooms() for d in p.room.devices)
+        _no_repeats(devices, "device id (a device watches one room)")
+        return self
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        known = ", ".join(s.id for s in self.sites)
+        raise KeyError(f"no site {site_id!r} in the registry (known: {known})")
+
+    def placed_rooms(self) -> Iterator[PlacedRoom]:
+        for site in self.sites:
+            yield from site.placed_rooms()
+
+
+def _no_repeats(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} appears twice")
+        seen.add(value)
+
+
+SAMPLE_REGISTRY = Path(__file__).with_name("samples") / "registry.yaml"
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Load and validate a registry file (the bundled sample when ``path`` is None)."""
+    return load_model(Registry, path or SAMPLE_REGISTRY)
+
+
+def parse_registry(text: str, source: str = "<registry>") -> Registry:
+    return parse_model(Registry, text, source)

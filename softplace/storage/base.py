@@ -1,0 +1,84 @@
+"""The storage interface both backends implement; ``tests/test_storage_contract.py``
+runs one suite against each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from softplace.schema import Family, series
+
+FieldValue = int | float | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One point: series name, tags, fields and time in Unix milliseconds.
+
+    ``(series, tags, time_ms)`` is the point's identity in both backends: writing the same
+    key twice keeps one point, which makes redelivery harmless.
+    """
+
+    series: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    time_ms: int
+
+    def __post_init__(self) -> None:
+        known = series(self.series)
+        unknown_tags = set(self.tags) - set(known.tags)
+        unknown_fields = set(self.fields) - set(known.fields)
+        if unknown_tags or unknown_fields:
+            raise ValueError(
+                f"{self.series}: unknown tags {sorted(unknown_tags)} or fields {sorted(unknown_fields)}"
+            )
+        if not self.fields:
+            raise ValueError(f"{self.series}: a point needs at least one field")
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...], int]:
+        return (self.series, tuple(sorted(self.tags.items())), self.time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    family: Family
+    days: int  # 0 means keep forever
+
+
+class Store(Protocol):
+    """What gateway-side services, ingest, the detector and privacy code need of storage."""
+
+    def write(self, samples: Sequence[Sample]) -> None:
+        """Write durably and idempotently; on return the points survive a crash.
+
+        Raises StorageError when the store cannot take them (the caller retries).
+        """
+
+    def query(
+        self,
+        series_name: str,
+        start_ms: int,
+        end_ms: int,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[Sample]:
+        """Points of one series with ``start_ms <= time < end_ms`` and matching tags,
+        ordered by time (then by tags)."""
+        ...
+
+    def oldest_ms(self, series_name: str) -> int | None:
+        """Time of the oldest stored point of a series, or None when it is empty."""
+        ...
+
+    def stored_series(self) -> dict[str, set[str]]:
+        """What is actually stored: series name -> field keys present."""
+        ...
+
+    def apply_retention(self, policies: Sequence[RetentionPolicy]) -> None:
+        """Make the store keep each family no longer than its policy (idempotent)."""
+
+    def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        """Drop the points of a series (optionally only those with these tags)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,92 @@
+"""MQTT topic names, versioned. One place builds and parses every topic.
+
+Device side (site broker), device -> gateway:
+    softplace/v1/<site>/dev/<device>/reading
+    softplace/v1/<site>/dev/<device>/status    (retained; last will "offline")
+    softplace/v1/<site>/dev/<device>/config    (retained; installer -> device)
+Gateway -> upstream (no device identity in room readings):
+    softplace/v1/<site>/room/<room>
+    softplace/v1/<site>/health/<device>         (sensor health: no counts)
+    softplace/v1/<site>/deadletter              (rejected input with the reason)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "softplace/v1"
+SHARED_GROUP_PREFIX = "$share"
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_segment(value: str, what: str) -> str:
+    """A topic segment: no wildcards, separators or empty strings."""
+    if not _SEGMENT.match(value):
+        raise ValueError(f"{what} {value!r} must match {_SEGMENT.pattern}")
+    return value
+
+
+def device_reading(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/dev/{device}/reading"
+
+
+def device_status(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/dev/{device}/status"
+
+
+def device_config(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/dev/{device}/config"
+
+
+def room(site: str, room_id: str) -> str:
+    return f"{PREFIX}/{site}/room/{room_id}"
+
+
+def health(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/health/{device}"
+
+
+def deadletter(site: str) -> str:
+    return f"{PREFIX}/{site}/deadletter"
+
+
+def all_device_readings(site: str) -> str:
+    return f"{PREFIX}/{site}/dev/+/reading"
+
+
+def all_device_statuses(site: str) -> str:
+    return f"{PREFIX}/{site}/dev/+/status"
+
+
+def upstream_filters(site: str = "+") -> list[str]:
+    """What ingest subscribes to: room readings, sensor health and dead letters."""
+    return [f"{PREFIX}/{site}/room/+", f"{PREFIX}/{site}/health/+", f"{PREFIX}/{site}/deadletter"]
+
+
+def shared(group: str | None, topic_filter: str) -> str:
+    """An MQTT 5 shared subscription filter, or the plain filter when no group is set."""
+    return f"{SHARED_GROUP_PREFIX}/{group}/{topic_filter}" if group else topic_filter
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    site: str
+    kind: str  # "dev", "room", "health" or "deadletter"
+    subject: str | None  # device or room id
+    leaf: str | None  # "reading", "status", "config" for device topics
+
+
+def parse(topic: str) -> ParsedTopic:
+    """Split a SoftPlace topic; raises ValueError for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 4 or "/".join(parts[:2]) != PREFIX:
+        raise ValueError(f"not a {PREFIX} topic: {topic!r}")
+    site, kind, rest = parts[2], parts[3], parts[4:]
+    if kind == "dev" and len(rest) == 2 and rest[1] in {"reading", "status", "config"}:
+        return ParsedTopic(site, kind, rest[0], rest[1])
+    if kind in {"room", "health"} and len(rest) == 1:
+        return ParsedTopic(site, kind, rest[0], None)
+    if kind == "deadletter" and not rest:
+        return ParsedTopic(site, kind, None, None)
+    raise ValueError(f"unknown topic layout: {topic!r}")
