@@ -1,5 +1,28 @@
 """Storage behind one small interface: InfluxDB in production, SQLite embedded."""
 
-from softplace.storage.base import Sample, Store
+from __future__ import annotations
 
-__all__ = ["Sample", "Store"]
+from typing import TYPE_CHECKING
+
+from softplace.storage.base import RetentionPolicy, Sample, Store
+
+if TYPE_CHECKING:
+    from softplace.settings import Settings
+
+__all__ = ["RetentionPolicy", "Sample", "Store", "open_store"]
+
+
+def open_store(settings: Settings, *, apply_retention: bool = True) -> Store:
+    """The configured backend, with the retention policies applied (idempotent)."""
+    store: Store
+    if settings.storage.backend == "influxdb":
+        from softplace.storage.influx import InfluxStore
+
+        store = InfluxStore(settings.influxdb)
+    else:
+        from softplace.storage.sqlite import SqliteStore
+
+        store = SqliteStore(settings.storage.sqlite_path)
+    if apply_retention:
+        store.apply_retention(settings.retention.policies())
+    return store

@@ -10,6 +10,9 @@ from typing import Protocol
 from softplace.schema import Family, series
 
 FieldValue = int | float | str | bool
+_COERCE: dict[str, type[int] | type[float] | type[str] | type[bool]] = {
+    "int": int, "float": float, "str": str, "bool": bool,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,11 @@ class Sample:
             )
         if not self.fields:
             raise ValueError(f"{self.series}: a point needs at least one field")
+        # Both backends store each field with the schema's type, so an int-looking float
+        # never conflicts with earlier points in InfluxDB and reads back the same everywhere.
+        coerced = {name: _COERCE[known.fields[name]](value) for name, value in self.fields.items()}
+        object.__setattr__(self, "fields", coerced)
+        object.__setattr__(self, "tags", {k: str(v) for k, v in self.tags.items()})
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, str], ...], int]:
@@ -75,8 +83,13 @@ class Store(Protocol):
         """What is actually stored: series name -> field keys present."""
         ...
 
-    def apply_retention(self, policies: Sequence[RetentionPolicy]) -> None:
-        """Make the store keep each family no longer than its policy (idempotent)."""
+    def apply_retention(
+        self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
+    ) -> None:
+        """Make the store keep each family no longer than its policy (idempotent).
+
+        InfluxDB enforces it itself (retention policies); SQLite deletes what is older than
+        ``now_ms`` minus the policy (now by default)."""
 
     def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
         """Drop the points of a series (optionally only those with these tags)."""

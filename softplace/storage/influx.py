@@ -1,0 +1,219 @@
+"""InfluxDB over its v1 HTTP API: line protocol in, InfluxQL out.
+
+Works with influxd 1.6 to 1.11 and with the v1 compatibility endpoints of InfluxDB 2.x
+and 3.x (database + retention policy mapped to a bucket). Each family of series lives in
+its own retention policy (``raw``, ``derived``, ``aggregates``), so the database itself
+enforces retention. A 204 from ``/write`` means the points are in the WAL, which influxd
+fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our durable write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+from influxdb_client import Point, WritePrecision
+
+from softplace.errors import StorageError
+from softplace.schema import SERIES, series
+from softplace.settings import InfluxSettings
+from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+
+log = logging.getLogger(__name__)
+
+
+class RejectedWriteError(StorageError):
+    """InfluxDB refused some points for good (HTTP 400): retrying would not help."""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def to_line(sample: Sample) -> str:
+    point = Point(sample.series)
+    for key, tag in sorted(sample.tags.items()):
+        point.tag(key, tag)
+    for key, value in sorted(sample.fields.items()):
+        point.field(key, value)
+    point.time(sample.time_ms, WritePrecision.MS)
+    line: str = point.to_line_protocol()
+    return line
+
+
+class InfluxStore:
+    """Implements :class:`softplace.storage.base.Store` on InfluxDB's v1 API."""
+
+    def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        auth = None
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            auth = httpx.BasicAuth(settings.username, password)
+        self._http = client or httpx.Client(
+            base_url=settings.url, timeout=settings.timeout_s, auth=auth,
+            verify=settings.verify_tls,
+        )
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, samples: Sequence[Sample]) -> None:
+        by_rp: dict[str, list[str]] = {}
+        for sample in samples:
+            by_rp.setdefault(series(sample.series).family.value, []).append(to_line(sample))
+        for rp, lines in by_rp.items():
+            self._post_write(rp, "\n".join(lines))
+
+    def _post_write(self, rp: str, body: str) -> None:
+        params = {"db": self.settings.database, "rp": rp, "precision": "ms"}
+        try:
+            response = self._http.post("/write", params=params, content=body.encode())
+        except httpx.HTTPError as err:
+            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+        if response.status_code == 204:
+            return
+        message = _error_text(response)
+        if response.status_code == 400:
+            raise RejectedWriteError(f"InfluxDB refused points: {message}")
+        raise StorageError(f"InfluxDB write failed ({response.status_code}): {message}")
+
+    # -- reading -------------------------------------------------------------------------
+    def influxql(self, query: str, *, method: str = "GET") -> list[dict[str, Any]]:
+        """Run InfluxQL (chunked) and return the result statements' series, merged."""
+        params = {
+            "db": self.settings.database, "q": query, "epoch": "ms",
+            "chunked": "true", "chunk_size": "10000",
+        }
+        try:
+            if method == "POST":
+                response = self._http.post("/query", params=params)
+            else:
+                response = self._http.get("/query", params=params)
+        except httpx.HTTPError as err:
+            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+        if response.status_code != 200:
+            raise StorageError(f"InfluxDB query failed ({response.status_code}): "
+                               f"{_error_text(response)}; query: {query}")
+        found: list[dict[str, Any]] = []
+        for chunk in _json_lines(response.text):
+            for result in chunk.get("results", []):
+                if "error" in result:
+                    raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
+                found.extend(result.get("series", []))
+        return found
+
+    def query(
+        self,
+        series_name: str,
+        start_ms: int,
+        end_ms: int,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[Sample]:
+        known = series(series_name)
+        conditions = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        conditions += [f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())]
+        query = (
+            f"SELECT * FROM {self._from(series_name)} WHERE {' AND '.join(conditions)}"
+        )
+        samples: list[Sample] = []
+        for block in self.influxql(query):
+            columns: list[str] = block["columns"]
+            for row in block.get("values", []):
+                record = dict(zip(columns, row, strict=True))
+                sample_tags = {t: str(record[t]) for t in known.tags if record.get(t) is not None}
+                fields: dict[str, FieldValue] = {
+                    f: record[f] for f in known.fields if record.get(f) is not None
+                }
+                if fields:
+                    samples.append(Sample(series_name, sample_tags, fields, int(record["time"])))
+        samples.sort(key=lambda s: (s.time_ms, sorted(s.tags.items())))
+        return samples
+
+    def _from(self, series_name: str) -> str:
+        rp = series(series_name).family.value
+        return f"{quote_ident(self.settings.database)}.{quote_ident(rp)}.{quote_ident(series_name)}"
+
+    def oldest_ms(self, series_name: str) -> int | None:
+        blocks = self.influxql(f"SELECT * FROM {self._from(series_name)} ORDER BY time ASC LIMIT 1")
+        for block in blocks:
+            for row in block.get("values", []):
+                return int(row[0])
+        return None
+
+    def stored_series(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for rp in self.retention_policies():
+            for block in self.influxql(f"SHOW FIELD KEYS FROM {quote_ident(rp)}./.*/"):
+                fields = found.setdefault(block["name"], set())
+                fields.update(v[0] for v in block.get("values", []))
+        return found
+
+    # -- administration -----------------------------------------------------------------
+    def ensure_database(self) -> None:
+        self.influxql(f"CREATE DATABASE {quote_ident(self.settings.database)}", method="POST")
+
+    def retention_policies(self) -> dict[str, str]:
+        """Retention policy name -> duration as InfluxDB reports it (``0s`` = forever)."""
+        blocks = self.influxql(
+            f"SHOW RETENTION POLICIES ON {quote_ident(self.settings.database)}"
+        )
+        return {row[0]: row[1] for block in blocks for row in block.get("values", [])}
+
+    def apply_retention(
+        self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
+    ) -> None:
+        del now_ms  # InfluxDB applies retention on its own clock
+        self.ensure_database()
+        existing = self.retention_policies()
+        database = quote_ident(self.settings.database)
+        for policy in policies:
+            name = policy.family.value
+            duration = f"{policy.days}d" if policy.days > 0 else "INF"
+            default = " DEFAULT" if name == "raw" else ""
+            verb = "ALTER" if name in existing else "CREATE"
+            # shard groups of a day for short policies keep expiry close to the policy
+            shard = " SHARD DURATION 1d" if 0 < policy.days <= 60 else ""
+            self.influxql(
+                f"{verb} RETENTION POLICY {quote_ident(name)} ON {database} "
+                f"DURATION {duration} REPLICATION 1{shard}{default}",
+                method="POST",
+            )
+            log.info("retention policy %s on %s: %s", name, self.settings.database, duration)
+
+    def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        where = " AND ".join(
+            f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())
+        )
+        query = f"DROP SERIES FROM {quote_ident(series_name)}"
+        self.influxql(f"{query} WHERE {where}" if where else query, method="POST")
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _json_lines(text: str) -> Iterator[dict[str, Any]]:
+    for line in text.splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text.strip()[:500]
+
+
+__all__ = ["SERIES", "InfluxStore", "RejectedWriteError"]

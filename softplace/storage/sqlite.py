@@ -1,0 +1,152 @@
+"""The embedded store: one SQLite file, WAL journal, full fsync on commit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from softplace.errors import StorageError
+from softplace.schema import SERIES, Family
+from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    series TEXT NOT NULL,
+    tag_key TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (series, tag_key, time_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS points_by_time ON points (series, time_ms);
+CREATE TABLE IF NOT EXISTS retention (family TEXT PRIMARY KEY, days INTEGER NOT NULL);
+"""
+DAY_MS = 86_400_000
+
+
+def _tag_key(tags: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(tags.items())), separators=(",", ":"))
+
+
+class SqliteStore:
+    """Implements :class:`softplace.storage.base.Store` on a local SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            raise StorageError(f"{path}: cannot open SQLite store: {err}") from err
+        self._lock = threading.Lock()
+
+    def write(self, samples: Sequence[Sample]) -> None:
+        rows = [
+            (s.series, _tag_key(s.tags), s.time_ms, _tag_key(s.tags), json.dumps(dict(s.fields)))
+            for s in samples
+        ]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                # like InfluxDB: same key -> one point, fields merged (newer values win)
+                self._db.executemany(
+                    "INSERT INTO points (series, tag_key, time_ms, tags, fields) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, tag_key, time_ms) "
+                    "DO UPDATE SET fields = json_patch(points.fields, excluded.fields)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._db.execute("ROLLBACK")
+                raise StorageError(f"{self.path}: write failed: {err}") from err
+
+    def query(
+        self,
+        series_name: str,
+        start_ms: int,
+        end_ms: int,
+        tags: Mapping[str, str] | None = None,
+    ) -> list[Sample]:
+        sql = "SELECT tags, fields, time_ms FROM points WHERE series = ? AND time_ms >= ? " \
+              "AND time_ms < ?"
+        params: list[object] = [series_name, start_ms, end_ms]
+        for key, value in sorted((tags or {}).items()):
+            sql += " AND json_extract(tags, ?) = ?"
+            params += [f'$."{key}"', value]
+        sql += " ORDER BY time_ms, tag_key"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [self._sample(series_name, t, f, ms) for t, f, ms in rows]
+
+    @staticmethod
+    def _sample(series_name: str, tags: str, fields: str, time_ms: int) -> Sample:
+        field_values: dict[str, FieldValue] = json.loads(fields)
+        return Sample(series_name, json.loads(tags), field_values, time_ms)
+
+    def oldest_ms(self, series_name: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT min(time_ms) FROM points WHERE series = ?", (series_name,)
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def stored_series(self) -> dict[str, set[str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT series, key FROM points, json_each(points.fields)"
+            ).fetchall()
+        found: dict[str, set[str]] = {}
+        for name, key in rows:
+            found.setdefault(name, set()).add(key)
+        return found
+
+    def apply_retention(
+        self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
+    ) -> None:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        by_family: dict[Family, list[str]] = {}
+        for item in SERIES.values():
+            by_family.setdefault(item.family, []).append(item.name)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for policy in policies:
+                self._db.execute(
+                    "INSERT INTO retention (family, days) VALUES (?, ?) "
+                    "ON CONFLICT (family) DO UPDATE SET days = excluded.days",
+                    (policy.family.value, policy.days),
+                )
+                if policy.days <= 0:
+                    continue
+                cutoff = now_ms - policy.days * DAY_MS
+                names = by_family.get(policy.family, [])
+                self._db.execute(
+                    f"DELETE FROM points WHERE time_ms < ? AND series IN "
+                    f"({','.join('?' * len(names))})",
+                    (cutoff, *names),
+                )
+            self._db.execute("COMMIT")
+
+    def retention_days(self) -> dict[str, int]:
+        """The policies last applied (family -> days)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT family, days FROM retention").fetchall())
+
+    def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        sql = "DELETE FROM points WHERE series = ?"
+        params: list[object] = [series_name]
+        for key, value in sorted((tags or {}).items()):
+            sql += " AND json_extract(tags, ?) = ?"
+            params += [f'$."{key}"', value]
+        with self._lock:
+            self._db.execute(sql, params)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

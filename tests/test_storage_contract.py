@@ -1,0 +1,129 @@
+"""One contract, two backends: SQLite (embedded) and the real influxd."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from softplace.schema import Family
+from softplace.storage.base import RetentionPolicy, Sample, Store
+
+DAY_MS = 86_400_000
+ROOM = {"site": "s1", "building": "b", "floor": "f", "room": "r1", "kind": "office"}
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+def store(request: pytest.FixtureRequest) -> Store:
+    if request.param == "influxdb":
+        request.applymarker(pytest.mark.services)
+        result: Store = request.getfixturevalue("influx_store")
+    else:
+        result = request.getfixturevalue("sqlite_store")
+    return result
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_store_write_then_query_returns_points_in_time_order(store: Store) -> None:
+    base = _now_ms() - 60_000
+    samples = [
+        Sample("room_count", ROOM, {"count": c, "sources": 1}, base + i * 1000)
+        for i, c in enumerate([3, 0, 5])
+    ]
+    store.write(list(reversed(samples)))
+    got = store.query("room_count", base, base + 10_000)
+    assert [s.fields["count"] for s in got] == [3, 0, 5]
+    assert got[0].tags == ROOM
+    assert got == samples
+
+
+def test_store_rewriting_the_same_key_keeps_one_point(store: Store) -> None:
+    base = _now_ms() - 60_000
+    sample = Sample("room_count", ROOM, {"count": 2, "sources": 1}, base)
+    store.write([sample])
+    store.write([sample, sample])
+    assert store.query("room_count", base - 1, base + 1) == [sample]
+
+
+def test_store_query_filters_by_tags_and_half_open_range(store: Store) -> None:
+    base = _now_ms() - 60_000
+    other = {**ROOM, "room": "r2"}
+    store.write([
+        Sample("room_count", ROOM, {"count": 1, "sources": 1}, base),
+        Sample("room_count", other, {"count": 4, "sources": 2}, base),
+        Sample("room_count", ROOM, {"count": 7, "sources": 1}, base + 5000),
+    ])
+    only_r2 = store.query("room_count", base, base + 10_000, {"room": "r2"})
+    assert [(s.tags["room"], s.fields["count"]) for s in only_r2] == [("r2", 4)]
+    assert len(store.query("room_count", base, base + 5000)) == 2  # end is exclusive
+
+
+def test_store_fields_keep_their_schema_types(store: Store) -> None:
+    base = _now_ms() - 60_000
+    health = {"site": "s1", "device": "d1", "room": "r1"}
+    store.write([Sample("sensor_health", health, {"online": 1, "battery_pct": 80,
+                                                   "rssi_dbm": -60}, base)])
+    (got,) = store.query("sensor_health", base, base + 1)
+    assert isinstance(got.fields["battery_pct"], float)
+    assert isinstance(got.fields["rssi_dbm"], int)
+
+
+def test_store_reports_oldest_point_and_stored_series(store: Store) -> None:
+    base = _now_ms() - 3 * DAY_MS
+    assert store.oldest_ms("breach") is None
+    store.write([
+        Sample("breach", ROOM, {"duration_s": 20000.0, "limit_s": 14400.0,
+                                "end_ms": base + 20_000_000}, base + DAY_MS),
+        Sample("breach", ROOM, {"duration_s": 15000.0, "limit_s": 14400.0,
+                                "end_ms": base + 15_000_000}, base),
+    ])
+    assert store.oldest_ms("breach") == base
+    assert store.stored_series()["breach"] == {"duration_s", "limit_s", "end_ms"}
+
+
+def test_store_delete_series_by_tag(store: Store) -> None:
+    base = _now_ms() - 60_000
+    other = {**ROOM, "room": "r2"}
+    store.write([
+        Sample("room_count", ROOM, {"count": 1, "sources": 1}, base),
+        Sample("room_count", other, {"count": 4, "sources": 1}, base),
+    ])
+    store.delete_series("room_count", {"room": "r1"})
+    assert [s.tags["room"] for s in store.query("room_count", base, base + 1)] == ["r2"]
+
+
+def test_store_apply_retention_is_idempotent(store: Store) -> None:
+    policies = [RetentionPolicy(Family.RAW, 7), RetentionPolicy(Family.DERIVED, 30),
+                RetentionPolicy(Family.AGGREGATES, 0)]
+    store.apply_retention(policies)
+    store.apply_retention(policies)
+    base = _now_ms() - 60_000
+    store.write([Sample("room_count", ROOM, {"count": 1, "sources": 1}, base)])
+    assert len(store.query("room_count", base, base + 1)) == 1
+
+
+def test_sqlite_retention_deletes_points_older_than_policy(sqlite_store: Store) -> None:
+    now = _now_ms()
+    sqlite_store.write([
+        Sample("room_count", ROOM, {"count": 1, "sources": 1}, now - 10 * DAY_MS),
+        Sample("room_count", ROOM, {"count": 2, "sources": 1}, now - 1 * DAY_MS),
+        Sample("room_measure", {**ROOM, "band": "opening"}, {"idle_m2h": 3.0}, now - 10 * DAY_MS),
+    ])
+    sqlite_store.apply_retention([RetentionPolicy(Family.RAW, 7),
+                                  RetentionPolicy(Family.DERIVED, 30)], now_ms=now)
+    assert [s.fields["count"] for s in sqlite_store.query("room_count", 0, now)] == [2]
+    assert len(sqlite_store.query("room_measure", 0, now)) == 1
+
+
+@pytest.mark.services
+def test_influx_retention_policies_are_created_and_altered(influx_store: Store) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    influx_store.apply_retention([RetentionPolicy(Family.RAW, 10)])
+    policies = influx_store.retention_policies()
+    assert policies["raw"] == "240h0m0s"
+    assert policies["aggregates"] == "0s"
