@@ -66,3 +66,35 @@ def main() -> None:
 
 
 # Commands contributed by the components (each import adds its commands to ``cli``).
+
+
+@cli.command("demo")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 28))
+@click.option("--step", "step_s", default=300, show_default=True, type=click.IntRange(10, 3600),
+              help="simulated seconds between sensor samples")
+@click.option("--broker", default=None, help="use this broker (mqtt://host:port) instead of "
+              "the embedded one")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".softplace/demo"), show_default=True)
+@pass_app
+def demo_command(app: AppContext, days: int, step_s: int, broker: str | None,
+                 workdir: Path) -> None:
+    """Run the whole chain on embedded defaults: no service needed."""
+    from softplace.demo import landed_table, run_demo
+    from softplace.registry import load_registry
+    from softplace.settings import MqttSettings
+
+    registry = load_registry(app.settings.registry)
+    broker_settings = MqttSettings(url=broker, protocol="3.1.1") if broker else None
+    result = run_demo(registry, workdir, console, days=days, step_s=step_s, broker=broker_settings)
+    console.print(landed_table(registry, result))
+    console.print(
+        f"{result.published} device messages published, {result.accepted} accepted, "
+        f"{result.rejected} dead-lettered (one malformed message is sent on purpose), "
+        f"{result.written} points written to {workdir / 'softplace.sqlite'}"
+    )
+
+
+import gateway.commands  # noqa: E402,F401
+import ingest.commands  # noqa: E402,F401
+import dashboards.commands  # noqa: E402,F401

@@ -24,5 +24,9 @@ class StorageError(SoftPlaceError):
     """The store could not durably write or answer; callers retry with backoff."""
 
 
+class RejectedWriteError(StorageError):
+    """The store refused some points for good (e.g. InfluxDB's HTTP 400): retrying cannot help."""
+
+
 class PrivacyError(SoftPlaceError):
     """A release would break a privacy rule (budget, suppression); nothing was released."""

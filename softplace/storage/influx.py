@@ -17,16 +17,12 @@ from typing import Any
 import httpx
 from influxdb_client import Point, WritePrecision
 
-from softplace.errors import StorageError
+from softplace.errors import RejectedWriteError, StorageError
 from softplace.schema import SERIES, series
 from softplace.settings import InfluxSettings
 from softplace.storage.base import FieldValue, RetentionPolicy, Sample
 
 log = logging.getLogger(__name__)
-
-
-class RejectedWriteError(StorageError):
-    """InfluxDB refused some points for good (HTTP 400): retrying would not help."""
 
 
 def quote_ident(name: str) -> str:

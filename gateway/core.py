@@ -1,0 +1,171 @@
+"""The gateway's pure core: one device message in, what to publish out. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from softplace import topics
+from softplace.errors import MessageError
+from softplace.messages import (
+    DeadLetter,
+    DeadLetterReason,
+    DeviceReading,
+    DeviceStatus,
+    RoomReading,
+    SensorHealth,
+    parse_message,
+)
+from softplace.registry import PlacedRoom, Site
+from softplace.settings import GatewaySettings
+
+from gateway.dedupe import Deduper
+from gateway.rooms import RoomCombiner
+
+HEALTH_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+@dataclass(slots=True)
+class Decision:
+    """What handling one message produced; ``accepted`` is the reading's dedupe key."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    accepted: tuple[str, int, int] | None = None
+    rejected: DeadLetter | None = None
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    online: bool = False
+    last_seen: float | None = None
+    last_health_at: float | None = None
+    battery_pct: float | None = None
+    rssi_dbm: int | None = None
+
+
+class GatewayCore:
+    def __init__(self, site: Site, settings: GatewaySettings, deduper: Deduper | None = None) -> None:
+        self.site = site
+        self.settings = settings
+        self.deduper = deduper or Deduper(settings.dedupe_keys_per_device)
+        self.rooms_by_device: dict[str, PlacedRoom] = site.device_rooms()
+        self._combiners = {
+            placed.room.id: RoomCombiner(placed.room.combine, settings.sensor_stale_s)
+            for placed in site.placed_rooms()
+        }
+        self._devices: dict[str, _DeviceState] = {}
+
+    # -- readings ------------------------------------------------------------------------
+    def handle_reading(self, topic: str, payload: bytes, now: float) -> Decision:
+        try:
+            reading, placed = self._validate(topic, payload, now)
+        except MessageError as err:
+            return self._reject(topic, payload, err, now)
+        if not reading.synced:
+            # an unsynced clock counts from 2000 or from boot: the gateway's clock is better
+            reading = reading.model_copy(update={"ts": now, "synced": True})
+        room_count = self._combiners[placed.room.id].update(reading.device, reading.count, reading.ts)
+        room_reading = RoomReading(
+            site=self.site.id, room=placed.room.id, ts=reading.ts,
+            count=room_count.count, sources=room_count.sources,
+        )
+        decision = Decision(accepted=reading.key)
+        decision.outgoing.append(
+            Outgoing(topics.room(self.site.id, placed.room.id), room_reading.to_json())
+        )
+        state = self._devices.setdefault(reading.device, _DeviceState())
+        was_online = state.online
+        state.online = True
+        state.last_seen = max(state.last_seen or 0.0, reading.ts)
+        state.battery_pct = reading.battery_pct if reading.battery_pct is not None else state.battery_pct
+        state.rssi_dbm = reading.rssi_dbm if reading.rssi_dbm is not None else state.rssi_dbm
+        due = state.last_health_at is None or now - state.last_health_at >= HEALTH_INTERVAL_S
+        if due or not was_online:
+            decision.outgoing.append(self._health(reading.device, state, now))
+        return decision
+
+    def _validate(self, topic: str, payload: bytes, now: float) -> tuple[DeviceReading, PlacedRoom]:
+        try:
+            parsed = topics.parse(topic)
+        except ValueError as err:
+            raise MessageError("unknown_topic", str(err)) from err
+        reading = parse_message(DeviceReading, payload)
+        if parsed.subject != reading.device:
+            raise MessageError(
+                "device_topic_mismatch",
+                f"payload device {reading.device!r} published on {parsed.subject!r}'s topic",
+            )
+        placed = self.rooms_by_device.get(reading.device)
+        if placed is None:
+            raise MessageError("unknown_device", f"device {reading.device!r} is in no room of "
+                                                 f"site {self.site.id!r}")
+        bound = int(placed.room.capacity * self.settings.count_bound_factor) + 2
+        if not 0 <= reading.count <= bound:
+            raise MessageError("implausible_count", f"count {reading.count} outside 0..{bound} "
+                                                    f"(room capacity {placed.room.capacity})")
+        if reading.synced and reading.ts > now + self.settings.max_future_s:
+            raise MessageError("timestamp_in_future",
+                               f"ts {reading.ts:.0f} is {reading.ts - now:.0f} s ahead")
+        if reading.synced and reading.ts < now - self.settings.max_age_s:
+            raise MessageError("timestamp_too_old",
+                               f"ts {reading.ts:.0f} is {now - reading.ts:.0f} s old")
+        if self.deduper.seen(*reading.key):
+            raise MessageError("duplicate", f"reading {reading.key} was already accepted")
+        return reading, placed
+
+    def _reject(self, topic: str, payload: bytes, err: MessageError, now: float) -> Decision:
+        reason: DeadLetterReason = err.reason  # type: ignore[assignment]
+        letter = DeadLetter.of(site=self.site.id, topic=topic, payload=payload, reason=reason,
+                               detail=err.detail, received_at=now)
+        return Decision(
+            outgoing=[Outgoing(topics.deadletter(self.site.id), letter.to_json())],
+            rejected=letter,
+        )
+
+    def commit(self, decision: Decision) -> None:
+        """Remember an accepted reading once its outgoing messages are durably queued."""
+        if decision.accepted is not None:
+            self.deduper.remember(*decision.accepted)
+
+    # -- device status -------------------------------------------------------------------
+    def handle_status(self, topic: str, payload: bytes, now: float) -> Decision:
+        try:
+            parsed = topics.parse(topic)
+            if parsed.subject is None:
+                raise MessageError("unknown_topic", topic)
+        except ValueError as err:
+            return self._reject(topic, payload, MessageError("unknown_topic", str(err)), now)
+        device = parsed.subject
+        if device not in self.rooms_by_device:
+            return self._reject(topic, payload, MessageError(
+                "unknown_device", f"status of device {device!r}, which is in no room"), now)
+        if not payload:  # a cleared retained status
+            return Decision()
+        try:
+            status = parse_message(DeviceStatus, payload)
+        except MessageError as err:
+            return self._reject(topic, payload, err, now)
+        online = status.state == "online"
+        state = self._devices.setdefault(device, _DeviceState())
+        changed = state.online != online or state.last_health_at is None
+        state.online = online
+        self._combiners[self.rooms_by_device[device].room.id].set_online(device, online)
+        return Decision(outgoing=[self._health(device, state, now)] if changed else [])
+
+    def _health(self, device: str, state: _DeviceState, now: float) -> Outgoing:
+        state.last_health_at = now
+        health = SensorHealth(
+            site=self.site.id, device=device, room=self.rooms_by_device[device].room.id, ts=now,
+            online=state.online, last_seen=state.last_seen, battery_pct=state.battery_pct,
+            rssi_dbm=state.rssi_dbm,
+        )
+        return Outgoing(topics.health(self.site.id, device), health.to_json())
+
+    def devices_online(self) -> dict[str, bool]:
+        return {device: state.online for device, state in self._devices.items()}

@@ -1,0 +1,86 @@
+"""The gateway's durable state: an ordered outbox of messages for upstream, and the
+dedupe keys, both in one SQLite file so one transaction covers a handled reading."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from gateway.core import Outgoing
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS seen (
+    device TEXT NOT NULL, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    UNIQUE (device, boot, seq)
+);
+"""
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def enqueue(self, messages: Iterable[Outgoing], seen: tuple[str, int, int] | None) -> None:
+        """Durably queue messages (and the accepted reading's key) in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)",
+                    [(m.topic, m.payload, int(m.retain)) for m in messages],
+                )
+                if seen is not None:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", seen
+                    )
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def pending(self, after_id: int, limit: int) -> list[tuple[int, Outgoing]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [(row[0], Outgoing(row[1], bytes(row[2]), bool(row[3]))) for row in rows]
+
+    def delete(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def size(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
+        return int(count)
+
+    def seen_keys(self, keys_per_device: int) -> list[tuple[str, int, int]]:
+        """The most recent dedupe keys per device, oldest first (trims older ones)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM seen WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+                "(PARTITION BY device ORDER BY id DESC) AS n FROM seen) WHERE n > ?)",
+                (keys_per_device,),
+            )
+            rows = self._db.execute("SELECT device, boot, seq FROM seen ORDER BY id").fetchall()
+        return [(str(d), int(b), int(s)) for d, b, s in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,57 @@
+"""The room count when one or several sensors watch a room.
+
+Each sensor's latest reading counts while it is fresh: online and taken within
+``stale_s`` of the reading being combined. ``max`` suits sensors watching the same space
+(a doorway counter and a radar: the larger count wins, since each can miss people but
+neither invents them); ``sum`` suits sensors watching disjoint zones of one room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class SensorView:
+    count: int
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCount:
+    count: int
+    sources: int
+
+
+class RoomCombiner:
+    def __init__(self, combine: Literal["max", "sum"], stale_s: float) -> None:
+        self.combine = combine
+        self.stale_s = stale_s
+        self._latest: dict[str, SensorView] = {}
+        self._offline: set[str] = set()
+
+    def update(self, device: str, count: int, ts: float) -> RoomCount:
+        """Fold in one reading and return the room count at ``ts``.
+
+        A late reading (older than the device's latest) is combined as of its own time
+        but does not replace the newer state.
+        """
+        current = self._latest.get(device)
+        if current is None or ts >= current.ts:
+            self._latest[device] = SensorView(count, ts)
+        self._offline.discard(device)
+        counts = [count]
+        for other, view in self._latest.items():
+            if other == device or other in self._offline:
+                continue
+            if abs(view.ts - ts) <= self.stale_s:
+                counts.append(view.count)
+        total = sum(counts) if self.combine == "sum" else max(counts)
+        return RoomCount(total, len(counts))
+
+    def set_online(self, device: str, online: bool) -> None:
+        if online:
+            self._offline.discard(device)
+        else:
+            self._offline.add(device)

@@ -1,0 +1,211 @@
+"""The gateway's I/O shell: site broker in, outbox on disk, upstream broker out.
+
+A device message is acknowledged to the site broker only after what it produced is in
+the outbox (one SQLite transaction with its dedupe key). A forwarder thread publishes the
+outbox in order with QoS 1 and deletes each row when the upstream broker acknowledges it;
+while upstream is unreachable the outbox simply grows, and it drains in order after.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from softplace import topics
+from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
+from softplace.registry import Site
+from softplace.settings import GatewaySettings, MqttSettings
+
+from gateway.core import Decision, GatewayCore
+from gateway.dedupe import Deduper
+from gateway.outbox import Outbox
+
+log = logging.getLogger(__name__)
+FORWARD_WINDOW = 100
+
+
+class Gateway:
+    def __init__(
+        self,
+        site: Site,
+        site_broker: MqttSettings,
+        settings: GatewaySettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.site = site
+        self.settings = settings
+        self.clock = clock
+        state_dir = Path(settings.state_dir)
+        self.outbox = Outbox(state_dir / f"{site.id}.sqlite")
+        deduper = Deduper(settings.dedupe_keys_per_device)
+        for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
+            deduper.remember(*key)
+        self.core = GatewayCore(site, settings, deduper)
+        self._core_lock = threading.Lock()
+        self.accepted = 0
+        self.rejected = 0
+        self.forwarded = 0
+        self._stop = threading.Event()
+        self._stopped = False
+        self._wake = threading.Event()
+        self._upstream_connected = threading.Event()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox id (forwarder thread only)
+        self._pubacks: set[int] = set()
+        self._puback_lock = threading.Lock()
+
+        self.site_client = make_client(site_broker, f"softplace-gateway-{site.id}", manual_ack=True)
+        self.site_client.on_connect = self._on_site_connect
+        self.site_client.on_message = self._on_message
+        self._site_settings = site_broker
+        upstream = settings.upstream or site_broker
+        self._upstream_settings = upstream
+        self.upstream_client = make_client(upstream, f"softplace-gateway-{site.id}-up")
+        self.upstream_client.on_connect = self._on_upstream_connect
+        self.upstream_client.on_disconnect = self._on_upstream_disconnect
+        self.upstream_client.on_publish = self._on_publish
+        self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        connect_async(self.upstream_client, self._upstream_settings)
+        self._forwarder.start()
+        connect_async(self.site_client, self._site_settings)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop.set()
+        self._wake.set()
+        self.site_client.disconnect()
+        self.site_client.loop_stop()
+        if self._forwarder.is_alive():
+            self._forwarder.join(10)
+        self.upstream_client.disconnect()
+        self.upstream_client.loop_stop()
+        self.outbox.close()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(30):
+                log.info("gateway %s: accepted %d, rejected %d, forwarded %d, outbox %d",
+                         self.site.id, self.accepted, self.rejected, self.forwarded,
+                         self.outbox.size())
+        finally:
+            self.stop()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set it (e.g. from a signal handler) to make ``run_forever`` return."""
+        return self._stop
+
+    # -- site side ---------------------------------------------------------------------------
+    def _on_site_connect(self, client: paho.Client, userdata: Any, flags: Any,
+                         reason_code: Any, properties: Any = None) -> None:
+        if reason_failed(reason_code):
+            log.warning("site broker refused the connection: %s", reason_code)
+            return
+        log.info("connected to the site broker for %s", self.site.id)
+        client.subscribe([
+            (topics.all_device_readings(self.site.id), QOS_AT_LEAST_ONCE),
+            (topics.all_device_statuses(self.site.id), QOS_AT_LEAST_ONCE),
+        ])
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        now = self.clock()
+        with self._core_lock:
+            if message.topic.endswith("/status"):
+                decision = self.core.handle_status(message.topic, message.payload, now)
+            else:
+                decision = self.core.handle_reading(message.topic, message.payload, now)
+            self._persist(decision)
+        if message.qos > 0:
+            client.ack(message.mid, message.qos)
+
+    def _persist(self, decision: Decision) -> None:
+        while True:
+            try:
+                self.outbox.enqueue(decision.outgoing, decision.accepted)
+                break
+            except Exception:  # disk full or locked: never ack what we did not keep
+                log.exception("outbox write failed; retrying")
+                if self._stop.wait(1):
+                    raise
+        self.core.commit(decision)
+        if decision.rejected is not None:
+            self.rejected += 1
+            log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
+        elif decision.accepted is not None:
+            self.accepted += 1
+        self._wake.set()
+
+    # -- upstream side ---------------------------------------------------------------------
+    def _on_upstream_connect(self, client: paho.Client, userdata: Any, flags: Any,
+                             reason_code: Any, properties: Any = None) -> None:
+        if reason_failed(reason_code):
+            log.warning("upstream broker refused the connection: %s", reason_code)
+            return
+        log.info("connected upstream; outbox holds %d messages", self.outbox.size())
+        self._upstream_connected.set()
+        self._wake.set()
+
+    def _on_upstream_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
+                                reason_code: Any, properties: Any = None) -> None:
+        self._upstream_connected.clear()
+        self._wake.set()
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int,
+                    reason_code: Any = None, properties: Any = None) -> None:
+        # never take a lock here that is held around client.publish(): paho calls this
+        # with its own message mutex held
+        with self._puback_lock:
+            self._pubacks.add(mid)
+        self._wake.set()
+
+    def _settle(self) -> None:
+        """Delete the outbox rows whose PUBACK has arrived."""
+        with self._puback_lock:
+            pubacks, self._pubacks = self._pubacks, set()
+        matched = [mid for mid in pubacks if mid in self._inflight]
+        done = [self._inflight.pop(mid) for mid in matched]
+        # Unmatched mids are stale (from before a reconnect): every mid published is
+        # recorded before the next _settle, so a fresh PUBACK always finds its row.
+        if done:
+            self.outbox.delete(done)
+            self.forwarded += len(done)
+
+    def _forward_loop(self) -> None:
+        last_sent = 0
+        while not self._stop.is_set():
+            self._wake.wait(1)
+            self._wake.clear()
+            if not self._upstream_connected.is_set():
+                # resend everything unacknowledged, in order, once we are back
+                self._inflight.clear()
+                with self._puback_lock:
+                    self._pubacks.clear()
+                last_sent = 0
+                continue
+            self._settle()
+            room = FORWARD_WINDOW - len(self._inflight)
+            if room <= 0:
+                continue
+            batch = self.outbox.pending(last_sent, room)
+            for outbox_id, message in batch:
+                info = self.upstream_client.publish(
+                    message.topic, message.payload, qos=QOS_AT_LEAST_ONCE, retain=message.retain
+                )
+                if info.rc != paho.MQTT_ERR_SUCCESS:
+                    break
+                self._inflight[info.mid] = outbox_id
+                last_sent = outbox_id
+            if len(batch) == room:
+                self._wake.set()  # more may be waiting
+            self._settle()

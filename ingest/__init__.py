@@ -1,0 +1,1 @@
+"""The central writer: room readings, sensor health and dead letters into the store."""

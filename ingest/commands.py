@@ -1,0 +1,31 @@
+"""``softplace ingest``: run the central writer."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+from softplace.cli import AppContext, cli, console, pass_app
+from softplace.registry import load_registry
+from softplace.storage import open_store
+
+from ingest.service import Ingest
+
+
+@cli.command("ingest")
+@click.option("--site", "sites", multiple=True, help="only these sites (default: all)")
+@pass_app
+def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
+    """Write room readings, sensor health and dead letters from MQTT into the store."""
+    settings = app.settings
+    registry = load_registry(settings.registry)
+    store = open_store(settings)
+    service = Ingest(registry, store, settings.mqtt, settings.ingest, list(sites) or None)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop_event.set())
+    console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
+    try:
+        service.run_forever()
+    finally:
+        store.close()

@@ -1,0 +1,176 @@
+"""``softplace demo``: the whole chain on embedded defaults, no service installed.
+
+An embedded broker (unless one is given), the sample registry, one virtual sensor per
+registered device playing a working week at accelerated time, one gateway per site,
+ingest into SQLite, then what landed per room and the detector's report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gateway.service import Gateway
+from ingest.service import Ingest
+from softplace.embedded_broker import EmbeddedBroker, free_port
+from softplace.registry import Registry
+from softplace.settings import GatewaySettings, IngestSettings, MqttSettings
+from softplace.simulation import RoomSchedule, split_count
+from softplace.storage.sqlite import SqliteStore
+from softplace.virtual_sensor import VirtualSensor, firmware_config
+
+
+@dataclass(slots=True)
+class DemoResult:
+    start: dt.datetime
+    end: dt.datetime
+    published: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    written: int = 0
+    per_room: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+BAD_PAYLOAD = b'{"v": 1, "device": "lyon-office-1", "count": "three"}'
+
+
+def run_demo(
+    registry: Registry,
+    workdir: Path,
+    console: Console,
+    *,
+    days: int = 7,
+    step_s: int = 300,
+    heartbeat_s: int = 900,
+    broker: MqttSettings | None = None,
+    end: dt.datetime | None = None,
+) -> DemoResult:
+    """Play ``days`` of the registry's rooms through broker, gateway and ingest."""
+    end = (end or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
+    start = end - dt.timedelta(days=days)
+    result = DemoResult(start, end)
+    workdir.mkdir(parents=True, exist_ok=True)
+    store_path = workdir / "softplace.sqlite"
+    store_path.unlink(missing_ok=True)
+    embedded = None
+    # rejected input is summed up at the end; the demo's screen is for its progress bars
+    logging.getLogger("gateway").setLevel(logging.ERROR)
+    if broker is None:
+        embedded = EmbeddedBroker(free_port()).start()
+        broker = embedded.settings
+    store = SqliteStore(store_path)
+    gateways = [
+        Gateway(site, broker, GatewaySettings(site=site.id, state_dir=workdir / "gateway"))
+        for site in registry.sites
+    ]
+    for gateway in gateways:
+        gateway.outbox.delete(i for i, _ in gateway.outbox.pending(0, 1_000_000))
+    ingest = Ingest(registry, store, broker,
+                    IngestSettings(shared_group=None, client_id="softplace-demo-ingest"))
+    sensors: dict[str, VirtualSensor] = {}
+    try:
+        for service in (*gateways, ingest):
+            service.start()
+        config = firmware_config(site="demo", heartbeat_s=heartbeat_s, hold_s=60)
+        schedules = []
+        for placed in registry.placed_rooms():
+            devices = [
+                VirtualSensor(placed.site.id, device, broker, config={**config, "site": placed.site.id},
+                              battery_pct=90.0 - 3 * i, rssi_dbm=-55 - 4 * i)
+                for i, device in enumerate(placed.room.devices)
+            ]
+            for sensor in devices:
+                sensor.connect(now_ts=start.timestamp())
+                sensors[sensor.device] = sensor
+            if devices:
+                schedules.append((RoomSchedule(placed), devices))
+        time.sleep(0.5)  # let the gateways see the retained statuses first
+        _play(result, schedules, start, end, step_s, console)
+        first = next(iter(sensors.values()))
+        first.publish_raw(BAD_PAYLOAD)
+        result.published += 1
+        _wait_until_landed(result, gateways, ingest, console)
+    finally:
+        for sensor in sensors.values():
+            sensor.close()
+        ingest.stop()
+        for gateway in gateways:
+            gateway.stop()
+        if embedded is not None:
+            embedded.stop()
+    for sample in store.query("room_count", int(start.timestamp() * 1000) - 1,
+                              int(end.timestamp() * 1000) + 1):
+        key = (sample.tags["site"], sample.tags["room"])
+        result.per_room[key] = result.per_room.get(key, 0) + 1
+    store.close()
+    return result
+
+
+def _play(
+    result: DemoResult,
+    schedules: list[tuple[RoomSchedule, list[VirtualSensor]]],
+    start: dt.datetime,
+    end: dt.datetime,
+    step_s: int,
+    console: Console,
+) -> None:
+    steps = int((end - start).total_seconds() // step_s)
+    with _progress(console) as progress:
+        task = progress.add_task("virtual sensors play the week", total=steps)
+        for step in range(steps + 1):
+            when = start + dt.timedelta(seconds=step * step_s)
+            for schedule, devices in schedules:
+                count = schedule.count_at(when)
+                shares = split_count(count, len(devices), schedule.placed.room.combine)
+                for sensor, share in zip(devices, shares, strict=True):
+                    result.published += sensor.observe(step * step_s * 1000, when.timestamp(),
+                                                       share)
+            progress.update(task, completed=step,
+                            description=f"virtual sensors play {when:%a %d %b %H:%M} UTC")
+
+
+def _wait_until_landed(
+    result: DemoResult, gateways: list[Gateway], ingest: Ingest, console: Console,
+    timeout_s: float = 600,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    with _progress(console) as progress:
+        task = progress.add_task("gateway -> ingest -> SQLite", total=result.published)
+        while time.monotonic() < deadline:
+            handled = sum(g.accepted + g.rejected for g in gateways)
+            forwarded = sum(g.forwarded for g in gateways)
+            progress.update(task, completed=handled)
+            if (handled >= result.published and all(g.outbox.size() == 0 for g in gateways)
+                    and ingest.written >= forwarded):
+                break
+            time.sleep(0.2)
+        else:
+            console.print("[yellow]timed out waiting for every reading to land[/]")
+    result.accepted = sum(g.accepted for g in gateways)
+    result.rejected = sum(g.rejected for g in gateways)
+    result.written = ingest.written
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def landed_table(registry: Registry, result: DemoResult) -> Table:
+    table = Table(title=f"What landed, {result.start:%d %b} to {result.end:%d %b %Y} (UTC)")
+    for column in ("site", "room", "kind", "m²", "seats", "sensors", "room readings"):
+        table.add_column(column, justify="right" if column in {"m²", "seats", "sensors",
+                                                                "room readings"} else "left")
+    for placed in registry.placed_rooms():
+        key = (placed.site.id, placed.room.id)
+        table.add_row(placed.site.id, placed.room.id, placed.room.kind.value,
+                      f"{placed.room.area_m2:g}", str(placed.room.capacity),
+                      str(len(placed.room.devices)), str(result.per_room.get(key, 0)))
+    return table

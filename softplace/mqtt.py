@@ -1,0 +1,86 @@
+"""Connection behaviour in one place: paho client set-up, persistent sessions, TLS,
+last will, manual acknowledgement and reconnect backoff."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from softplace.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+QOS_AT_LEAST_ONCE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+def make_client(
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    manual_ack: bool = False,
+    will: Will | None = None,
+    persistent: bool = True,
+) -> paho.Client:
+    """A paho client with a persistent session (unless told otherwise) and our settings.
+
+    With ``manual_ack`` the caller acknowledges each QoS 1 message itself (``client.ack``)
+    once it is durably stored, so a crash before that makes the broker redeliver it.
+    """
+    v5 = settings.protocol == "5"
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        clean_session=None if v5 else not persistent,
+        manual_ack=manual_ack,
+    )
+    if settings.username:
+        password = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, password)
+    if settings.tls:
+        context = ssl.create_default_context(
+            cafile=str(settings.tls_ca_file) if settings.tls_ca_file else None
+        )
+        client.tls_set_context(context)
+    if will is not None:
+        client.will_set(will.topic, will.payload, qos=QOS_AT_LEAST_ONCE, retain=will.retain)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.max_inflight_messages_set(100)
+    client.max_queued_messages_set(0)
+    return client
+
+
+def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bool = True) -> None:
+    """Start connecting in paho's background thread; paho reconnects with backoff."""
+    properties = None
+    clean_start: bool | int = paho.MQTT_CLEAN_START_FIRST_ONLY
+    if settings.protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = settings.session_expiry_s if persistent else 0
+        properties.ReceiveMaximum = 1000
+        clean_start = not persistent
+    client.connect_async(
+        settings.host, settings.port, keepalive=settings.keepalive_s,
+        clean_start=clean_start, properties=properties,
+    )
+    client.loop_start()
+
+
+def reason_failed(reason_code: object) -> bool:
+    """paho v2 gives ReasonCode objects (v5) or ints; both know whether they failed."""
+    is_failure = getattr(reason_code, "is_failure", None)
+    if isinstance(is_failure, bool):
+        return is_failure
+    return bool(reason_code)

@@ -1,0 +1,321 @@
+"""From room-level measures to integer cell totals with a stated sensitivity.
+
+Pure: takes the registry, the ``room_measure`` and ``breach`` samples and returns, per
+released cell (building or district x period), integer totals of available m²·h, idle
+m²·h, utilised m²·h and breaches, plus the L1 sensitivity of each vector under the
+neighbouring relation *one room-day changed*. Everything that shapes the output (which
+cells exist, how many rooms they cover, the clamps) comes from the registry and the
+settings, never from the measurements, so it leaks nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from softplace.privacy.settings import PeriodKind, PrivacySettings
+from softplace.registry import PlacedRoom, Registry
+from softplace.storage.base import Sample
+
+Level = Literal["building", "district"]
+QUANTITIES = ("available_m2h", "idle_m2h", "used_m2h", "breaches")
+RoomKey = tuple[str, str]  # (site, room)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A building (``site/building``) or a district, with the rooms it covers."""
+
+    level: Level
+    id: str
+    rooms: frozenset[RoomKey]
+    sites: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomFacts:
+    """What the registry says about an eligible room (public facts, not measurements)."""
+
+    key: RoomKey
+    timezone: str
+    area_m2: float
+    max_day_hours: float  # longest opening day
+    weekly_hours: float
+
+    @property
+    def day_bound_m2h(self) -> float:
+        """No room-day can hold more m²·h than its area times its longest opening day."""
+        return self.area_m2 * self.max_day_hours
+
+
+def eligible(placed: PlacedRoom) -> bool:
+    """Rooms released in aggregates: watched by a sensor and subject to vacancy rules
+    (housing is never included)."""
+    return bool(placed.room.devices) and placed.room.subject_to_vacancy_rules
+
+
+def room_facts(placed: PlacedRoom) -> RoomFacts:
+    hours = [
+        sum(r.end_minute - r.start_minute for r in placed.opening_hours.ranges(day)) / 60
+        for day in range(7)
+    ]
+    return RoomFacts(
+        key=(placed.site.id, placed.room.id),
+        timezone=placed.site.timezone,
+        area_m2=placed.room.area_m2,
+        max_day_hours=max(hours) if max(hours) > 0 else 24.0,
+        weekly_hours=sum(hours),
+    )
+
+
+def areas_in_scope(
+    registry: Registry, sites: Sequence[str] = (), districts: Sequence[str] = ()
+) -> list[Area]:
+    """Buildings of the chosen sites and districts, plus every district whose sites are all
+    in scope (a district figure over part of its sites would be mislabelled).
+    Nothing chosen means the whole registry."""
+    chosen = {s.id for s in registry.sites if s.id in sites or s.district in districts}
+    for site_id in sites:
+        registry.site(site_id)  # KeyError names the known sites
+    if not sites and not districts:
+        chosen = {s.id for s in registry.sites}
+    unknown = set(districts) - {s.district for s in registry.sites}
+    if unknown:
+        raise KeyError(f"no district {sorted(unknown)} in the registry")
+    areas: list[Area] = []
+    by_district: dict[str, list[str]] = defaultdict(list)
+    for site in registry.sites:
+        by_district[site.district].append(site.id)
+        if site.id not in chosen:
+            continue
+        for building in site.buildings:
+            rooms = frozenset(
+                (site.id, p.room.id)
+                for p in site.placed_rooms()
+                if p.building.id == building.id and eligible(p)
+            )
+            areas.append(Area("building", f"{site.id}/{building.id}", rooms, frozenset({site.id})))
+    for district, site_ids in sorted(by_district.items()):
+        if all(s in chosen for s in site_ids):
+            rooms = frozenset(
+                (p.site.id, p.room.id)
+                for p in registry.placed_rooms()
+                if p.site.id in site_ids and eligible(p)
+            )
+            areas.append(Area("district", district, rooms, frozenset(site_ids)))
+    return areas
+
+
+def period_label(day: dt.date, half: str | None, kind: PeriodKind) -> str:
+    if kind == "half_day":
+        return f"{day.isoformat()}/{half}"
+    if kind == "day":
+        return day.isoformat()
+    if kind == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def periods_between(start: dt.date, end: dt.date, kind: PeriodKind) -> list[str]:
+    """Every period label touching ``[start, end)``, whether or not data exists (a cell's
+    existence must not depend on the data)."""
+    labels: list[str] = []
+    day = start
+    while day < end:
+        for half in ("am", "pm") if kind == "half_day" else (None,):
+            label = period_label(day, half, kind)
+            if label not in labels:
+                labels.append(label)
+        day += dt.timedelta(days=1)
+    return labels
+
+
+def period_start(label: str) -> dt.date:
+    """First day of a period label (for the point's timestamp)."""
+    if "-W" in label:
+        year, week = label.split("-W")
+        return dt.date.fromisocalendar(int(year), int(week), 1)
+    if len(label) == 7:
+        return dt.date(int(label[:4]), int(label[5:7]), 1)
+    return dt.date.fromisoformat(label[:10])
+
+
+@dataclass(slots=True)
+class CellTotals:
+    """Integer totals (in units of the quantum for m²·h) per released cell."""
+
+    cells: list[tuple[Area, str]]
+    values: dict[str, list[int]]
+    sensitivity: dict[str, int]
+    parts: int  # cells of one area a room-day can touch (2 for half-days, else 1)
+    rows_used: int = 0
+    rows_dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _local_day(time_ms: int, timezone: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.fromtimestamp(time_ms / 1000, ZoneInfo(timezone))
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    if math.isnan(value):
+        return low
+    return min(max(value, low), high)
+
+
+def aggregate(
+    registry: Registry,
+    released: Sequence[Area],
+    measures: Iterable[Sample],
+    breaches: Iterable[Sample],
+    *,
+    start: dt.date,
+    end: dt.date,
+    kind: PeriodKind,
+    settings: PrivacySettings,
+) -> CellTotals:
+    """Sum clamped room-day contributions into the released cells.
+
+    Clamps (public, so the sensitivity is exact): each half-day band of a room-day holds at
+    most ``area x longest opening day`` m²·h; for day-or-coarser periods the room-day's sum
+    is clamped to that too; utilisation is clamped to [0, 1]; at most
+    ``max_breaches_per_room_day`` breaches count per room-day.
+    """
+    facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
+    periods = periods_between(start, end, kind)
+    cells = [(area, period) for area in released for period in periods]
+    index = {(area.id, period): i for i, (area, period) in enumerate(cells)}
+    areas_of: dict[RoomKey, list[Area]] = defaultdict(list)
+    for area in released:
+        for room in area.rooms:
+            areas_of[room].append(area)
+    dropped: dict[str, int] = defaultdict(int)
+    values = {name: [0] * len(cells) for name in QUANTITIES}
+    q = settings.m2h_quantum
+    room_days = _room_days(measures, facts, settings, dropped)
+    for (key, day), halves in room_days.items():
+        for half, (available, idle, used) in _contributions(halves, facts[key], kind):
+            label = period_label(day, half, kind)
+            for area in areas_of.get(key, ()):
+                i = index.get((area.id, label))
+                if i is None:
+                    dropped["room_measure outside the period"] += 1
+                    continue
+                values["available_m2h"][i] += round(available / q)
+                values["idle_m2h"][i] += round(idle / q)
+                values["used_m2h"][i] += round(used / q)
+    for key, local in _counted_breaches(breaches, facts, settings, dropped):
+        half = "am" if local.hour < settings.day_split_hour else "pm"
+        label = period_label(local.date(), half, kind)
+        for area in areas_of.get(key, ()):
+            i = index.get((area.id, label))
+            if i is not None:
+                values["breaches"][i] += 1
+    sensitivity = sensitivities(registry, released, kind, settings)
+    parts = 2 if kind == "half_day" else 1
+    return CellTotals(cells, values, sensitivity, parts, len(room_days), dict(dropped))
+
+
+Halves = dict[str, tuple[float, float, float]]  # "am"/"pm" -> (available, idle, used) m²·h
+
+
+def _room_days(
+    measures: Iterable[Sample], facts: dict[RoomKey, RoomFacts], settings: PrivacySettings,
+    dropped: dict[str, int],
+) -> dict[tuple[RoomKey, dt.date], Halves]:
+    am_band, pm_band = settings.half_day_bands
+    room_days: dict[tuple[RoomKey, dt.date], Halves] = defaultdict(dict)
+    for sample in measures:
+        key = (sample.tags.get("site", ""), sample.tags.get("room", ""))
+        band = sample.tags.get("band", "")
+        if key not in facts or band not in (am_band, pm_band):
+            dropped["room_measure outside scope or band"] += 1
+            continue
+        room = facts[key]
+        local = _local_day(sample.time_ms, room.timezone)
+        available = _clamp(float(sample.fields.get("available_h", 0.0)), 0, 24) * room.area_m2
+        available = _clamp(available, 0, room.day_bound_m2h)
+        idle = _clamp(float(sample.fields.get("idle_m2h", 0.0)), 0, available)
+        used = _clamp(float(sample.fields.get("utilisation_rate", 0.0)), 0, 1) * available
+        room_days[(key, local.date())]["am" if band == am_band else "pm"] = (available, idle, used)
+    return room_days
+
+
+def _contributions(
+    halves: Halves, room: RoomFacts, kind: PeriodKind
+) -> list[tuple[str | None, tuple[float, float, float]]]:
+    if kind == "half_day":
+        return [(half, v) for half, v in halves.items()]
+    bound = room.day_bound_m2h
+    available, idle, used = (sum(v[i] for v in halves.values()) for i in range(3))
+    shrink = bound / available if available > bound else 1.0
+    return [(None, (available * shrink, idle * shrink, used * shrink))]
+
+
+def _counted_breaches(
+    breaches: Iterable[Sample], facts: dict[RoomKey, RoomFacts], settings: PrivacySettings,
+    dropped: dict[str, int],
+) -> list[tuple[RoomKey, dt.datetime]]:
+    counted: list[tuple[RoomKey, dt.datetime]] = []
+    per_room_day: dict[tuple[RoomKey, dt.date], int] = defaultdict(int)
+    for sample in sorted(breaches, key=lambda s: s.time_ms):
+        key = (sample.tags.get("site", ""), sample.tags.get("room", ""))
+        if key not in facts:
+            dropped["breach outside scope"] += 1
+            continue
+        local = _local_day(sample.time_ms, facts[key].timezone)
+        if per_room_day[(key, local.date())] >= settings.max_breaches_per_room_day:
+            dropped["breach over the per-room-day clamp"] += 1
+            continue
+        per_room_day[(key, local.date())] += 1
+        counted.append((key, local))
+    return counted
+
+
+def sensitivities(
+    registry: Registry, released: Sequence[Area], kind: PeriodKind, settings: PrivacySettings
+) -> dict[str, int]:
+    """L1 sensitivity of each quantity's vector over all released cells when one room-day
+    changes: the clamp, times the cells of one area it can touch (2 half-days or 1 period),
+    times the released areas holding that room. From the registry only."""
+    facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
+    parts = 2 if kind == "half_day" else 1
+    holders: dict[RoomKey, int] = defaultdict(int)
+    for area in released:
+        for room in area.rooms:
+            holders[room] += 1
+    q = settings.m2h_quantum
+    m2h = max((math.ceil(facts[r].day_bound_m2h / q) * n for r, n in holders.items()), default=0)
+    breaches = max(holders.values(), default=0) * settings.max_breaches_per_room_day
+    return {
+        "available_m2h": parts * m2h,
+        "idle_m2h": parts * m2h,
+        "used_m2h": parts * m2h,
+        "breaches": parts * breaches,
+    }
+
+
+def opening_capacity_m2h(registry: Registry, area: Area, kind: PeriodKind) -> float:
+    """Average m²·h the area is open per period (registry only): the yardstick the
+    coarsening rule compares the noise with."""
+    days = {"half_day": 0.5, "day": 1.0, "week": 7.0, "month": 28.0}[kind]
+    facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
+    return sum(facts[r].area_m2 * facts[r].weekly_hours / 7 * days for r in area.rooms)
+
+
+def align(start: dt.date, end: dt.date, kind: PeriodKind) -> tuple[dt.date, dt.date]:
+    """Widen ``[start, end)`` to whole periods, so no cell covers part of its period."""
+    if kind == "week":
+        start -= dt.timedelta(days=start.weekday())
+        end += dt.timedelta(days=(7 - end.weekday()) % 7)
+    elif kind == "month":
+        start = start.replace(day=1)
+        if end.day != 1:
+            end = (end.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return start, end

@@ -1,0 +1,68 @@
+"""The ``privacy:`` section of the settings file (see ``docs/privacy.md``).
+
+Import-light on purpose: ``softplace.settings`` imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PeriodKind = Literal["half_day", "day", "week", "month"]
+PERIODS: tuple[PeriodKind, ...] = ("half_day", "day", "week", "month")
+
+
+class PrivacySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(default=5, ge=2, description="cells covering fewer rooms are suppressed")
+    epsilon_per_release: float = Field(
+        default=1.0, gt=0, le=10, description="differential-privacy epsilon spent by one release"
+    )
+    budgets: dict[str, float] = Field(
+        default_factory=lambda: {"regulator": 12.0},
+        description="total epsilon each recipient may receive; a recipient not listed gets none",
+    )
+    ledger_path: Path = Field(
+        default=Path(".softplace/privacy-ledger.sqlite"),
+        description="SQLite ledger of epsilon spent per recipient (keep it with backups)",
+    )
+    period: PeriodKind = Field(
+        default="half_day", description="finest period released; coarsened by the error rule"
+    )
+    max_relative_error: float = Field(
+        default=0.5, gt=0,
+        description="coarsen the period until the 95 % error of idle m²·h is at most this share"
+        " of the smallest released cell's opening capacity (registry figures only)",
+    )
+    half_day_bands: tuple[str, str] = Field(
+        default=("am", "pm"), description="room_measure bands read as morning and afternoon"
+    )
+    day_split_hour: int = Field(
+        default=12, ge=1, le=23, description="a breach starting before this local hour is 'am'"
+    )
+    max_breaches_per_room_day: int = Field(
+        default=2, ge=1, description="breaches counted per room and day (clamp; bounds sensitivity)"
+    )
+    m2h_quantum: float = Field(
+        default=1.0, gt=0, description="m²·h per integer unit before discrete noise"
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="stated error bounds hold with probability 1-alpha"
+    )
+    retention_grace_hours: float | None = Field(
+        default=None, ge=0,
+        description="tolerance past a retention limit before the audit fails; None = InfluxDB's"
+        " default shard-group duration for that policy plus one hour",
+    )
+
+    @model_validator(mode="after")
+    def _check_budgets(self) -> PrivacySettings:
+        for recipient, limit in self.budgets.items():
+            if limit < 0:
+                raise ValueError(f"budgets.{recipient}: must be >= 0, got {limit}")
+        if self.half_day_bands[0] == self.half_day_bands[1]:
+            raise ValueError("half_day_bands: morning and afternoon bands must differ")
+        return self

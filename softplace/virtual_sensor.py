@@ -1,0 +1,113 @@
+"""A virtual sensor: on the wire it is a deployed ESP32 (same topics, payloads, retained
+status, last will, reconnect), and it counts with the firmware's own core
+(``softplace_fw.core.SensorCore``), fed by a simulated room instead of a radar."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import paho.mqtt.client as paho
+from softplace_fw import config as fw_config
+from softplace_fw import payload as fw_payload
+from softplace_fw.core import SensorCore
+
+from softplace import topics
+from softplace.mqtt import QOS_AT_LEAST_ONCE, Will, connect_async, make_client, reason_failed
+from softplace.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+def firmware_config(**overrides: Any) -> dict[str, Any]:
+    """The firmware's defaults with overrides, validated by the firmware's own rules."""
+    defaults = {name: spec[4] for name, spec in fw_config.SCHEMA.items()}
+    result, errors = fw_config.validate(overrides, defaults)
+    if errors:
+        raise ValueError(f"invalid virtual sensor config: {errors}")
+    return dict(result)
+
+
+class VirtualSensor:
+    def __init__(
+        self,
+        site: str,
+        device: str,
+        broker: MqttSettings,
+        *,
+        boot: int = 1,
+        config: dict[str, Any] | None = None,
+        battery_pct: float | None = None,
+        rssi_dbm: int | None = -60,
+    ) -> None:
+        self.site = site
+        self.device = device
+        self.core = SensorCore(device, boot, config or firmware_config(site=site), "virtual")
+        self.battery_pct = battery_pct
+        self.rssi_dbm = rssi_dbm
+        self.published = 0
+        self.last_count = 0
+        self._connected = threading.Event()
+        will = Will(topics.device_status(site, device), fw_payload.encode(self.core.will()))
+        self.client = make_client(broker, f"softplace-dev-{site}-{device}", will=will,
+                                  persistent=False)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *args: self._connected.clear()
+        self._broker = broker
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any,
+                    reason_code: Any, properties: Any = None) -> None:
+        if reason_failed(reason_code):
+            log.warning("%s: broker refused the connection: %s", self.device, reason_code)
+            return
+        self._connected.set()
+
+    def connect(self, timeout: float = 10, now_ts: float | None = None) -> None:
+        connect_async(self.client, self._broker, persistent=False)
+        if not self._connected.wait(timeout):
+            raise TimeoutError(f"{self.device}: no connection to {self._broker.url}")
+        status = self.core.status("online", unix_ts=int(now_ts) if now_ts else None,
+                                  reset_cause="power_on")
+        self.client.publish(topics.device_status(self.site, self.device),
+                            fw_payload.encode(status), qos=QOS_AT_LEAST_ONCE, retain=True)
+
+    def observe(self, sim_ms: int, unix_ts: float, count: int) -> int:
+        """Feed the firmware core what a doorway counter + radar would see; publish."""
+        entered = max(count - self.last_count, 0)
+        left = max(self.last_count - count, 0)
+        self.last_count = count
+        readings = self.core.observe(
+            sim_ms, int(unix_ts), True, count > 0, entered, left,
+            rssi_dbm=self.rssi_dbm, battery_pct=self.battery_pct,
+        )
+        for reading in readings:
+            self.client.publish(topics.device_reading(self.site, self.device),
+                                fw_payload.encode(reading), qos=QOS_AT_LEAST_ONCE)
+        self.published += len(readings)
+        return len(readings)
+
+    def publish_raw(self, payload: bytes) -> None:
+        """Send arbitrary bytes on this sensor's reading topic (tests of bad input)."""
+        self.client.publish(topics.device_reading(self.site, self.device), payload,
+                            qos=QOS_AT_LEAST_ONCE)
+
+    def pending(self) -> int:
+        """QoS 1 messages the broker has not acknowledged yet."""
+        return len(getattr(self.client, "_out_messages", {}))
+
+    def close(self, *, clean: bool = True) -> None:
+        """``clean``: say offline and disconnect; otherwise vanish so the last will fires."""
+        if clean:
+            info = self.client.publish(
+                topics.device_status(self.site, self.device),
+                fw_payload.encode(self.core.status("offline")), qos=QOS_AT_LEAST_ONCE,
+                retain=True,
+            )
+            info.wait_for_publish(5)
+            self.client.disconnect()
+        else:
+            sock = self.client.socket()
+            if sock is not None:
+                sock.close()
+        self.client.loop_stop()
