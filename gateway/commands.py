@@ -7,10 +7,9 @@ import threading
 
 import click
 
+from gateway.service import Gateway
 from softplace.cli import AppContext, cli, console, pass_app
 from softplace.registry import load_registry
-
-from gateway.service import Gateway
 
 
 @cli.command("gateway")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.dedupe import Deduper
+from gateway.rooms import RoomCombiner
 from softplace import topics
 from softplace.errors import MessageError
 from softplace.messages import (
@@ -17,9 +19,6 @@ from softplace.messages import (
 )
 from softplace.registry import PlacedRoom, Site
 from softplace.settings import GatewaySettings
-
-from gateway.dedupe import Deduper
-from gateway.rooms import RoomCombiner
 
 HEALTH_INTERVAL_S = 60.0
 
@@ -50,7 +49,9 @@ class _DeviceState:
 
 
 class GatewayCore:
-    def __init__(self, site: Site, settings: GatewaySettings, deduper: Deduper | None = None) -> None:
+    def __init__(
+        self, site: Site, settings: GatewaySettings, deduper: Deduper | None = None
+    ) -> None:
         self.site = site
         self.settings = settings
         self.deduper = deduper or Deduper(settings.dedupe_keys_per_device)
@@ -70,7 +71,8 @@ class GatewayCore:
         if not reading.synced:
             # an unsynced clock counts from 2000 or from boot: the gateway's clock is better
             reading = reading.model_copy(update={"ts": now, "synced": True})
-        room_count = self._combiners[placed.room.id].update(reading.device, reading.count, reading.ts)
+        combiner = self._combiners[placed.room.id]
+        room_count = combiner.update(reading.device, reading.count, reading.ts)
         room_reading = RoomReading(
             site=self.site.id, room=placed.room.id, ts=reading.ts,
             count=room_count.count, sources=room_count.sources,
@@ -83,14 +85,18 @@ class GatewayCore:
         was_online = state.online
         state.online = True
         state.last_seen = max(state.last_seen or 0.0, reading.ts)
-        state.battery_pct = reading.battery_pct if reading.battery_pct is not None else state.battery_pct
-        state.rssi_dbm = reading.rssi_dbm if reading.rssi_dbm is not None else state.rssi_dbm
+        if reading.battery_pct is not None:
+            state.battery_pct = reading.battery_pct
+        if reading.rssi_dbm is not None:
+            state.rssi_dbm = reading.rssi_dbm
         due = state.last_health_at is None or now - state.last_health_at >= HEALTH_INTERVAL_S
         if due or not was_online:
             decision.outgoing.append(self._health(reading.device, state, now))
         return decision
 
-    def _validate(self, topic: str, payload: bytes, now: float) -> tuple[DeviceReading, PlacedRoom]:
+    def _validate(
+        self, topic: str, payload: bytes, now: float
+    ) -> tuple[DeviceReading, PlacedRoom]:
         try:
             parsed = topics.parse(topic)
         except ValueError as err:

@@ -17,14 +17,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from gateway.core import Decision, GatewayCore
+from gateway.dedupe import Deduper
+from gateway.outbox import Outbox
 from softplace import topics
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
 from softplace.registry import Site
 from softplace.settings import GatewaySettings, MqttSettings
-
-from gateway.core import Decision, GatewayCore
-from gateway.dedupe import Deduper
-from gateway.outbox import Outbox
 
 log = logging.getLogger(__name__)
 FORWARD_WINDOW = 100
@@ -122,9 +121,9 @@ class Gateway:
         now = self.clock()
         with self._core_lock:
             if message.topic.endswith("/status"):
-                decision = self.core.handle_status(message.topic, message.payload, now)
+                decision = self.core.handle_status(message.topic, bytes(message.payload), now)
             else:
-                decision = self.core.handle_reading(message.topic, message.payload, now)
+                decision = self.core.handle_reading(message.topic, bytes(message.payload), now)
             self._persist(decision)
         if message.qos > 0:
             client.ack(message.mid, message.qos)

@@ -6,11 +6,10 @@ import signal
 
 import click
 
+from ingest.service import Ingest
 from softplace.cli import AppContext, cli, console, pass_app
 from softplace.registry import load_registry
 from softplace.storage import open_store
-
-from ingest.service import Ingest
 
 
 @cli.command("ingest")

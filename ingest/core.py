@@ -18,7 +18,7 @@ from softplace.storage.base import FieldValue, Sample
 
 
 def to_ms(ts: float) -> int:
-    return int(math.floor(ts * 1000))
+    return math.floor(ts * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from ingest.core import IngestCore, Rejected, to_ms
 from softplace import topics
 from softplace.backoff import Backoff
 from softplace.errors import RejectedWriteError, StorageError
@@ -25,8 +26,6 @@ from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason
 from softplace.registry import Registry
 from softplace.settings import IngestSettings, MqttSettings
 from softplace.storage.base import Sample, Store
-
-from ingest.core import IngestCore, Rejected, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,8 @@ class Ingest:
         self._writer.join(30)
         self.client.disconnect()
         self.client.loop_stop()
+        log.info("ingest stopped: written %d, rejected %d, store failures %d",
+                 self.written, self.rejected, self.write_failures)
 
     def run_forever(self) -> None:
         self.start()
@@ -102,7 +103,7 @@ class Ingest:
         log.info("ingest subscribed to %s", ", ".join(filters))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        result = self.core.samples_for(message.topic, message.payload)
+        result = self.core.samples_for(message.topic, bytes(message.payload))
         if isinstance(result, Rejected):
             self.rejected += 1
             log.warning("rejected %s: %s: %s", message.topic, result.reason, result.detail)
@@ -142,7 +143,7 @@ class Ingest:
                     # InfluxDB kept the valid points of the batch and refused the rest for
                     # good (e.g. older than the retention policy): retrying cannot help
                     self.rejected += 1
-                    log.error("store refused part of a batch: %s", err)
+                    log.exception("store refused part of a batch")
                     break
                 except StorageError as err:
                     self.write_failures += 1

@@ -95,6 +95,8 @@ def demo_command(app: AppContext, days: int, step_s: int, broker: str | None,
     )
 
 
+import dashboards.commands  # noqa: E402,F401
+import detector.commands  # noqa: E402,F401
 import gateway.commands  # noqa: E402,F401
 import ingest.commands  # noqa: E402,F401
-import dashboards.commands  # noqa: E402,F401
+import softplace.privacy.commands  # noqa: E402,F401

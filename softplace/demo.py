@@ -76,13 +76,15 @@ def run_demo(
                     IngestSettings(shared_group=None, client_id="softplace-demo-ingest"))
     sensors: dict[str, VirtualSensor] = {}
     try:
-        for service in (*gateways, ingest):
-            service.start()
+        for gateway in gateways:
+            gateway.start()
+        ingest.start()
         config = firmware_config(site="demo", heartbeat_s=heartbeat_s, hold_s=60)
         schedules = []
         for placed in registry.placed_rooms():
             devices = [
-                VirtualSensor(placed.site.id, device, broker, config={**config, "site": placed.site.id},
+                VirtualSensor(placed.site.id, device, broker,
+                              config={**config, "site": placed.site.id},
                               battery_pct=90.0 - 3 * i, rssi_dbm=-55 - 4 * i)
                 for i, device in enumerate(placed.room.devices)
             ]
@@ -130,8 +132,8 @@ def _play(
                 count = schedule.count_at(when)
                 shares = split_count(count, len(devices), schedule.placed.room.combine)
                 for sensor, share in zip(devices, shares, strict=True):
-                    result.published += sensor.observe(step * step_s * 1000, when.timestamp(),
-                                                       share)
+                    sent = sensor.observe(step * step_s * 1000, when.timestamp(), share)
+                    result.published += len(sent)
             progress.update(task, completed=step,
                             description=f"virtual sensors play {when:%a %d %b %H:%M} UTC")
 

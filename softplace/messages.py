@@ -26,7 +26,7 @@ UnixSeconds = Annotated[float, Field(ge=0, description="Unix time in seconds (UT
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
+from typing import Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -65,9 +66,9 @@ def make_client(
 def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bool = True) -> None:
     """Start connecting in paho's background thread; paho reconnects with backoff."""
     properties = None
-    clean_start: bool | int = paho.MQTT_CLEAN_START_FIRST_ONLY
+    clean_start: bool | Literal[3] = paho.MQTT_CLEAN_START_FIRST_ONLY
     if settings.protocol == "5":
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s if persistent else 0
         properties.ReceiveMaximum = 1000
         clean_start = not persistent

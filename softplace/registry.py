@@ -8,6 +8,7 @@ Floor, Room, area, capacity).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -84,7 +85,7 @@ class OpeningHours(_Frozen):
     @classmethod
     def _check_ranges(cls, value: list[str]) -> list[str]:
         ranges = sorted((parse_time_range(v) for v in value), key=lambda r: r.start_minute)
-        for before, after in zip(ranges, ranges[1:], strict=False):
+        for before, after in itertools.pairwise(ranges):
             if after.start_minute < before.end_minute:
                 raise ValueError(f"opening periods overlap: {value}")
         return value

@@ -78,6 +78,19 @@ SERIES: dict[str, Series] = {
             "Room-level daily figures; operator only.",
         ),
         Series(
+            "space_measure", Family.DERIVED, ("site", "building", "floor", "level", "band"),
+            {
+                "available_h": "float", "used_h": "float", "unknown_h": "float",
+                "frequency_rate": "float", "occupancy_rate": "float",
+                "utilisation_rate": "float", "peak_count": "int", "idle_m2h": "float",
+                "area_m2": "float", "capacity": "int", "rooms": "int",
+            },
+            "room_measure rolled up per floor, building and site (level tag), seat-weighted,"
+            " rooms subject to vacancy rules only (time = local midnight of the day).",
+            ("operator: branch manager",),
+            "Aggregated over rooms, but a floor may hold one room; operator only.",
+        ),
+        Series(
             "breach", Family.DERIVED, ROOM_TAGS,
             {"duration_s": "float", "limit_s": "float", "end_ms": "int"},
             "Vacancies inside opening hours longer than the rule's limit (time = start).",

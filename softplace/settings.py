@@ -9,6 +9,7 @@ Errors name the file, the line and the option. The committed sample is
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from detector.settings import DetectorSettings
 from softplace.errors import ConfigError
+from softplace.privacy.settings import PrivacySettings
 from softplace.schema import Family
 from softplace.storage.base import RetentionPolicy
 from softplace.yamlconfig import Loc, format_validation_error, load_yaml_with_lines
@@ -115,7 +118,11 @@ class IngestSettings(_Section):
     shared_group: str | None = Field(
         default="ingest", description="MQTT 5 shared-subscription group; null = plain subscription"
     )
-    client_id: str = "softplace-ingest"
+    client_id: str = Field(
+        default_factory=lambda: f"softplace-ingest-{socket.gethostname()}",
+        description="stable per instance: the broker keeps its session (and its share of a "
+        "shared subscription) under this id",
+    )
     batch_size: int = Field(default=500, ge=1, le=50_000)
     batch_interval_s: float = Field(default=0.5, gt=0, le=60)
     max_backoff_s: float = Field(default=30.0, gt=0)
@@ -129,8 +136,12 @@ class Settings(_Section):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
-    detector: dict[str, Any] = Field(default_factory=dict, description="see detector/README.md")
-    privacy: dict[str, Any] = Field(default_factory=dict, description="see docs/privacy.md")
+    detector: DetectorSettings = Field(
+        default_factory=DetectorSettings, description="see detector/README.md"
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description="see docs/privacy.md"
+    )
 
 
 SAMPLE_SETTINGS = Path(__file__).with_name("samples") / "softplace.yaml"

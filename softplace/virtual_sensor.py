@@ -72,7 +72,7 @@ class VirtualSensor:
         self.client.publish(topics.device_status(self.site, self.device),
                             fw_payload.encode(status), qos=QOS_AT_LEAST_ONCE, retain=True)
 
-    def observe(self, sim_ms: int, unix_ts: float, count: int) -> int:
+    def observe(self, sim_ms: int, unix_ts: float, count: int) -> list[dict[str, Any]]:
         """Feed the firmware core what a doorway counter + radar would see; publish."""
         entered = max(count - self.last_count, 0)
         left = max(self.last_count - count, 0)
@@ -85,7 +85,7 @@ class VirtualSensor:
             self.client.publish(topics.device_reading(self.site, self.device),
                                 fw_payload.encode(reading), qos=QOS_AT_LEAST_ONCE)
         self.published += len(readings)
-        return len(readings)
+        return list(readings)
 
     def publish_raw(self, payload: bytes) -> None:
         """Send arbitrary bytes on this sensor's reading topic (tests of bad input)."""

@@ -20,7 +20,7 @@ import httpx
 
 from softplace.settings import InfluxSettings, MqttSettings
 
-INSTALL_HINT = "install it with: sudo apt-get install -y mosquitto influxdb (or run scripts/test.sh)"
+INSTALL_HINT = "install it with: apt-get install -y mosquitto influxdb (scripts/test.sh does)"
 
 
 class ServiceError(RuntimeError):
@@ -157,7 +157,8 @@ class Influxd(_Service):
             f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{data}/meta"\n  logging-enabled = false\n'
             f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n'
-            '  wal-fsync-delay = "0s"\n  query-log-enabled = false\n  trace-logging-enabled = false\n'
+            '  wal-fsync-delay = "0s"\n  query-log-enabled = false\n'
+            "  trace-logging-enabled = false\n"
             '[retention]\n  enabled = true\n  check-interval = "30m"\n'
             "[monitor]\n  store-enabled = false\n"
             f'[http]\n  enabled = true\n  bind-address = "127.0.0.1:{self.port}"\n'

@@ -127,3 +127,25 @@ def test_influx_retention_policies_are_created_and_altered(influx_store: Store) 
     policies = influx_store.retention_policies()
     assert policies["raw"] == "240h0m0s"
     assert policies["aggregates"] == "0s"
+
+
+def test_store_reports_stored_tag_keys(store: Store) -> None:
+    base = _now_ms() - 60_000
+    store.write([Sample("room_count", ROOM, {"count": 1, "sources": 1}, base)])
+    assert store.stored_tags()["room_count"] == set(ROOM)
+
+
+@pytest.mark.services
+def test_influx_oldest_point_is_found_in_any_retention_policy(influx_store: Store) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    old = _now_ms() - 40 * DAY_MS  # older than "raw" keeps, so it goes to autogen
+    influx_store.influxql(f"CREATE RETENTION POLICY stray ON {influx_store.settings.database} "
+                          "DURATION INF REPLICATION 1", method="POST")
+    response = influx_store._http.post(
+        "/write", params={"db": influx_store.settings.database, "rp": "stray", "precision": "ms"},
+        content=f"room_count,site=s1,room=r1 count=3i {old}".encode(),
+    )
+    assert response.status_code == 204
+    assert influx_store.oldest_ms("room_count") == old

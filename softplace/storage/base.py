@@ -33,9 +33,8 @@ class Sample:
         unknown_tags = set(self.tags) - set(known.tags)
         unknown_fields = set(self.fields) - set(known.fields)
         if unknown_tags or unknown_fields:
-            raise ValueError(
-                f"{self.series}: unknown tags {sorted(unknown_tags)} or fields {sorted(unknown_fields)}"
-            )
+            raise ValueError(f"{self.series}: unknown tags {sorted(unknown_tags)} "
+                             f"or fields {sorted(unknown_fields)}")
         if not self.fields:
             raise ValueError(f"{self.series}: a point needs at least one field")
         # Both backends store each field with the schema's type, so an int-looking float
@@ -81,6 +80,10 @@ class Store(Protocol):
 
     def stored_series(self) -> dict[str, set[str]]:
         """What is actually stored: series name -> field keys present."""
+        ...
+
+    def stored_tags(self) -> dict[str, set[str]]:
+        """What is actually stored: series name -> tag keys present."""
         ...
 
     def apply_retention(

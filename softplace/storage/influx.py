@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
 
 from softplace.errors import RejectedWriteError, StorageError
 from softplace.schema import SERIES, series
@@ -113,7 +114,9 @@ class InfluxStore:
     ) -> list[Sample]:
         known = series(series_name)
         conditions = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
-        conditions += [f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())]
+        conditions += [
+            f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())
+        ]
         query = (
             f"SELECT * FROM {self._from(series_name)} WHERE {' AND '.join(conditions)}"
         )
@@ -136,11 +139,25 @@ class InfluxStore:
         return f"{quote_ident(self.settings.database)}.{quote_ident(rp)}.{quote_ident(series_name)}"
 
     def oldest_ms(self, series_name: str) -> int | None:
-        blocks = self.influxql(f"SELECT * FROM {self._from(series_name)} ORDER BY time ASC LIMIT 1")
-        for block in blocks:
-            for row in block.get("values", []):
-                return int(row[0])
-        return None
+        """The oldest point in *any* retention policy: a point written to the wrong one
+        (say ``autogen``) must not hide from the privacy audit."""
+        database = quote_ident(self.settings.database)
+        oldest: int | None = None
+        for rp in self.retention_policies():
+            source = f"{database}.{quote_ident(rp)}.{quote_ident(series_name)}"
+            for block in self.influxql(f"SELECT * FROM {source} ORDER BY time ASC LIMIT 1"):
+                for row in block.get("values", [])[:1]:
+                    oldest = int(row[0]) if oldest is None else min(oldest, int(row[0]))
+        return oldest
+
+    def stored_tags(self) -> dict[str, set[str]]:
+        """Series name -> tag keys actually stored, across every retention policy."""
+        found: dict[str, set[str]] = {}
+        for rp in self.retention_policies():
+            for block in self.influxql(f"SHOW TAG KEYS FROM {quote_ident(rp)}./.*/"):
+                tags = found.setdefault(block["name"], set())
+                tags.update(v[0] for v in block.get("values", []))
+        return found
 
     def stored_series(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}

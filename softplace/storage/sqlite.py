@@ -107,6 +107,16 @@ class SqliteStore:
             found.setdefault(name, set()).add(key)
         return found
 
+    def stored_tags(self) -> dict[str, set[str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT series, key FROM points, json_each(points.tags)"
+            ).fetchall()
+        found: dict[str, set[str]] = {}
+        for name, key in rows:
+            found.setdefault(name, set()).add(key)
+        return found
+
     def apply_retention(
         self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
     ) -> None:

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: panel tables, the JSON generator, provisioning and push."""

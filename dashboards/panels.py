@@ -1,0 +1,440 @@
+"""The four SoftPlace dashboards as tables of panels: a new metric is one new row.
+
+Every query names its retention policy (``FROM "raw"."room_count"``), filters by the
+dashboard's variables with anchored regexes (``"site" =~ /^$site$/``) and, where it reads a
+time range, by ``$timeFilter``; series, tags and fields come from ``softplace.schema``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dashboards.spec import ColumnType, Dashboard, Panel, Query, Variable, frozen
+from softplace.schema import SERIES, Series
+
+_ROOM = '"site" =~ /^$site$/ AND "building" =~ /^$building$/ AND "room" =~ /^$room$/'
+_DEVICE = '"site" =~ /^$site$/ AND "room" =~ /^$room$/'
+_BAND = '"band" =~ /^$band$/'
+_RECIPIENT = '"recipient" =~ /^$recipient$/'
+_ROOM_ALIAS = "$tag_building / $tag_room"
+M2H = "suffix: m²·h"
+
+
+def _from(name: str) -> str:
+    """``"<family>"."<series>"``: queries always name the retention policy."""
+    found: Series = SERIES[name]
+    return f'"{found.family.value}"."{found.name}"'
+
+
+def _text(*names: str) -> Mapping[str, ColumnType]:
+    return frozen(dict.fromkeys(names, "string"))
+
+
+def _unit(field: str, unit: str) -> Mapping[str, Any]:
+    return frozen({"matcher": {"id": "byName", "options": field},
+                   "properties": [{"id": "unit", "value": unit}]})
+
+
+def _hide_time() -> Mapping[str, Any]:
+    return frozen({"id": "organize", "options": {"excludeByName": {"Time": True}}})
+
+
+def _sort(field: str, desc: bool = False) -> Mapping[str, Any]:
+    return frozen({"id": "sortBy", "options": {"sort": [{"field": field, "desc": desc}]}})
+
+
+def _room_variables(source: str) -> tuple[Variable, ...]:
+    """site -> building -> room, chained, read from the tags of ``source``."""
+    table = _from(source)
+    return (
+        Variable("site", "Site", f'SHOW TAG VALUES FROM {table} WITH KEY = "site"'),
+        Variable(
+            "building", "Building",
+            f'SHOW TAG VALUES FROM {table} WITH KEY = "building" WHERE "site" =~ /^$site$/',
+        ),
+        Variable(
+            "room", "Room",
+            f'SHOW TAG VALUES FROM {table} WITH KEY = "room"'
+            ' WHERE "site" =~ /^$site$/ AND "building" =~ /^$building$/',
+        ),
+    )
+
+
+_ONLINE_MAPPING = frozen({
+    "matcher": {"id": "byName", "options": "online"},
+    "properties": [
+        {"id": "mappings", "value": [{"type": "value", "options": {
+            "0": {"text": "offline", "color": "red", "index": 1},
+            "1": {"text": "online", "color": "green", "index": 0},
+        }}]},
+        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+    ],
+})
+
+_SENSOR_SUBQUERY = (
+    f'(SELECT last("online") AS "online" FROM {_from("sensor_health")}'
+    f' WHERE {_DEVICE} AND $timeFilter GROUP BY "device")'
+)
+
+FACILITIES = Dashboard(
+    uid="softplace-facilities",
+    title="SoftPlace · Facilities",
+    description="Live occupancy per room and the health of the sensors that count it.",
+    variables=_room_variables("room_count"),
+    time_from="now-6h",
+    refresh="30s",
+    panels=(
+        Panel(
+            "people-now", "People now", "bargauge",
+            (Query(f'SELECT last("count") FROM {_from("room_count")} WHERE {_ROOM}'
+                   ' AND $timeFilter GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
+            description="Last count reported per room within the time range.",
+            decimals=0, min=0,
+            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
+                            "reduceOptions": {"calcs": ["lastNotNull"]}}),
+        ),
+        Panel(
+            "people-per-room", "People per room", "timeseries",
+            (Query(f'SELECT max("count") FROM {_from("room_count")} WHERE {_ROOM}'
+                   ' AND $timeFilter GROUP BY time($__interval), "building", "room" fill(none)',
+                   alias=_ROOM_ALIAS),),
+            description="Peak count per room in each interval.", decimals=0, min=0,
+            min_interval="1m",
+        ),
+        Panel(
+            "sensors-online", "Sensors online", "stat",
+            (Query(f'SELECT sum("online") FROM {_SENSOR_SUBQUERY}'),),
+            description="Sensors whose last health report in the range says online.",
+            width=4, height=5, decimals=0,
+        ),
+        Panel(
+            "sensors-offline", "Sensors offline", "stat",
+            (Query(f'SELECT count("online") - sum("online") FROM {_SENSOR_SUBQUERY}'),),
+            description="Sensors whose last health report in the range says offline.",
+            width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "red")),
+        ),
+        Panel(
+            "deadletters-total", "Dead letters", "stat",
+            (Query(f'SELECT sum("n") FROM {_from("deadletter")}'
+                   ' WHERE "site" =~ /^$site$/ AND $timeFilter'),),
+            description="Messages the gateway rejected in the range (see the reasons).",
+            width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "orange")),
+        ),
+        Panel(
+            "deadletter-rate", "Dead-letter rate by reason", "timeseries",
+            (Query(f'SELECT sum("n") FROM {_from("deadletter")}'
+                   ' WHERE "site" =~ /^$site$/ AND $timeFilter'
+                   ' GROUP BY time($__interval), "reason" fill(0)', alias="$tag_reason"),),
+            description="Rejected messages per interval (1 min or more), one bar per reason.",
+            height=5, decimals=0, min_interval="1m", custom=frozen({"drawStyle": "bars", "stacking":
+                                                 {"mode": "normal"}}),
+        ),
+        Panel(
+            "sensors", "Sensors", "table",
+            (Query(
+                'SELECT last("online") AS "online", last("last_seen") * 1000 AS "last_seen",'
+                ' last("battery_pct") AS "battery_pct", last("rssi_dbm") AS "rssi_dbm"'
+                f' FROM {_from("sensor_health")} WHERE {_DEVICE} AND $timeFilter'
+                ' GROUP BY "site", "room", "device"',
+                format="table", columns=_text("site", "room", "device")),),
+            description="Each sensor's last health report: online, last seen, battery, RSSI.",
+            width=24,
+            overrides=(_ONLINE_MAPPING, _unit("last_seen", "dateTimeFromNow"),
+                       _unit("battery_pct", "percent"), _unit("rssi_dbm", "dBm")),
+            transformations=(_hide_time(), _sort("online")),
+        ),
+        Panel(
+            "battery", "Battery", "timeseries",
+            (Query(f'SELECT min("battery_pct") FROM {_from("sensor_health")} WHERE {_DEVICE}'
+                   ' AND $timeFilter GROUP BY time($__interval), "device" fill(none)',
+                   alias="$tag_device"),),
+            unit="percent", min=0, max=100, min_interval="5m",
+            thresholds=((None, "red"), (20, "orange"), (40, "green")),
+        ),
+        Panel(
+            "rssi", "Radio signal (RSSI)", "timeseries",
+            (Query(f'SELECT mean("rssi_dbm") FROM {_from("sensor_health")} WHERE {_DEVICE}'
+                   ' AND $timeFilter GROUP BY time($__interval), "device" fill(none)',
+                   alias="$tag_device"),),
+            unit="dBm", min_interval="5m",
+            thresholds=((None, "red"), (-85, "orange"), (-70, "green")),
+        ),
+    ),
+)
+
+_MEASURE = f'{_from("room_measure")} WHERE {_ROOM} AND {_BAND} AND $timeFilter'
+_BREACH = f'{_from("breach")} WHERE {_ROOM} AND $timeFilter'
+
+BRANCH = Dashboard(
+    uid="softplace-branch",
+    title="SoftPlace · Branch idle space",
+    description="How the branch's rooms are really used: utilisation, idle square-metre"
+                "-hours, vacancy rule breaches and the rooms used least.",
+    variables=(
+        *_room_variables("room_measure"),
+        Variable("band", "Time band",
+                 f'SHOW TAG VALUES FROM {_from("room_measure")} WITH KEY = "band"'
+                 ' WHERE "site" =~ /^$site$/',
+                 multi=False, include_all=False, all_value=None, default="opening"),
+    ),
+    time_from="now-30d",
+    panels=(
+        Panel(
+            "utilisation-per-room", "Utilisation per room", "bargauge",
+            (Query(f'SELECT mean("utilisation_rate") FROM {_MEASURE}'
+                   ' GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
+            description="SMG utilisation rate (frequency x occupancy) over the range.",
+            unit="percentunit", min=0, max=1,
+            thresholds=((None, "red"), (0.3, "orange"), (0.6, "green")),
+            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
+                            "reduceOptions": {"calcs": ["mean"]}}),
+        ),
+        Panel(
+            "utilisation-per-day", "Utilisation per day", "timeseries",
+            (Query(f'SELECT mean("utilisation_rate") FROM {_MEASURE}'
+                   ' GROUP BY time($__interval), "building", "room" fill(none)',
+                   alias=_ROOM_ALIAS),),
+            unit="percentunit", min=0, max=1, min_interval="1d",
+        ),
+        Panel(
+            "hour-of-week", "Occupancy by hour of the week", "heatmap",
+            (Query(f'SELECT mean("count") FROM {_from("room_count")} WHERE {_ROOM}'
+                   ' AND $timeFilter GROUP BY time(1h), "room" fill(none)',
+                   alias="$tag_room"),),
+            description="The last seven days hour by hour: one row per room, one cell per"
+                        " hour of the week, colour = mean people counted.",
+            width=24, height=9, time_from="7d",
+            options=frozen({"calculate": False, "cellGap": 1,
+                            "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
+                            "yAxis": {"axisPlacement": "left"},
+                            "rowsFrame": {"layout": "auto"}}),
+        ),
+        Panel(
+            "idle-m2h", "Idle m²·h", "stat",
+            (Query(f'SELECT sum("idle_m2h") FROM {_MEASURE}'),),
+            description="Square metres x hours of opening time no one used.",
+            unit=M2H, width=4, height=5, decimals=0,
+        ),
+        Panel(
+            "breaches-total", "Rule breaches", "stat",
+            (Query(f'SELECT count("duration_s") FROM {_BREACH}'),),
+            description="Vacancies inside opening hours longer than the rule's limit.",
+            width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "red")),
+        ),
+        Panel(
+            "vacant-hours", "Vacant hours", "stat",
+            (Query(f'SELECT sum("duration_s") / 3600 FROM {_from("room_interval")}'
+                   f""" WHERE {_ROOM} AND "state" = 'vacant' AND $timeFilter"""),),
+            description="Hours of vacant intervals, in and out of opening hours.",
+            unit="h", width=4, height=5, decimals=0,
+        ),
+        Panel(
+            "idle-per-room", "Idle m²·h per room", "bargauge",
+            (Query(f'SELECT sum("idle_m2h") FROM {_MEASURE} GROUP BY "building", "room"',
+                   alias=_ROOM_ALIAS),),
+            unit=M2H, height=5, decimals=0,
+            options=frozen({"displayMode": "basic", "orientation": "horizontal",
+                            "reduceOptions": {"calcs": ["sum"]}}),
+        ),
+        Panel(
+            "under-use", "Under-use ranking", "table",
+            (Query(
+                'SELECT mean("utilisation_rate") AS "utilisation",'
+                ' mean("frequency_rate") AS "frequency", mean("occupancy_rate") AS "occupancy",'
+                ' sum("idle_m2h") AS "idle_m2h", max("peak_count") AS "peak",'
+                ' max("capacity") AS "capacity", max("area_m2") AS "area_m2"'
+                f' FROM {_MEASURE} GROUP BY "building", "room"',
+                format="table", columns=_text("building", "room")),),
+            description="Rooms from least to most used over the range.",
+            overrides=(_unit("utilisation", "percentunit"), _unit("frequency", "percentunit"),
+                       _unit("occupancy", "percentunit"), _unit("idle_m2h", M2H),
+                       _unit("area_m2", "areaM2")),
+            transformations=(_hide_time(), _sort("utilisation")),
+        ),
+        Panel(
+            "utilisation-per-floor", "Utilisation per floor", "bargauge",
+            (Query(f'SELECT mean("utilisation_rate") FROM {_from("space_measure")}'
+                   ' WHERE "site" =~ /^$site$/ AND "building" =~ /^$building$/'
+                   f""" AND "level" = 'floor' AND {_BAND} AND $timeFilter"""
+                   ' GROUP BY "building", "floor"', alias="$tag_building / $tag_floor"),),
+            description="Rooms under the vacancy rule rolled up per floor, seat-weighted.",
+            unit="percentunit", min=0, max=1,
+            thresholds=((None, "red"), (0.3, "orange"), (0.6, "green")),
+            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
+                            "reduceOptions": {"calcs": ["mean"]}}),
+        ),
+        Panel(
+            "breaches", "Breaches", "table",
+            (Query(
+                'SELECT "duration_s" / 3600 AS "vacant_h", "limit_s" / 3600 AS "limit_h",'
+                f' "end_ms" FROM {_BREACH} GROUP BY "building", "room"',
+                format="table", columns=_text("building", "room")),),
+            description="Each breach: when the vacancy started and ended, how long it lasted.",
+            width=24,
+            overrides=(_unit("vacant_h", "h"), _unit("limit_h", "h"),
+                       _unit("end_ms", "dateTimeAsIso")),
+            transformations=(_sort("Time", desc=True),),
+        ),
+    ),
+)
+
+
+def _oldest_query(found: Series) -> Query:
+    field = next(name for name, kind in found.fields.items() if kind != "str")
+    return Query(f'SELECT first("{field}") FROM {_from(found.name)}',
+                 alias=f"{found.family.value} / {found.name}")
+
+
+_AUDIT_SUBQUERY = (
+    f'(SELECT last("ok") AS "ok" FROM {_from("privacy_audit")}'
+    ' WHERE $timeFilter GROUP BY "check")'
+)
+_BUDGET = f'{_from("privacy_budget")} WHERE $timeFilter'
+
+PRIVACY = Dashboard(
+    uid="softplace-privacy",
+    title="SoftPlace · Privacy",
+    description="Retention policies against what is actually stored, audit results and"
+                " the differential-privacy budget spent per recipient.",
+    variables=_room_variables("room_count"),
+    time_from="now-30d",
+    panels=(
+        Panel(
+            "retention-policies", "Retention policies", "table",
+            (Query("SHOW RETENTION POLICIES", format="table", columns=frozen({
+                "name": "string", "duration": "string", "shardGroupDuration": "string",
+                "default": "bool"})),),
+            description="What the database enforces: raw short, derived longer,"
+                        " aggregates longest (0s = forever).",
+        ),
+        Panel(
+            "oldest-per-series", "Oldest point per family and series", "table",
+            tuple(_oldest_query(found) for found in SERIES.values()),
+            description="Compare with the policy on the left: the oldest point of a family"
+                        " should never be older than its retention.",
+            overrides=(_unit("Oldest point", "dateTimeFromNow"),),
+            transformations=(
+                frozen({"id": "seriesToRows", "options": {}}),
+                frozen({"id": "organize", "options": {
+                    "excludeByName": {"Value": True},
+                    "renameByName": {"Time": "Oldest point", "Metric": "Family / series"}}}),
+            ),
+        ),
+        Panel(
+            "audit-failing", "Audit checks failing", "stat",
+            (Query(f'SELECT count("ok") - sum("ok") FROM {_AUDIT_SUBQUERY}'),),
+            description="Checks whose last run in the range did not pass.",
+            width=6, decimals=0, thresholds=((None, "green"), (1, "red")),
+        ),
+        Panel(
+            "audit-status", "Audit status", "table",
+            (Query('SELECT last("ok") AS "ok", last("breaches") AS "breaches",'
+                   f' last("detail") AS "detail" FROM {_from("privacy_audit")}'
+                   ' WHERE $timeFilter GROUP BY "check"',
+                   format="table", columns=_text("check", "detail")),),
+            description="The last result of each retention and minimisation check.",
+            width=18,
+            overrides=(frozen({
+                "matcher": {"id": "byName", "options": "ok"},
+                "properties": [
+                    {"id": "mappings", "value": [{"type": "value", "options": {
+                        "0": {"text": "fail", "color": "red", "index": 1},
+                        "1": {"text": "pass", "color": "green", "index": 0}}}]},
+                    {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                ]}),),
+            transformations=(_hide_time(),),
+        ),
+        Panel(
+            "budget-used", "Privacy budget used per recipient", "bargauge",
+            (Query(f'SELECT last("epsilon_spent") / last("epsilon_limit") FROM {_BUDGET}'
+                   ' GROUP BY "recipient"', alias="$tag_recipient"),),
+            description="Share of each recipient's ε limit already spent on releases.",
+            unit="percentunit", min=0, max=1,
+            thresholds=((None, "green"), (0.7, "orange"), (0.9, "red")),
+            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
+                            "reduceOptions": {"calcs": ["lastNotNull"]}}),
+        ),
+        Panel(
+            "budget", "Privacy budget", "table",
+            (Query('SELECT last("epsilon_spent") AS "epsilon_spent",'
+                   ' last("epsilon_limit") AS "epsilon_limit", last("releases") AS "releases"'
+                   f' FROM {_BUDGET} GROUP BY "recipient"',
+                   format="table", columns=_text("recipient")),),
+            description="ε spent, ε limit and number of releases per recipient.",
+            transformations=(_hide_time(),),
+        ),
+        Panel(
+            "budget-over-time", "ε spent over time", "timeseries",
+            (Query(f'SELECT max("epsilon_spent") FROM {_BUDGET}'
+                   ' GROUP BY time($__interval), "recipient" fill(previous)',
+                   alias="$tag_recipient"),),
+            width=24, min=0, min_interval="1h",
+        ),
+    ),
+)
+
+_AGGREGATE = f'{_from("regulator_aggregate")} WHERE {_RECIPIENT} AND $timeFilter'
+
+
+def _level_table(level: str, title: str) -> Panel:
+    return Panel(
+        f"{level}-table", title, "table",
+        (Query(
+            'SELECT sum("available_m2h") AS "available_m2h", sum("idle_m2h") AS "idle_m2h",'
+            ' mean("utilisation_rate") AS "utilisation", sum("breaches") AS "breaches",'
+            ' max("rooms") AS "rooms", sum("suppressed") AS "suppressed_cells"'
+            f""" FROM {_AGGREGATE} AND "level" = '{level}'"""
+            ' GROUP BY "area"',
+            format="table", columns=_text("area")),),
+        description=f"Released figures per {level} over the range; noisy by design, cells"
+                    " of fewer than k rooms suppressed.",
+        width=24, height=7,
+        overrides=(_unit("available_m2h", M2H), _unit("idle_m2h", M2H),
+                   _unit("utilisation", "percentunit")),
+        transformations=(_hide_time(), _sort("idle_m2h", desc=True)),
+    )
+
+
+def _level_series(key: str, title: str, select: str, level: str, unit: str) -> Panel:
+    return Panel(
+        key, title, "timeseries",
+        (Query(f"""SELECT {select} FROM {_AGGREGATE} AND "level" = '{level}'"""
+               ' GROUP BY time($__interval), "area" fill(none)', alias="$tag_area"),),
+        unit=unit, min=0, min_interval="1d",
+    )
+
+
+REGULATOR = Dashboard(
+    uid="softplace-regulator",
+    title="SoftPlace · Regulator",
+    description="Anonymised aggregates per building and district as released to the"
+                " regulator (zero excess capacity rule).",
+    variables=(
+        *_room_variables("room_count"),
+        Variable("recipient", "Recipient",
+                 f'SHOW TAG VALUES FROM {_from("regulator_aggregate")} WITH KEY = "recipient"'),
+    ),
+    time_from="now-90d",
+    panels=(
+        _level_table("building", "Per building"),
+        _level_table("district", "Per district"),
+        _level_series("district-utilisation", "Utilisation per district",
+                      'mean("utilisation_rate")', "district", "percentunit"),
+        _level_series("district-idle", "Idle m²·h per district", 'sum("idle_m2h")',
+                      "district", M2H),
+        _level_series("building-breaches", "Rule breaches per building", 'sum("breaches")',
+                      "building", "short"),
+        Panel(
+            "release-privacy", "Release privacy", "stat",
+            (Query(f'SELECT sum("suppressed") FROM {_AGGREGATE}', alias="suppressed cells"),
+             Query(f'SELECT max("epsilon") FROM {_AGGREGATE}', alias="max ε per release"),
+             Query(f'SELECT min("k") FROM {_AGGREGATE}', alias="k (min rooms per cell)")),
+            description="How the releases were protected: suppressed cells, the largest ε"
+                        " spent by one release and the smallest k applied.",
+            decimals=2,
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (FACILITIES, BRANCH, PRIVACY, REGULATOR)

@@ -1,0 +1,314 @@
+"""The site report: under-use ranking, breaches and idle slots over a period of days.
+
+``build_report`` gathers the figures (from the stored results, or recomputed from the
+stored room counts) into a pydantic ``Report``; ``render_report`` prints it with rich,
+and ``Report.model_dump_json`` is the ``--format json`` output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+from rich.table import Table
+
+from detector.batch import run_site_batch
+from detector.breaches import Breach
+from detector.idle_slots import IdleSlot, find_idle_slots
+from detector.intervals import Interval
+from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally, rollup_period, room_period
+from detector.records import (
+    breach_from_sample,
+    day_bounds_ms,
+    interval_from_sample,
+    measure_from_sample,
+)
+from detector.settings import DetectorSettings
+from softplace.registry import WEEKDAYS, Registry, Site
+from softplace.storage.base import Store
+
+Source = Literal["auto", "stored", "recompute"]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RoomUse(_Row):
+    room: str
+    name: str
+    building: str
+    floor: str
+    kind: str
+    area_m2: float
+    capacity: int
+    available_h: float
+    used_h: float
+    unknown_h: float
+    frequency_rate: float
+    occupancy_rate: float
+    utilisation_rate: float
+    peak_count: int
+    idle_m2h: float
+    rules: bool
+
+
+class SpaceUse(_Row):
+    level: str
+    space: str
+    rooms: int
+    area_m2: float
+    available_h: float
+    used_h: float
+    unknown_h: float
+    frequency_rate: float
+    occupancy_rate: float
+    utilisation_rate: float
+    idle_m2h: float
+
+
+class BreachRow(_Row):
+    room: str
+    name: str
+    date: dt.date
+    start: dt.datetime
+    end: dt.datetime
+    vacant_h: float
+    limit_h: float
+
+
+class SlotRow(_Row):
+    room: str
+    name: str
+    weekday: str
+    start: str
+    end: str
+    share_vacant: float
+    weeks: int
+    area_m2: float
+
+
+class Report(_Row):
+    site: str
+    site_name: str
+    timezone: str
+    start: dt.date
+    end: dt.date  # inclusive
+    source: Literal["stored", "recomputed"]
+    under_use_threshold: float
+    breach_limit: str
+    rollups: list[SpaceUse]
+    rooms: list[RoomUse]  # every room, most idle m²·h first
+    under_used: list[RoomUse]  # rooms under the threshold, most idle m²·h first
+    breaches: list[BreachRow]
+    idle_slots: list[SlotRow]
+
+    @property
+    def total_idle_m2h(self) -> float:
+        return sum(r.idle_m2h for r in self.rooms if r.rules)
+
+
+def _room_use(ref: RoomRef, name: str, tally: Tally) -> RoomUse:
+    fields = tally.fields()
+    return RoomUse(
+        room=ref.room, name=name, building=ref.building, floor=ref.floor, kind=ref.kind,
+        area_m2=ref.area_m2, capacity=ref.capacity, available_h=float(fields["available_h"]),
+        used_h=float(fields["used_h"]), unknown_h=float(fields["unknown_h"]),
+        frequency_rate=tally.frequency_rate, occupancy_rate=tally.occupancy_rate,
+        utilisation_rate=tally.utilisation_rate, peak_count=tally.peak_count,
+        idle_m2h=tally.idle_m2h, rules=ref.rules,
+    )
+
+
+def _space_use(measure: SpaceMeasure) -> SpaceUse:
+    tally = measure.tally
+    return SpaceUse(
+        level=measure.level, space=measure.label, rooms=tally.rooms, area_m2=tally.area_m2,
+        available_h=tally.available_ms / 3_600_000, used_h=tally.used_ms / 3_600_000,
+        unknown_h=tally.unknown_ms / 3_600_000, frequency_rate=tally.frequency_rate,
+        occupancy_rate=tally.occupancy_rate, utilisation_rate=tally.utilisation_rate,
+        idle_m2h=tally.idle_m2h,
+    )
+
+
+def assemble_report(
+    site: Site, start: dt.date, end: dt.date, *, settings: DetectorSettings,
+    measures: Sequence[RoomMeasure], breaches: Sequence[Breach], intervals: Sequence[Interval],
+    source: Literal["stored", "recomputed"],
+) -> Report:
+    """Pure: the report from already computed measures, breaches and intervals."""
+    names = {p.room.id: p.room.name or p.room.id for p in site.placed_rooms()}
+    refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
+    tz = site.tz
+    per_room = room_period(measures, "opening")
+    rooms = sorted(
+        (_room_use(ref, names[room], tally) for room, (ref, tally) in per_room.items()),
+        key=lambda r: (-r.idle_m2h, r.room),
+    )
+    under = [
+        r for r in rooms
+        if r.rules and r.available_h - r.unknown_h > 0
+        and r.utilisation_rate < settings.under_use_threshold
+    ]
+    breach_rows = [
+        BreachRow(
+            room=b.room.room, name=names.get(b.room.room, b.room.room), date=b.date,
+            start=dt.datetime.fromtimestamp(b.start_ms / 1000, tz),
+            end=dt.datetime.fromtimestamp(b.end_ms / 1000, tz),
+            vacant_h=b.vacant_ms / 3_600_000, limit_h=b.limit_ms / 3_600_000,
+        )
+        for b in sorted(breaches, key=lambda b: (b.start_ms, b.room.room))
+    ]
+    slot_end = end + dt.timedelta(days=1)
+    slot_start = max(start, slot_end - dt.timedelta(weeks=settings.idle_slot_weeks))
+    by_room: dict[str, list[Interval]] = {}
+    for interval in intervals:
+        by_room.setdefault(interval.room, []).append(interval)
+    slots: list[IdleSlot] = []
+    for placed in site.placed_rooms():
+        ref = refs[placed.room.id]
+        if not ref.rules:
+            continue
+        slots.extend(find_idle_slots(
+            ref, by_room.get(ref.room, []), name=names[ref.room], hours=placed.opening_hours,
+            tz=tz, start=slot_start, end=slot_end, settings=settings,
+        ))
+    slot_rows = [
+        SlotRow(
+            room=s.room.room, name=s.room_name, weekday=WEEKDAYS[s.weekday],
+            start=s.start_text, end=s.end_text, share_vacant=s.share, weeks=s.weeks,
+            area_m2=s.room.area_m2,
+        )
+        for s in slots
+    ]
+    limit = settings.breach_limit_h
+    return Report(
+        site=site.id, site_name=site.name or site.id, timezone=site.timezone, start=start,
+        end=end, source=source, under_use_threshold=settings.under_use_threshold,
+        breach_limit="half a working day" if isinstance(limit, str) else f"{limit:g} h",
+        rollups=[_space_use(m) for m in rollup_period(measures, "opening")],
+        rooms=rooms, under_used=under, breaches=breach_rows, idle_slots=slot_rows,
+    )
+
+
+def build_report(
+    store: Store, registry: Registry, site_id: str, start: dt.date, end: dt.date, *,
+    settings: DetectorSettings | None = None, source: Source = "auto",
+) -> Report:
+    """The report for the local days ``start`` .. ``end`` (inclusive).
+
+    ``stored`` reads ``room_measure``, ``breach`` and ``room_interval`` as the detector
+    wrote them; ``recompute`` runs the batch over ``room_count`` in memory (writes
+    nothing); ``auto`` uses the stored results when there are any for the period.
+    """
+    settings = settings or DetectorSettings()
+    site = registry.site(site_id)
+    if end < start:
+        raise ValueError(f"the report ends ({end}) before it starts ({start})")
+    start_ms, _ = day_bounds_ms(start, site.timezone)
+    _, end_ms = day_bounds_ms(end, site.timezone)
+    tags = {"site": site.id}
+    stored = [] if source == "recompute" else store.query("room_measure", start_ms, end_ms, tags)
+    if source == "stored" or (source == "auto" and stored):
+        refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
+        measures = [
+            m for m in (measure_from_sample(s, refs, site.timezone) for s in stored)
+            if m is not None
+        ]
+        breaches = [
+            b for b in (breach_from_sample(s, refs, site.timezone)
+                        for s in store.query("breach", start_ms, end_ms, tags))
+            if b is not None and b.room.rules
+        ]
+        intervals = [
+            interval_from_sample(s)
+            for s in store.query("room_interval", start_ms, end_ms, {**tags, "state": "vacant"})
+        ]
+        return assemble_report(
+            site, start, end, settings=settings, measures=measures, breaches=breaches,
+            intervals=intervals, source="stored",
+        )
+    result = run_site_batch(
+        store, site, start, end + dt.timedelta(days=1), settings=settings, write=False
+    )
+    return assemble_report(
+        site, start, end, settings=settings, measures=result.results.measures,
+        breaches=result.results.breaches, intervals=result.results.intervals,
+        source="recomputed",
+    )
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.0f} %"
+
+
+def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
+    """Print the report as rich tables (at most ``limit`` rows per long table)."""
+    console.rule(f"[bold]{report.site_name}[/] — {report.start} to {report.end}")
+    console.print(
+        f"Site [bold]{report.site}[/] ({report.timezone}); figures {report.source}; "
+        f"under-use threshold {_pct(report.under_use_threshold)} utilisation; "
+        f"breach: vacant inside opening hours longer than {report.breach_limit}."
+    )
+    if report.rollups:
+        table = Table(title="Utilisation inside opening hours (SMG, seat-weighted)")
+        for column in ("space", "rooms", "open h", "unknown h", "frequency", "occupancy",
+                       "utilisation", "idle m²·h"):
+            table.add_column(column, justify="left" if column == "space" else "right")
+        for row in report.rollups:
+            table.add_row(
+                f"{row.level}: {row.space}", str(row.rooms), f"{row.available_h:.0f}",
+                f"{row.unknown_h:.0f}", _pct(row.frequency_rate), _pct(row.occupancy_rate),
+                _pct(row.utilisation_rate), f"{row.idle_m2h:,.0f}",
+            )
+        console.print(table)
+    table = Table(title=f"Under-used rooms ({len(report.under_used)}), most idle m²·h first")
+    for column in ("room", "kind", "m²", "seats", "open h", "in use", "occupancy",
+                   "utilisation", "peak", "idle m²·h"):
+        table.add_column(column, justify="left" if column in ("room", "kind") else "right")
+    for room in report.under_used[:limit]:
+        table.add_row(
+            f"{room.name} ({room.room})", room.kind, f"{room.area_m2:g}", str(room.capacity),
+            f"{room.available_h:.0f}", _pct(room.frequency_rate), _pct(room.occupancy_rate),
+            _pct(room.utilisation_rate), str(room.peak_count), f"{room.idle_m2h:,.0f}",
+        )
+    console.print(table if report.under_used else "No room under the threshold.")
+    if report.breaches:
+        table = Table(title=f"Breaches ({len(report.breaches)})")
+        for column in ("room", "date", "vacant from", "to", "vacant h", "limit h"):
+            table.add_column(column, justify="right" if column.endswith(" h") else "left")
+        for breach in report.breaches[:limit]:
+            table.add_row(
+                f"{breach.name} ({breach.room})", breach.date.isoformat(),
+                breach.start.strftime("%H:%M"), breach.end.strftime("%H:%M"),
+                f"{breach.vacant_h:.1f}", f"{breach.limit_h:.1f}",
+            )
+        console.print(table)
+        if len(report.breaches) > limit:
+            console.print(f"… and {len(report.breaches) - limit} more (use --format json)")
+    else:
+        console.print("No breach.")
+    if report.idle_slots:
+        table = Table(title="Idle slots that can be offered for shared use (weekly)")
+        for column in ("room", "day", "from", "to", "vacant weeks", "m²"):
+            table.add_column(column)
+        for slot in report.idle_slots[:limit]:
+            table.add_row(
+                f"{slot.name} ({slot.room})", slot.weekday, slot.start, slot.end,
+                f"{_pct(slot.share_vacant)} of {slot.weeks}", f"{slot.area_m2:g}",
+            )
+        console.print(table)
+        if len(report.idle_slots) > limit:
+            console.print(f"… and {len(report.idle_slots) - limit} more (use --format json)")
+    else:
+        console.print("No reliably idle slot.")
+    console.print(
+        f"Idle inside opening hours: [bold]{report.total_idle_m2h:,.0f} m²·h[/] "
+        "(rooms subject to vacancy rules)."
+    )

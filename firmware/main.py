@@ -1,0 +1,237 @@
+"""SoftPlace sensor entry point on the ESP32 (MicroPython + mqtt_as).
+
+Wiring of real hardware to the pure core in ``softplace_fw``: config files, boot
+counter, watchdog, NTP, TLS MQTT with a last will, the sense loop and the outbox loop.
+mqtt_as reconnects WiFi and broker by itself with bounded waits, so nothing here
+blocks the loop that feeds the watchdog.
+"""
+
+import asyncio
+import json
+import time
+
+import machine
+import network
+import ntptime
+from mqtt_as import MQTTClient
+from mqtt_as import config as mqtt_config
+from softplace_fw import config as configuration
+from softplace_fw import payload
+from softplace_fw.app import Device
+from softplace_fw.buffer import FlashSpool, OfflineBuffer, Ring
+from softplace_fw.clock import Monotonic, WallClock
+from softplace_fw.drivers.ld2410 import LD2410Sensor
+from softplace_fw.drivers.pir import PIRSensor
+from softplace_fw.drivers.vl53l1x import VL53L1X, DoorwayCounter, WithPresence
+from softplace_fw.health import Health
+
+BOOT_FILE = "/boot_count"
+SPOOL_FILE = "/spool.jsonl"
+
+
+def load_config():
+    cfg = dict(configuration.DEFAULTS)
+    errors = []
+    for path in ("/config.json", "/config.local.json"):
+        try:
+            with open(path) as f:
+                cfg, errs = configuration.validate(json.load(f), cfg)
+            errors.extend(errs)
+        except OSError:
+            pass
+        except ValueError as err:
+            errors.append("{}: {}".format(path, err))
+    return cfg, errors
+
+
+def next_boot() -> int:
+    try:
+        with open(BOOT_FILE) as f:
+            boot = int(f.read()) + 1
+    except (OSError, ValueError):
+        boot = 0
+    with open(BOOT_FILE, "w") as f:
+        f.write(str(boot))
+    return boot
+
+
+def device_id(cfg) -> str:
+    if cfg["device"]:
+        return cfg["device"]
+    return "esp32-" + "".join("{:02x}".format(b) for b in machine.unique_id())
+
+
+def presence_sensor(kind, cfg):
+    if kind == "pir":
+        return PIRSensor(machine.Pin(cfg["pir_pin"], machine.Pin.IN))
+    uart = machine.UART(cfg["uart_id"], baudrate=cfg["ld2410_baud"], tx=cfg["uart_tx"],
+                        rx=cfg["uart_rx"], timeout=0)
+    radar = LD2410Sensor(uart, sleep_ms=time.sleep_ms)
+    radar.configure(cfg)
+    return radar
+
+
+def make_sensor(cfg):
+    if cfg["sensor"] != "vl53l1x":
+        return presence_sensor(cfg["sensor"], cfg)
+    i2c = machine.I2C(0, sda=machine.Pin(cfg["i2c_sda"]), scl=machine.Pin(cfg["i2c_scl"]),
+                      freq=400000)
+    counter = DoorwayCounter(VL53L1X(i2c), cfg, time.sleep_ms)
+    if cfg["presence"] == "none":
+        return counter
+    return WithPresence(counter, presence_sensor(cfg["presence"], cfg))
+
+
+def sync_clock(cfg, wall) -> None:
+    ntptime.host = cfg["ntp_host"]
+    try:
+        ntptime.settime()
+        wall.mark_synced()
+    except (OSError, OverflowError):
+        pass  # readings say synced=false until a later attempt works
+
+
+def read_ca(path: str):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def rssi_reader(wlan):
+    def rssi():
+        try:
+            return wlan.status("rssi") if wlan.isconnected() else None
+        except OSError:
+            return None
+
+    return rssi
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.cfg, self.boot_errors = load_config()
+        self.reset_cause = payload.reset_cause_name(machine.reset_cause())
+        self.wdt = machine.WDT(timeout=self.cfg["wdt_s"] * 1000)
+        self.mono = Monotonic(time.ticks_ms, time.ticks_diff)
+        self.wall = WallClock(time.time, time.gmtime(0)[0])
+        self.rtc = machine.RTC()
+        ring = Ring(self.cfg["buffer_rtc_bytes"])
+        ring.restore(self.rtc.memory())
+        spool = FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"])
+        self.health = Health(5000, 30000, self.cfg["offline_reboot_s"] * 1000)
+        self.wlan = network.WLAN(network.STA_IF)
+        self.device = Device(self.cfg, device_id(self.cfg), next_boot(), make_sensor(self.cfg),
+                             OfflineBuffer(ring, spool), self.wall, self.health,
+                             rssi=rssi_reader(self.wlan))
+        self.sensor_error = self.device.start(self.mono.now())
+        self.client = MQTTClient(self.mqtt_settings())
+        self.connected_once = False
+
+    def mqtt_settings(self) -> dict:
+        cfg = self.cfg
+        settings = dict(mqtt_config)
+        will_topic, will_msg = self.device.will()
+        settings.update({
+            "client_id": self.device.core.device, "server": cfg["mqtt_host"],
+            "port": cfg["mqtt_port"], "user": cfg["mqtt_user"],
+            "password": cfg["mqtt_password"], "keepalive": cfg["mqtt_keepalive_s"],
+            "ssid": cfg["wifi_ssid"], "wifi_pw": cfg["wifi_password"],
+            "will": (will_topic, will_msg, True, 1), "clean": False, "queue_len": 4,
+        })
+        if cfg["mqtt_tls"]:
+            params = {"server_hostname": cfg["mqtt_host"]}
+            ca = read_ca(cfg["mqtt_ca_file"])
+            if ca is not None:
+                params["cadata"] = ca
+                params["cert_reqs"] = 2  # ssl.CERT_REQUIRED
+            settings["ssl"] = True
+            settings["ssl_params"] = params
+        return settings
+
+    def save_ring(self) -> None:
+        self.rtc.memory(self.device.buffer.ring.snapshot())
+
+    async def publish_status(self, status: dict) -> None:
+        await self.client.publish(self.device.status_topic, payload.encode(status), True, 1)
+
+    async def sense_loop(self) -> None:
+        while True:
+            now = self.mono.now()
+            if self.device.sense(now):
+                self.save_ring()
+            if self.health.ok(now):
+                self.wdt.feed()
+            await asyncio.sleep_ms(self.device.cfg["sample_ms"])
+
+    async def outbox_loop(self) -> None:
+        while True:
+            item = self.device.outbox()
+            if item is None or not self.client.isconnected():
+                await asyncio.sleep_ms(200)
+                continue
+            self.health.publish_started(self.mono.now())
+            await self.client.publish(item[0], item[1], False, 1)
+            self.health.publish_done()
+            self.device.sent()
+            self.save_ring()
+
+    async def link_loop(self) -> None:
+        while True:
+            await self.client.up.wait()
+            self.client.up.clear()
+            self.health.connection(self.mono.now(), True)
+            if not self.wall.synced:
+                sync_clock(self.cfg, self.wall)
+            await self.client.subscribe(self.device.config_topic, 1)
+            if not self.connected_once:
+                self.connected_once = True
+                error = "; ".join(self.boot_errors) or self.sensor_error
+                status = self.device.online_status(self.reset_cause)
+                if error:
+                    status["error"] = error[:200]
+                await self.publish_status(status)
+            else:
+                await self.publish_status(self.device.online_status(None))
+            drops = self.device.drops_status()
+            if drops is not None:
+                await self.publish_status(drops)
+
+    async def down_loop(self) -> None:
+        while True:
+            await self.client.down.wait()
+            self.client.down.clear()
+            self.health.connection(self.mono.now(), False)
+
+    async def config_loop(self) -> None:
+        async for _topic, msg, _retained in self.client.queue:
+            await self.publish_status(self.device.on_config(msg))
+
+    async def run(self) -> None:
+        for coro in (self.sense_loop(), self.outbox_loop(), self.link_loop(),
+                     self.down_loop(), self.config_loop()):
+            asyncio.create_task(coro)
+        while True:
+            try:
+                await self.client.wifi_connect()
+                sync_clock(self.cfg, self.wall)  # NTP before TLS: certificates need the date
+                await self.client.connect()
+                await asyncio.Event().wait()
+                return
+            except OSError:
+                await asyncio.sleep(5)  # first connect failed; the watchdog still runs
+
+
+def main() -> None:
+    missing = configuration.missing(load_config()[0])
+    if missing:
+        print("softplace: set {} in /config.json or /config.local.json".format(", ".join(missing)))
+        return
+    try:
+        asyncio.run(Runner().run())
+    finally:
+        asyncio.new_event_loop()
+
+
+main()

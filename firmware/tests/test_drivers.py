@@ -1,0 +1,117 @@
+"""Drivers against replaying fakes of UART, I2C and Pin (the only host stand-ins)."""
+
+from binascii import unhexlify
+
+from fakes import FakePin, FakeUART, FakeVL53L1X
+from mpytest import eq, ok, read_trace
+from softplace_fw import ld2410
+from softplace_fw.config import DEFAULTS
+from softplace_fw.drivers.ld2410 import LD2410Sensor
+from softplace_fw.drivers.pir import PIRSensor
+from softplace_fw.drivers.vl53l1x import (
+    DEFAULT_CONFIGURATION,
+    VL53L1X,
+    DoorwayCounter,
+    WithPresence,
+)
+
+
+def _session():
+    out = []
+    for line in read_trace("ld2410_session.hex"):
+        t, data = line.split(" ")
+        out.append((int(t), unhexlify(data)))
+    return out
+
+
+def test_ld2410_driver_replays_trace():
+    now = [0]
+    sensor = LD2410Sensor(FakeUART(_session(), clock=lambda: now[0]))
+    eq(sensor.start(0), None)
+    seen = []
+    for t in range(0, 70000, 250):
+        now[0] = t
+        presence, entered, left = sensor.read(t)
+        eq((entered, left), (0, 0))
+        seen.append(presence)
+    ok(True in seen and False in seen)
+    eq(sensor.parser.rejected, 3)
+
+
+def test_ld2410_goes_stale_when_radar_silent():
+    sensor = LD2410Sensor(FakeUART([(0, ld2410.report_frame(ld2410.Report(2, 0, 0, 80, 50, 80)))]))
+    eq(sensor.read(0)[0], True)
+    eq(sensor.read(2000)[0], True)
+    eq(sensor.read(2001)[0], None, "no report for 2 s: unknown, not vacant")
+    ok(not sensor.fresh(2001))
+
+
+def test_ld2410_configure_sends_acknowledged_commands():
+    uart = FakeUART()
+    sensor = LD2410Sensor(uart, sleep_ms=lambda ms: None)
+    eq(sensor.configure(DEFAULTS), None)
+    words = [f[6] | (f[7] << 8) for f in uart.written]
+    eq(words, [0x00FF, 0x0060, 0x0064, 0x00FE])
+    eq(uart.written[1], ld2410.max_gates(6, 6, 5))
+
+
+def test_ld2410_configure_reports_missing_ack():
+    uart = FakeUART(acks=False)
+    sensor = LD2410Sensor(uart, sleep_ms=lambda ms: None, ack_timeout_ms=60)
+    err = sensor.configure(DEFAULTS)
+    ok(err is not None and "no ack" in err, err)
+    eq(uart.written[-1], ld2410.end_config(), "always leaves config mode")
+
+
+def _tof_pairs():
+    rows = [[int(x) for x in line.split(",")] for line in read_trace("tof_doorway.csv")]
+    return [(r[1], r[2]) for r in rows]
+
+
+def test_vl53l1x_init_loads_defaults():
+    fake = FakeVL53L1X([(2000, 2000)])
+    VL53L1X(fake).init(lambda ms: None)
+    eq(fake.config_written, DEFAULT_CONFIGURATION)
+    eq(len(DEFAULT_CONFIGURATION), 91)
+
+
+def test_vl53l1x_wrong_model_is_an_error():
+    counter = DoorwayCounter(VL53L1X(FakeVL53L1X([], model=0x1234)), DEFAULTS, lambda ms: None)
+    err = counter.start(0)
+    ok(err is not None and "model id" in err, err)
+
+
+def test_doorway_counter_on_trace():
+    pairs = _tof_pairs()
+    counter = DoorwayCounter(VL53L1X(FakeVL53L1X(pairs)), DEFAULTS, lambda ms: None)
+    eq(counter.start(0), None, "calibrates on the 20 baseline samples")
+    entered = left = 0
+    for i in range(2 * (len(pairs) - 20) + 4):
+        _p, e, o = counter.read(1000 + i * 25)
+        entered += e
+        left += o
+    eq((entered, left), (3, 2))
+    ok(counter.fresh(1000 + i * 25))
+
+
+def test_doorway_counter_recalibrates_when_blocked():
+    cfg = dict(DEFAULTS)
+    cfg["tof_recalibrate_s"] = 10
+    cfg["tof_calibration_samples"] = 5
+    pairs = [(2000, 2000)] * 5 + [(800, 2000)] * 400 + [(800, 2000)] * 5
+    counter = DoorwayCounter(VL53L1X(FakeVL53L1X(pairs)), cfg, lambda ms: None)
+    eq(counter.start(0), None)
+    for t in range(0, 12000, 50):
+        counter.read(t)
+    eq(counter.door.calibrations, 2, "a zone blocked 10 s triggers a new baseline")
+    ok(counter.door.thresholds[0] < 800)
+
+
+def test_pir_and_combined():
+    eq(PIRSensor(FakePin([1])).read(0), (True, 0, 0))
+    eq(PIRSensor(FakePin([0])).read(0), (False, 0, 0))
+    door = DoorwayCounter(VL53L1X(FakeVL53L1X([(2000, 2000)])), DEFAULTS, lambda ms: None)
+    both = WithPresence(door, PIRSensor(FakePin([1])))
+    eq(both.kind, "vl53l1x")
+    eq(both.start(0), None)
+    eq(both.read(10)[0], True)

@@ -1,0 +1,3 @@
+from softplace.cli import main
+
+main()

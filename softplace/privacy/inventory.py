@@ -1,0 +1,101 @@
+"""The data inventory, generated from the code's own configuration: what is stored, where,
+for how long and who receives it. Nothing here is written by hand: a new series in
+``softplace.schema.SERIES`` or a changed retention setting shows up on the next run."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from softplace.schema import SERIES, Family
+from softplace.settings import Settings
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InventoryRow(_Frozen):
+    what: str
+    kind: str  # "series" or "file"
+    family: str
+    description: str
+    keys: list[str]  # tags (what a point is about)
+    fields: list[str]  # fields with their types
+    where: str
+    retention: str
+    recipients: list[str]
+    leaves_operator: bool
+    personal_data: str
+
+
+class Inventory(_Frozen):
+    backend: str
+    rows: list[InventoryRow]
+    k: int
+    epsilon_per_release: float
+    budgets: dict[str, float]
+
+
+def retention_text(days: int) -> str:
+    return "kept indefinitely" if days == 0 else f"{days} days"
+
+
+def build_inventory(settings: Settings) -> Inventory:
+    days = {p.family: p.days for p in settings.retention.policies()}
+    backend = settings.storage.backend
+
+    def where(family: Family) -> str:
+        if backend == "influxdb":
+            return f"InfluxDB database {settings.influxdb.database}, retention policy {family}"
+        return f"SQLite {settings.storage.sqlite_path} (deleted past the {family} policy)"
+
+    rows = [
+        InventoryRow(
+            what=s.name, kind="series", family=str(s.family), description=s.description,
+            keys=list(s.tags), fields=[f"{k}: {t}" for k, t in s.fields.items()],
+            where=where(s.family), retention=retention_text(days[s.family]),
+            recipients=list(s.recipients),
+            leaves_operator=any(not r.startswith("operator") for r in s.recipients),
+            personal_data=s.personal_data,
+        )
+        for s in SERIES.values()
+    ]
+    privacy = settings.privacy
+    rows.append(InventoryRow(
+        what="privacy ledger", kind="file", family="-",
+        description="Epsilon charged per recipient and release (release id, time, note).",
+        keys=["recipient", "release_id"], fields=["epsilon: float", "created_ms: int"],
+        where=f"SQLite {privacy.ledger_path}", retention="kept indefinitely (it is the proof)",
+        recipients=["operator: privacy officer"], leaves_operator=False,
+        personal_data="Bookkeeping; no data about people.",
+    ))
+    rows.append(InventoryRow(
+        what="gateway outbox and dedupe state", kind="file", family="-",
+        description="Room readings waiting for the central broker; recent (device, boot, seq)"
+        " keys to drop redelivered readings.",
+        keys=["device", "boot", "seq"], fields=["count: int"],
+        where=f"gateway disk, {settings.gateway.state_dir}",
+        retention="until forwarded; dedupe keys bounded to"
+        f" {settings.gateway.dedupe_keys_per_device} per device",
+        recipients=["operator: facilities"], leaves_operator=False,
+        personal_data="Transient, on the site; device identity never leaves the gateway with a"
+        " count.",
+    ))
+    return Inventory(
+        backend=backend, rows=rows, k=privacy.k,
+        epsilon_per_release=privacy.epsilon_per_release, budgets=dict(privacy.budgets),
+    )
+
+
+def inventory_markdown(inventory: Inventory) -> str:
+    lines = [
+        "| what | stored where | kept | receives | leaves the operator | personal data? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in inventory.rows:
+        lines.append(
+            f"| `{row.what}` ({', '.join(row.fields)}) | {row.where} | {row.retention} |"
+            f" {', '.join(row.recipients)} | {'yes' if row.leaves_operator else 'no'} |"
+            f" {row.personal_data} |"
+        )
+    return "\n".join(lines)

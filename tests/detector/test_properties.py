@@ -1,0 +1,105 @@
+"""Property tests: intervals partition time, rates stay in [0, 1], batch equals streaming."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detector.engine import Results, SiteDetector
+from detector.settings import DetectorSettings
+from tests.detector.helpers import MIN, at, canonical, site
+
+START_DAY = dt.date(2024, 3, 30)  # spans the spring DST change in London
+DAYS = 2
+START, END = at(START_DAY), at(START_DAY + dt.timedelta(days=DAYS))
+SETTINGS = DetectorSettings(hold_s=240, heartbeat_s=600, reorder_window_s=600)
+
+# (room, minute, count or -1 for "every sensor offline")
+events_strategy = st.lists(
+    st.tuples(st.sampled_from(["meet", "office", "flat"]),
+              st.integers(0, (END - START) // MIN - 1), st.integers(-1, 6)),
+    max_size=300,
+)
+
+
+def _push(detector: SiteDetector, event: tuple[str, int, int]) -> None:
+    room, minute, count = event
+    ts = START + minute * MIN
+    if count < 0:
+        for device in detector.site.room(room).room.devices:
+            detector.push_status(room, device, ts, online=False)
+    else:
+        detector.push_reading(room, ts, count)
+
+
+def _batch(events: list[tuple[str, int, int]], site_id: str = "s1") -> Results:
+    detector = SiteDetector(site(site_id), SETTINGS, START)
+    for event in events:
+        _push(detector, event)
+    detector.advance(END)
+    results = detector.drain()
+    results.intervals.extend(detector.open_intervals())
+    return results
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=events_strategy)
+def test_intervals_partition_the_time_range(events: list[tuple[str, int, int]]) -> None:
+    results = _batch(events)
+    for room in ("meet", "office", "flat", "store"):
+        mine = sorted((i for i in results.intervals if i.room == room), key=lambda i: i.start_ms)
+        assert mine[0].start_ms == START
+        assert mine[-1].end_ms == END
+        for before, after in zip(mine, mine[1:], strict=False):
+            assert before.end_ms == after.start_ms  # no gap, no overlap
+            assert before.end_ms > before.start_ms
+        assert sum(i.end_ms - i.start_ms for i in mine) == END - START
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=events_strategy)
+def test_measures_rates_lie_in_unit_interval(events: list[tuple[str, int, int]]) -> None:
+    results = _batch(events)
+    assert results.measures
+    for measure in results.measures:
+        tally = measure.tally
+        for rate in (tally.frequency_rate, tally.occupancy_rate, tally.utilisation_rate):
+            assert 0.0 <= rate <= 1.0
+        assert abs(tally.utilisation_rate - tally.frequency_rate * tally.occupancy_rate) < 1e-9
+        assert tally.used_ms + tally.vacant_ms + tally.unknown_ms == tally.available_ms
+        assert tally.idle_m2h >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=events_strategy, seed=st.integers(0, 2**32 - 1),
+       steps=st.lists(st.integers(1, 6 * 60), min_size=1, max_size=30))
+def test_batch_equals_streaming(
+    events: list[tuple[str, int, int]], seed: int, steps: list[int]
+) -> None:
+    ordered = sorted(events, key=lambda e: e[1])
+    batch = _batch(ordered)
+    # streaming: events arrive shuffled, but never later than the reorder window allows;
+    # the watermark moves in irregular steps
+    rng = random.Random(seed)
+    window = int(SETTINGS.reorder_window_s * 1000)
+    arrival = sorted(ordered, key=lambda e: START + e[1] * MIN + rng.randrange(0, window))
+    detector = SiteDetector(site(), SETTINGS, START)
+    stream = Results()
+    newest = START
+    step_iter = iter(steps * 100)
+    next_advance = START
+    for event in arrival:
+        _push(detector, event)
+        newest = max(newest, START + event[1] * MIN)
+        if newest - window >= next_advance:
+            detector.advance(newest - window)
+            stream.extend(detector.drain())
+            next_advance = newest - window + next(step_iter) * MIN
+    detector.advance(END)
+    stream.extend(detector.drain())
+    stream.intervals.extend(detector.open_intervals())
+    assert detector.late_dropped == 0
+    assert canonical(stream) == canonical(batch)

@@ -1,0 +1,246 @@
+"""End to end through real processes: virtual sensors -> mosquitto -> gateway -> mosquitto
+-> ingest -> influxd. Nothing lost, nothing doubled, whatever is killed."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from softplace.settings import MqttSettings
+from softplace.storage.influx import InfluxStore
+from softplace.virtual_sensor import VirtualSensor, firmware_config
+from tests.e2e.stack import Stack, wait_for, write_registry
+from tests.netfault import TcpRelay
+from tests.services import Influxd, Mosquitto
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+SITE = "e2e-site"
+STEP_S = 10  # simulated seconds per step; the heartbeat makes every step one reading
+FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
+Expected = Counter[tuple[str, int, int]]  # (room, time_ms, count)
+
+
+class Fleet:
+    """Virtual sensors (the firmware's core) that remember what they published."""
+
+    def __init__(self, devices: list[str], broker: MqttSettings) -> None:
+        config = firmware_config(site=SITE, heartbeat_s=STEP_S, hold_s=10, debounce_ms=0)
+        self.sensors = [VirtualSensor(SITE, d, broker, config=config) for d in devices]
+        self.expected: Expected = Counter()
+        self.start_ts = int(time.time()) - 3600
+        self.step = 0
+
+    def connect(self) -> None:
+        for sensor in self.sensors:
+            sensor.connect(now_ts=self.start_ts)
+
+    def play(self, steps: int, pause_s: float = 0.0) -> None:
+        for _ in range(steps):
+            ts = self.start_ts + self.step * STEP_S
+            for r, sensor in enumerate(self.sensors):
+                count = (self.step * 7 + r * 3) % 5
+                (reading,) = sensor.observe(self.step * STEP_S * 1000, ts, count)
+                # what the firmware core decided to report (its hold logic may differ)
+                self.expected[(f"room-{r}", reading["ts"] * 1000, reading["count"])] += 1
+            self.step += 1
+            if pause_s:
+                time.sleep(pause_s)
+
+    def wait_sent(self) -> None:
+        wait_for(lambda: all(s.pending() == 0 for s in self.sensors), 60,
+                 "virtual sensors could not deliver to the broker")
+
+    def close(self) -> None:
+        for sensor in self.sensors:
+            sensor.close()
+
+
+def landed(store: InfluxStore, start_ms: int) -> Expected:
+    points = store.query("room_count", start_ms - 1, start_ms + 10**9, {"site": SITE})
+    return Counter((p.tags["room"], p.time_ms, int(p.fields["count"])) for p in points)
+
+
+def wait_landed(store: InfluxStore, fleet: Fleet, timeout: float = 90) -> Expected:
+    found: Expected = Counter()
+
+    def complete() -> bool:
+        nonlocal found
+        found = landed(store, fleet.start_ts * 1000)
+        return sum(found.values()) >= sum(fleet.expected.values())
+
+    try:
+        wait_for(complete, timeout, "not every reading landed")
+    except AssertionError:
+        missing = fleet.expected - found
+        raise AssertionError(f"{sum(missing.values())} readings missing, e.g. "
+                             f"{list(missing)[:5]}") from None
+    time.sleep(1.0)  # anything doubled or late would show now
+    return landed(store, fleet.start_ts * 1000)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, mosquitto: Mosquitto, influx_store: InfluxStore) -> Iterator[Stack]:
+    registry = tmp_path / "registry.yaml"
+    write_registry(registry, SITE, rooms=4)
+    running = Stack(tmp_path, SITE, registry, mosquitto.settings, influx_store)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def fleet(mosquitto: Mosquitto) -> Iterator[Fleet]:
+    sensors = Fleet([f"dev-{r}-0" for r in range(4)], mosquitto.settings)
+    sensors.connect()
+    yield sensors
+    sensors.close()
+
+
+def test_pipeline_every_reading_lands_exactly_once_and_bad_input_is_dead_lettered(
+    stack: Stack, fleet: Fleet, influx_store: InfluxStore
+) -> None:
+    stack.start("ingest", "ingest", ready="ingest subscribed")
+    stack.start("gateway", "gateway", ready="connected to the site broker")
+    fleet.play(60)
+    fleet.sensors[0].publish_raw(b"{not json")
+    fleet.sensors[1].publish_raw(b'{"v": 1, "device": "dev-1-0", "boot": 1, "seq": 9999, '
+                                 b'"ts": 1, "synced": true, "count": -4, "sensor": "virtual"}')
+    fleet.play(60)
+    assert wait_landed(influx_store, fleet) == fleet.expected
+    reasons = {p.tags["reason"] for p in influx_store.query("deadletter", 0, FAR_FUTURE_MS)}
+    assert reasons == {"malformed_json", "implausible_count"}
+    health = influx_store.query("sensor_health", 0, FAR_FUTURE_MS, {"site": SITE})
+    assert {p.tags["device"] for p in health} == {s.device for s in fleet.sensors}
+    assert all("device" not in p.tags for p in influx_store.query("room_count", 0, FAR_FUTURE_MS))
+
+
+def test_pipeline_ingest_killed_mid_stream_loses_and_doubles_nothing(
+    stack: Stack, fleet: Fleet, influx_store: InfluxStore
+) -> None:
+    stack.start("ingest", "ingest", ready="ingest subscribed")
+    stack.start("gateway", "gateway", ready="connected to the site broker")
+    fleet.play(50)
+    wait_for(lambda: sum(landed(influx_store, fleet.start_ts * 1000).values()) > 40, 30,
+             "nothing landed before the kill")
+    player = threading.Thread(target=fleet.play, args=(100, 0.01))
+    player.start()
+    time.sleep(0.3)
+    stack.kill("ingest")  # SIGKILL mid-stream: whatever it had not acknowledged comes back
+    player.join()
+    fleet.wait_sent()
+    time.sleep(1)
+    stack.start("ingest", "ingest", ready="ingest subscribed")
+    assert wait_landed(influx_store, fleet) == fleet.expected
+
+
+def test_pipeline_rides_out_an_influxd_outage(
+    stack: Stack, fleet: Fleet, influx_store: InfluxStore, influxd: Influxd
+) -> None:
+    stack.start("ingest", "ingest", ready="ingest subscribed")
+    stack.start("gateway", "gateway", ready="connected to the site broker")
+    fleet.play(30)
+    wait_for(lambda: sum(landed(influx_store, fleet.start_ts * 1000).values()) >= 120, 30,
+             "the first readings did not land")
+    influxd.stop()
+    try:
+        fleet.play(80)
+        fleet.wait_sent()
+        wait_for(lambda: "store write failed" in stack.log("ingest"), 30,
+                 "ingest never noticed the outage")
+        time.sleep(2)
+    finally:
+        influxd.start()
+    assert wait_landed(influx_store, fleet) == fleet.expected
+
+
+def test_pipeline_two_ingest_processes_share_the_stream(
+    stack: Stack, fleet: Fleet, influx_store: InfluxStore
+) -> None:
+    stack.start("ingest-a", "ingest", ready="ingest subscribed",
+                env={"SOFTPLACE_INGEST__CLIENT_ID": f"ingest-a-{stack.workdir.name}"})
+    stack.start("ingest-b", "ingest", ready="ingest subscribed",
+                env={"SOFTPLACE_INGEST__CLIENT_ID": f"ingest-b-{stack.workdir.name}"})
+    stack.start("gateway", "gateway", ready="connected to the site broker")
+    fleet.play(100)
+    assert wait_landed(influx_store, fleet) == fleet.expected
+    stack.kill("ingest-a", 15)
+    stack.kill("ingest-b", 15)
+    written = [_last_written(stack.log(name)) for name in ("ingest-a", "ingest-b")]
+    assert all(n > 0 for n in written), f"one process got nothing: {written}"
+    assert sum(written) >= sum(fleet.expected.values())
+
+
+def _last_written(log: str) -> int:
+    lines = [line for line in log.splitlines() if "ingest stopped: written" in line]
+    assert lines, f"no final count in the log: {log[-2000:]}"
+    return int(lines[-1].split("written")[1].split(",")[0])
+
+
+def test_pipeline_gateway_buffers_on_disk_while_upstream_is_down_and_replays_in_order(
+    tmp_path: Path, mosquitto: Mosquitto, influx_store: InfluxStore, fleet: Fleet
+) -> None:
+    """The gateway reaches its upstream broker through a relay we cut; meanwhile it is
+    also killed -9 and restarted, so only its on-disk outbox can carry the readings."""
+    import paho.mqtt.client as paho
+
+    from softplace.messages import RoomReading
+    from softplace.mqtt import connect_async, make_client
+
+    upstream = Mosquitto(tmp_path / "upstream")
+    upstream.start()
+    relay = TcpRelay(upstream.port)
+    registry = tmp_path / "registry.yaml"
+    write_registry(registry, SITE, rooms=4)
+    stack = Stack(tmp_path, SITE, registry, mosquitto.settings, influx_store,
+                  upstream=MqttSettings(url=f"mqtt://127.0.0.1:{relay.port}"))
+    arrivals: list[RoomReading] = []
+    recorder = make_client(upstream.settings, f"recorder-{tmp_path.name}")
+
+    def record(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        arrivals.append(RoomReading.model_validate_json(message.payload))
+
+    recorder.on_message = record
+    recorder.on_connect = lambda client, *args: client.subscribe(f"softplace/v1/{SITE}/room/+", 1)
+    try:
+        connect_async(recorder, upstream.settings)
+        up_env = {"SOFTPLACE_MQTT__URL": upstream.settings.url}
+        stack.start("ingest", "ingest", env=up_env, ready="ingest subscribed")
+        stack.start("gateway", "gateway", ready="connected upstream")
+        fleet.play(20)
+        wait_for(lambda: len(arrivals) >= 80, 30, "nothing crossed before the outage")
+        relay.cut()
+        fleet.play(30)
+        wait_for(lambda: stack.log("gateway").count("dead-lettered") == 0 and
+                 _outbox_size(tmp_path) >= 100, 30, "the gateway did not buffer on disk")
+        stack.kill("gateway")  # whatever it buffered must survive this
+        stack.start("gateway", "gateway", ready="connected to the site broker")
+        fleet.play(30)
+        fleet.wait_sent()
+        relay.restore()
+        assert wait_landed(influx_store, fleet) == fleet.expected
+        wait_for(lambda: len(arrivals) >= 320, 30, "the recorder missed the replay")
+        for room in {r.room for r in arrivals}:
+            times = [r.ts for r in arrivals if r.room == room]
+            assert times == sorted(times), f"{room} replayed out of order"
+    finally:
+        recorder.disconnect()
+        recorder.loop_stop()
+        stack.stop_all()
+        relay.close()
+        upstream.stop()
+
+
+def _outbox_size(workdir: Path) -> int:
+    import sqlite3
+
+    path = workdir / "gateway-state" / f"{SITE}.sqlite"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (count,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+    return int(count)

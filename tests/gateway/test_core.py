@@ -1,0 +1,151 @@
+"""The gateway's pure core: every dead-letter reason, room counts, dedupe, status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.core import GatewayCore
+from gateway.dedupe import Deduper
+from gateway.rooms import RoomCombiner
+from softplace import topics
+from softplace.messages import DeadLetter, RoomReading, SensorHealth
+from softplace.registry import load_registry
+from softplace.settings import GatewaySettings
+
+SITE = "branch-lyon-part-dieu"
+NOW = 1_795_000_000.0
+
+
+def reading(device: str = "lyon-office-1", **changes: Any) -> dict[str, Any]:
+    base = {"v": 1, "device": device, "boot": 3, "seq": 10, "ts": NOW - 5, "synced": True,
+            "count": 2, "sensor": "vl53l1x", "battery_pct": 81.5, "rssi_dbm": -62}
+    base.update(changes)
+    return base
+
+
+@pytest.fixture
+def core() -> GatewayCore:
+    return GatewayCore(load_registry().site(SITE), GatewaySettings())
+
+
+def handle(core: GatewayCore, payload: dict[str, Any] | bytes, device: str = "lyon-office-1",
+           now: float = NOW) -> tuple[list[RoomReading], DeadLetter | None]:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    decision = core.handle_reading(topics.device_reading(SITE, device), raw, now)
+    core.commit(decision)
+    rooms = [RoomReading.model_validate_json(o.payload) for o in decision.outgoing
+             if "/room/" in o.topic]
+    return rooms, decision.rejected
+
+
+def test_core_valid_reading_becomes_a_room_reading_without_device_identity(
+    core: GatewayCore,
+) -> None:
+    rooms, rejected = handle(core, reading())
+    assert rejected is None
+    assert rooms == [RoomReading(site=SITE, room="office-1", ts=NOW - 5, count=2, sources=1)]
+    assert "lyon-office-1" not in rooms[0].model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"[1, 2]", "malformed_json"),
+        (reading(v=2), "unknown_schema_version"),
+        (reading(count="three"), "invalid_payload"),
+        (reading(extra_field=1), "invalid_payload"),
+        (reading(count=-1), "implausible_count"),
+        (reading(count=3 * 2 + 3), "implausible_count"),  # capacity 3 x factor 2 + 2 = 8
+        (reading(ts=NOW + 3600), "timestamp_in_future"),
+        (reading(ts=NOW - 30 * 86400), "timestamp_too_old"),
+        (reading(device="lyon-office-2"), "device_topic_mismatch"),
+    ],
+)
+def test_core_rejects_bad_input_with_its_reason(
+    core: GatewayCore, payload: dict[str, Any] | bytes, reason: str
+) -> None:
+    rooms, rejected = handle(core, payload)
+    assert rooms == []
+    assert rejected is not None
+    assert rejected.reason == reason
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    assert rejected.payload == raw  # the original bytes travel with the reason
+
+
+def test_core_rejects_unknown_device(core: GatewayCore) -> None:
+    _, rejected = handle(core, reading(device="stranger"), device="stranger")
+    assert rejected is not None and rejected.reason == "unknown_device"
+
+
+def test_core_rejects_duplicate_and_accepts_next_good_reading(core: GatewayCore) -> None:
+    assert handle(core, reading())[1] is None
+    _, rejected = handle(core, reading())
+    assert rejected is not None and rejected.reason == "duplicate"
+    rooms, rejected = handle(core, reading(seq=11, count=1))
+    assert rejected is None and rooms[0].count == 1
+
+
+def test_core_readings_of_an_earlier_boot_are_not_duplicates(core: GatewayCore) -> None:
+    assert handle(core, reading(boot=3, seq=10))[1] is None
+    assert handle(core, reading(boot=2, seq=10, ts=NOW - 60))[1] is None  # replayed buffer
+
+
+def test_core_unsynced_clock_is_replaced_by_the_gateway_clock(core: GatewayCore) -> None:
+    rooms, rejected = handle(core, reading(ts=86400.0, synced=False))
+    assert rejected is None and rooms[0].ts == NOW
+
+
+def test_core_max_room_takes_the_largest_fresh_count(core: GatewayCore) -> None:
+    handle(core, reading(device="lyon-hall-door", count=12), device="lyon-hall-door")
+    rooms, _ = handle(core, reading(device="lyon-hall-radar", count=1, seq=1),
+                      device="lyon-hall-radar")
+    assert (rooms[0].count, rooms[0].sources) == (12, 2)
+
+
+def test_core_sum_room_adds_its_zones(core: GatewayCore) -> None:
+    handle(core, reading(device="lyon-cowork-west", count=3), device="lyon-cowork-west")
+    rooms, _ = handle(core, reading(device="lyon-cowork-east", count=4),
+                      device="lyon-cowork-east")
+    assert (rooms[0].count, rooms[0].sources) == (7, 2)
+
+
+def test_core_offline_sensor_stops_counting_in_its_room(core: GatewayCore) -> None:
+    handle(core, reading(device="lyon-hall-door", count=12), device="lyon-hall-door")
+    status = json.dumps({"v": 1, "state": "offline", "device": "lyon-hall-door"}).encode()
+    decision = core.handle_status(topics.device_status(SITE, "lyon-hall-door"), status, NOW)
+    (health,) = [SensorHealth.model_validate_json(o.payload) for o in decision.outgoing]
+    assert health.online is False and health.device == "lyon-hall-door"
+    rooms, _ = handle(core, reading(device="lyon-hall-radar", count=1), device="lyon-hall-radar")
+    assert (rooms[0].count, rooms[0].sources) == (1, 1)
+
+
+def test_core_status_of_unknown_device_is_dead_lettered(core: GatewayCore) -> None:
+    status = json.dumps({"v": 1, "state": "online"}).encode()
+    decision = core.handle_status(topics.device_status(SITE, "stranger"), status, NOW)
+    assert decision.rejected is not None and decision.rejected.reason == "unknown_device"
+
+
+def test_combiner_stale_sensor_is_left_out() -> None:
+    combiner = RoomCombiner("max", stale_s=600)
+    combiner.update("a", 9, 1000.0)
+    assert combiner.update("b", 2, 1000.0 + 601) == combiner.update("b", 2, 1000.0 + 601)
+    assert combiner.update("b", 2, 1000.0 + 601).count == 2
+
+
+def test_combiner_late_reading_does_not_replace_newer_state() -> None:
+    combiner = RoomCombiner("sum", stale_s=600)
+    combiner.update("a", 5, 2000.0)
+    combiner.update("a", 1, 1900.0)  # late
+    assert combiner.update("b", 1, 2001.0).count == 6
+
+
+def test_deduper_forgets_oldest_beyond_its_bound() -> None:
+    deduper = Deduper(keys_per_device=3)
+    for seq in range(5):
+        deduper.remember("d", 1, seq)
+    assert not deduper.seen("d", 1, 0)
+    assert deduper.seen("d", 1, 4)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from softplace.privacy.aggregate import (
+    QUANTITIES,
+    aggregate,
+    align,
+    areas_in_scope,
+    periods_between,
+    sensitivities,
+)
+from softplace.privacy.release import choose_period
+from softplace.privacy.settings import PeriodKind, PrivacySettings
+from softplace.privacy.suppression import Suppression, suppress
+from tests.privacy.helpers import breach, make_registry, measure, week_of_data
+
+MONDAY = dt.date(2025, 3, 3)
+REGISTRY = make_registry({"d1": [6, 2, 5, 7], "d2": [3]})
+AREAS = areas_in_scope(REGISTRY)
+DECISIONS = suppress(AREAS, 5)
+RELEASED = [a for a in AREAS if DECISIONS[a.id].status is Suppression.RELEASED]
+SETTINGS = PrivacySettings()
+
+
+def _totals(measures: list, breaches: list, kind: PeriodKind):  # type: ignore[no-untyped-def]
+    return aggregate(REGISTRY, RELEASED, measures, breaches, start=MONDAY,
+                     end=MONDAY + dt.timedelta(days=7), kind=kind, settings=SETTINGS)
+
+
+def test_aggregate_cells_exist_without_data() -> None:
+    totals = _totals([], [], "half_day")
+    assert len(totals.cells) == len(RELEASED) * 14
+    assert all(v == 0 for values in totals.values.values() for v in values)
+
+
+def test_aggregate_district_is_sum_of_its_buildings() -> None:
+    measures, breaches = week_of_data(REGISTRY, MONDAY)
+    totals = aggregate(REGISTRY, AREAS, measures, breaches, start=MONDAY,
+                       end=MONDAY + dt.timedelta(days=7), kind="day", settings=SETTINGS)
+    by_cell = {(a.id, p): i for i, (a, p) in enumerate(totals.cells)}
+    day = MONDAY.isoformat()
+    for name in QUANTITIES:
+        district = totals.values[name][by_cell[("d1", day)]]
+        buildings = sum(
+            totals.values[name][by_cell[(a.id, day)]] for a in AREAS
+            if a.level == "building" and a.id.startswith("d1-")
+        )
+        assert district == buildings
+    assert totals.values["idle_m2h"][by_cell[("d1", day)]] == 20 * 2 * 40  # 20 offices
+
+
+def test_aggregate_breaches_clamped_per_room_day() -> None:
+    site, room = "d1-s3", "d1-b3-0"
+    many = [breach(site, room, MONDAY, h) for h in (8, 9, 10, 14, 15)]
+    totals = _totals([], many, "day")
+    by_cell = {(a.id, p): i for i, (a, p) in enumerate(totals.cells)}
+    assert totals.values["breaches"][by_cell[("d1-s3/b3", MONDAY.isoformat())]] == 2
+    assert totals.rows_dropped["breach over the per-room-day clamp"] == 3
+
+
+def test_aggregate_housing_never_counted() -> None:
+    flat = measure("d1-s3", "d1-b3-flat", MONDAY, "am", idle_m2h=100)
+    totals = _totals([flat], [], "day")
+    assert sum(totals.values["idle_m2h"]) == 0
+
+
+def test_aggregate_align_widens_to_whole_periods() -> None:
+    assert align(dt.date(2025, 3, 5), dt.date(2025, 3, 12), "week") == (
+        dt.date(2025, 3, 3), dt.date(2025, 3, 17))
+    assert align(dt.date(2025, 3, 5), dt.date(2025, 4, 2), "month") == (
+        dt.date(2025, 3, 1), dt.date(2025, 5, 1))
+    assert periods_between(MONDAY, MONDAY + dt.timedelta(days=1), "half_day") == [
+        "2025-03-03/am", "2025-03-03/pm"]
+
+
+_room_day = st.tuples(
+    st.sampled_from([p for p in REGISTRY.placed_rooms() if p.room.kind.value != "housing"]),
+    st.integers(min_value=0, max_value=6),
+)
+_values = st.fixed_dictionaries({
+    "available_h": st.floats(min_value=-5, max_value=30),
+    "idle_m2h": st.floats(min_value=-50, max_value=5000),
+    "utilisation": st.floats(min_value=-1, max_value=3),
+})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    room_day=_room_day,
+    before=st.lists(_values, min_size=2, max_size=2),
+    after=st.lists(_values, min_size=2, max_size=2),
+    breaches_before=st.integers(min_value=0, max_value=4),
+    breaches_after=st.integers(min_value=0, max_value=4),
+    kind=st.sampled_from(["half_day", "day", "week"]),
+)
+def test_aggregate_sensitivity_bounds_one_room_day_change(  # type: ignore[no-untyped-def]
+    *, room_day, before, after, breaches_before, breaches_after, kind,
+) -> None:
+    """Neighbouring inputs (one room-day changed arbitrarily, even to out-of-range values)
+    never move any quantity's vector by more than its declared L1 sensitivity."""
+    placed, offset = room_day
+    day = MONDAY + dt.timedelta(days=offset)
+    base, _ = week_of_data(REGISTRY, MONDAY)
+    others = [s for s in base if not (s.tags["room"] == placed.room.id
+                                      and s.tags["site"] == placed.site.id
+                                      and s.time_ms == measure("x", "y", day, "am").time_ms)]
+
+    def dataset(values, n_breaches):  # type: ignore[no-untyped-def]
+        rows = [measure(placed.site.id, placed.room.id, day, band, area=placed.room.area_m2,
+                        **v) for band, v in zip(("am", "pm"), values, strict=True)]
+        return others + rows, [breach(placed.site.id, placed.room.id, day, 9 + 3 * i)
+                               for i in range(n_breaches)]
+
+    a = _totals(*dataset(before, breaches_before), kind)
+    b = _totals(*dataset(after, breaches_after), kind)
+    for name in QUANTITIES:
+        distance = sum(abs(x - y) for x, y in zip(a.values[name], b.values[name], strict=True))
+        assert distance <= a.sensitivity[name], (name, distance, a.sensitivity[name])
+
+
+def test_aggregate_sensitivity_half_day_twice_day() -> None:
+    half = sensitivities(REGISTRY, RELEASED, "half_day", SETTINGS)
+    day = sensitivities(REGISTRY, RELEASED, "day", SETTINGS)
+    assert half["idle_m2h"] == 2 * day["idle_m2h"]
+    # 20 m² x 8 h longest day, in a building and its district
+    assert day["idle_m2h"] == 20 * 8 * 2
+    assert day["breaches"] == 2 * 2
+
+
+def test_aggregate_coarsening_rule_picks_finest_period_meeting_target() -> None:
+    kind, reason = choose_period(REGISTRY, RELEASED, SETTINGS)
+    assert kind in {"week", "month"} and "idle" in reason
+    generous = SETTINGS.model_copy(update={"epsilon_per_release": 10.0, "max_relative_error": 5})
+    assert choose_period(REGISTRY, RELEASED, generous)[0] in {"half_day", "day"}
+    strict = SETTINGS.model_copy(update={"max_relative_error": 1e-6})
+    kind, reason = choose_period(REGISTRY, RELEASED, strict)
+    assert kind == "month" and "not met" in reason

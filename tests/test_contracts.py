@@ -1,0 +1,98 @@
+"""Messages, topics, registry and settings: the contracts every component shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from softplace import topics
+from softplace.errors import ConfigError, MessageError
+from softplace.messages import DeviceReading, parse_message
+from softplace.registry import load_registry, parse_registry
+from softplace.settings import load_settings
+from softplace.simulation import RoomSchedule, split_count
+
+SAMPLE = Path("softplace/samples/registry.yaml").read_text()
+
+
+def test_topics_round_trip() -> None:
+    parsed = topics.parse(topics.device_reading("s1", "d-1"))
+    assert (parsed.site, parsed.kind, parsed.subject, parsed.leaf) == ("s1", "dev", "d-1",
+                                                                       "reading")
+    assert topics.shared("ingest", "a/+") == "$share/ingest/a/+"
+    with pytest.raises(ValueError, match="unknown topic"):
+        topics.parse("softplace/v1/s1/dev/d1/other")
+
+
+def test_messages_refuse_unknown_fields_and_versions() -> None:
+    with pytest.raises(MessageError) as err:
+        parse_message(DeviceReading, b'{"v": 2}')
+    assert err.value.reason == "unknown_schema_version"
+    with pytest.raises(MessageError) as err:
+        parse_message(DeviceReading, b'{"v": 1, "device": "d", "boot": 0, "seq": 0, "ts": 1,'
+                                     b' "synced": true, "count": 0, "sensor": "pir", "mac": "x"}')
+    assert "mac" in err.value.detail
+
+
+def test_registry_error_names_file_line_and_field() -> None:
+    broken = SAMPLE.replace("capacity: 10", "capacity: lots")
+    with pytest.raises(ConfigError) as err:
+        parse_registry(broken, "registry.yaml")
+    line = SAMPLE.splitlines().index("                capacity: 10") + 1
+    assert f"registry.yaml:{line}:" in str(err.value)
+    assert "rooms.3.capacity" in str(err.value)
+
+
+def test_registry_rejects_a_device_in_two_rooms() -> None:
+    broken = SAMPLE.replace("devices: [lyon-office-2]", "devices: [lyon-office-1]")
+    with pytest.raises(ConfigError, match="lyon-office-1"):
+        parse_registry(broken)
+
+
+def test_registry_rejects_overlapping_opening_hours_and_bad_time_zone() -> None:
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_registry(SAMPLE.replace('"13:30-17:30"]', '"12:00-17:30"]', 1))
+    with pytest.raises(ConfigError, match="time zone"):
+        parse_registry(SAMPLE.replace("Europe/Paris", "Mars/Olympus", 1))
+
+
+def test_registry_housing_is_excluded_from_vacancy_rules() -> None:
+    flat = load_registry().site("branch-lyon-part-dieu").room("flat")
+    assert not flat.room.subject_to_vacancy_rules
+
+
+def test_settings_environment_overrides_file(tmp_path: Path) -> None:
+    config = tmp_path / "softplace.yaml"
+    config.write_text("influxdb:\n  url: http://a:8086\ningest:\n  batch_size: 10\n")
+    settings = load_settings(config, {"SOFTPLACE_INFLUXDB__URL": "http://b:8086"})
+    assert settings.influxdb.url == "http://b:8086"
+    assert settings.ingest.batch_size == 10
+
+
+def test_settings_error_names_line_and_option(tmp_path: Path) -> None:
+    config = tmp_path / "softplace.yaml"
+    config.write_text("mqtt:\n  url: mqtt://x\n  protocol: '4'\n")
+    with pytest.raises(ConfigError, match=r"softplace.yaml:3: mqtt.protocol"):
+        load_settings(config, {})
+    config.write_text("mqtt:\n  ur: mqtt://x\n")
+    with pytest.raises(ConfigError, match=r"softplace.yaml:2: mqtt.ur: Extra inputs"):
+        load_settings(config, {})
+
+
+def test_sample_settings_file_is_valid() -> None:
+    settings = load_settings(Path("softplace/samples/softplace.yaml"), {})
+    assert settings.registry is not None and settings.registry.exists()
+
+
+def test_simulation_is_repeatable_and_respects_capacity() -> None:
+    import datetime as dt
+
+    placed = load_registry().site("branch-lyon-part-dieu").room("meeting-a")
+    start = dt.datetime(2026, 11, 16, 6, tzinfo=dt.UTC)
+    times = [start + dt.timedelta(minutes=5 * i) for i in range(2000)]
+    first_run, second_run = RoomSchedule(placed, seed=7), RoomSchedule(placed, seed=7)
+    first = [first_run.count_at(t) for t in times]
+    assert first == [second_run.count_at(t) for t in times]
+    assert max(first) <= placed.room.capacity and 0 < sum(c > 0 for c in first) < len(first)
+    assert split_count(7, 2, "sum") == [4, 3] and split_count(7, 2, "max") == [7, 7]
