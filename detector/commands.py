@@ -107,12 +107,17 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
     """
     registry = load_registry(app.settings.registry)
     placed_site = registry.site(site)
+    raw_days = app.settings.retention.raw_days
+    cutoff = int((dt.datetime.now(dt.UTC) - dt.timedelta(days=raw_days)).timestamp() * 1000)
     store = None if dry_run else _open(app)[0]
-    rows, first, last = 0, None, None
+    rows, too_old, first, last = 0, 0, None, None
     batch: list[Sample] = []
     try:
         with file.open(encoding="utf-8", newline="") as handle:
             for sample in read_counts(handle, placed_site, str(file)):
+                if sample.time_ms < cutoff:  # the store's retention would drop it
+                    too_old += 1
+                    continue
                 rows += 1
                 first = sample.time_ms if first is None else min(first, sample.time_ms)
                 last = sample.time_ms if last is None else max(last, sample.time_ms)
@@ -133,6 +138,11 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
                 f"{dt.datetime.fromtimestamp(last / 1000, tz):%Y-%m-%d %H:%M}")
     verb = "checked" if dry_run else "imported"
     console.print(f"{verb} {rows} room counts for {site}{span}")
+    if too_old:
+        console.print(
+            f"[yellow]skipped {too_old} rows older than the raw retention ({raw_days} days);"
+            " to keep them, raise retention.raw_days (and retention.derived_days) first[/]"
+        )
     if not dry_run and first is not None and last is not None:
         tz = placed_site.tz
         day_from = dt.datetime.fromtimestamp(first / 1000, tz).date()

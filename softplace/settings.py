@@ -73,6 +73,11 @@ class InfluxSettings(_Section):
     password: SecretStr | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     verify_tls: bool = True
+    manage_retention: bool = Field(
+        default=True,
+        description="create/alter retention policies at start-up; false for InfluxDB 2.x/3, "
+        "whose v1 API cannot (their buckets hold the retention)",
+    )
 
 
 class StorageSettings(_Section):

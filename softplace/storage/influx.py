@@ -182,6 +182,15 @@ class InfluxStore:
         self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
     ) -> None:
         del now_ms  # InfluxDB applies retention on its own clock
+        if not self.settings.manage_retention:
+            missing = {p.family.value for p in policies} - set(self.retention_policies())
+            if missing:
+                raise StorageError(
+                    f"retention policies {sorted(missing)} missing on {self.settings.database}; "
+                    "map them to buckets (influx v1 dbrp create) or set "
+                    "influxdb.manage_retention: true"
+                )
+            return
         self.ensure_database()
         existing = self.retention_policies()
         database = quote_ident(self.settings.database)

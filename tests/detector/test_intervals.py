@@ -77,7 +77,8 @@ def test_tracker_silence_past_heartbeat_is_unknown() -> None:
     tracker.advance(at(MON, "10:05"))
     tracker.cut(tracker.resolved_ms)
     assert _merged(out) == [
-        ("occupied", "09:00", "09:15"), ("unknown", "09:15", "10:00"), ("occupied", "10:00", "10:05")
+        ("occupied", "09:00", "09:15"), ("unknown", "09:15", "10:00"),
+        ("occupied", "10:00", "10:05"),
     ]
 
 

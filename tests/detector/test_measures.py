@@ -114,4 +114,4 @@ def test_measures_rollup_is_seat_weighted_and_utilisation_is_frequency_times_occ
     floor_f1 = next(r for r in rollups if r.level == "floor" and r.floor == "f1")
     assert floor_f1.tally.rooms == 2
     period = rollup_period(results.measures, "opening")
-    assert [p.level for p in period][0] == "site"
+    assert next(p.level for p in period) == "site"

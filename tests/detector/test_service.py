@@ -28,8 +28,10 @@ def _week_of_data(store: MemoryStore) -> None:
                 return 3
             return 1 if day == 1 and at(date, "14:00") <= t < at(date, "14:40") else 0
 
-        store.write(count_samples(s1, "meet", [(t, meet(t)) for t in range(start, start + 24 * HOUR, MIN)]))
-        office = [(t, 1 if (t // (7 * MIN)) % 3 else 0) for t in range(start, start + 24 * HOUR, 2 * MIN)]
+        day_ms = range(start, start + 24 * HOUR, MIN)
+        store.write(count_samples(s1, "meet", [(t, meet(t)) for t in day_ms]))
+        office = [(t, 1 if (t // (7 * MIN)) % 3 else 0)
+                  for t in range(start, start + 24 * HOUR, 2 * MIN)]
         store.write(count_samples(s1, "office", office))
     store.write([
         Sample("sensor_health", {"site": "s1", "device": "dev-office-a", "room": "office"},

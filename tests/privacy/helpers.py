@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from softplace.registry import Registry, parse_registry
-from softplace.schema import SERIES
-from softplace.storage.base import RetentionPolicy, Sample
+from softplace.storage.base import Sample
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = '["08:00-12:00", "13:00-17:00"]'
@@ -97,50 +96,3 @@ def week_of_data(registry: Registry, start: dt.date, days: int = 7) -> tuple[lis
     return measures, breaches
 
 
-class MemoryStore:
-    """The Store protocol over a dict, for pure tests of the shells."""
-
-    def __init__(self) -> None:
-        self.points: dict[tuple[object, ...], Sample] = {}
-        self.extra_fields: dict[str, set[str]] = {}  # simulate what Sample would refuse
-        self.policies: list[RetentionPolicy] = []
-
-    def write(self, samples: Sequence[Sample]) -> None:
-        for sample in samples:
-            self.points[sample.key] = sample
-
-    def query(
-        self, series_name: str, start_ms: int, end_ms: int,
-        tags: Mapping[str, str] | None = None,
-    ) -> list[Sample]:
-        found = [
-            s for s in self.points.values()
-            if s.series == series_name and start_ms <= s.time_ms < end_ms
-            and all(s.tags.get(k) == v for k, v in (tags or {}).items())
-        ]
-        return sorted(found, key=lambda s: (s.time_ms, sorted(s.tags.items())))
-
-    def oldest_ms(self, series_name: str) -> int | None:
-        times = [s.time_ms for s in self.points.values() if s.series == series_name]
-        return min(times, default=None)
-
-    def stored_series(self) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for s in self.points.values():
-            found.setdefault(s.series, set()).update(s.fields)
-        for name, fields in self.extra_fields.items():
-            found.setdefault(name, set()).update(fields)
-        return found
-
-    def apply_retention(self, policies: Sequence[RetentionPolicy]) -> None:
-        self.policies = list(policies)
-
-    def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
-        for key in [k for k, s in self.points.items() if s.series == series_name]:
-            del self.points[key]
-
-    def close(self) -> None:
-        pass
-
-
-assert "room_measure" in SERIES and "breach" in SERIES

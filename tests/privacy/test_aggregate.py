@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from softplace.privacy.aggregate import (
     QUANTITIES,
+    CellTotals,
     aggregate,
     align,
     areas_in_scope,
@@ -16,6 +17,7 @@ from softplace.privacy.aggregate import (
 from softplace.privacy.release import choose_period
 from softplace.privacy.settings import PeriodKind, PrivacySettings
 from softplace.privacy.suppression import Suppression, suppress
+from softplace.storage.base import Sample
 from tests.privacy.helpers import breach, make_registry, measure, week_of_data
 
 MONDAY = dt.date(2025, 3, 3)
@@ -26,7 +28,7 @@ RELEASED = [a for a in AREAS if DECISIONS[a.id].status is Suppression.RELEASED]
 SETTINGS = PrivacySettings()
 
 
-def _totals(measures: list, breaches: list, kind: PeriodKind):  # type: ignore[no-untyped-def]
+def _totals(measures: list[Sample], breaches: list[Sample], kind: PeriodKind) -> CellTotals:
     return aggregate(REGISTRY, RELEASED, measures, breaches, start=MONDAY,
                      end=MONDAY + dt.timedelta(days=7), kind=kind, settings=SETTINGS)
 
@@ -109,9 +111,12 @@ def test_aggregate_sensitivity_bounds_one_room_day_change(  # type: ignore[no-un
                                       and s.tags["site"] == placed.site.id
                                       and s.time_ms == measure("x", "y", day, "am").time_ms)]
 
-    def dataset(values, n_breaches):  # type: ignore[no-untyped-def]
+    def dataset(values: list[dict[str, float]],
+                n_breaches: int) -> tuple[list[Sample], list[Sample]]:
         rows = [measure(placed.site.id, placed.room.id, day, band, area=placed.room.area_m2,
-                        **v) for band, v in zip(("am", "pm"), values, strict=True)]
+                        available_h=v["available_h"], idle_m2h=v["idle_m2h"],
+                        utilisation=v["utilisation"])
+                for band, v in zip(("am", "pm"), values, strict=True)]
         return others + rows, [breach(placed.site.id, placed.room.id, day, 9 + 3 * i)
                                for i in range(n_breaches)]
 

@@ -18,7 +18,6 @@ from softplace.settings import RetentionSettings
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
 from softplace.storage.sqlite import SqliteStore
-from tests.privacy.helpers import MemoryStore
 
 NOW = 1_750_000_000_000
 POLICIES = RetentionSettings().policies()  # raw 30 d, derived 395 d, aggregates forever
@@ -86,11 +85,13 @@ def test_audit_schema_check_catches_identifying_fields() -> None:
     assert "device identity stored next to a people count" in details
 
 
-def test_audit_run_on_memory_store() -> None:
-    store = MemoryStore()
-    store.write([_count(1), _count(45)])
-    store.extra_fields["room_count"] = {"image"}
-    result = run_audit(store, POLICIES, NOW)
+def test_audit_run_on_sqlite_store_with_a_smuggled_field(sqlite_store: SqliteStore) -> None:
+    sqlite_store.write([_count(1), _count(45)])
+    # what Sample refuses, written behind its back, as a careless script could
+    sqlite_store._db.execute(
+        "INSERT INTO points (series, tag_key, time_ms, tags, fields) VALUES "
+        "('room_count', '{}', ?, '{}', '{\"image\": \"...\"}')", (NOW - DAY_MS,))
+    result = run_audit(sqlite_store, POLICIES, NOW)
     assert {f.check for f in result.findings} == {"retention", "unknown_field"}
 
 

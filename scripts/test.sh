@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run them all: ruff, mypy (services and firmware)
+# and pytest, which starts private mosquitto and influxd processes and runs the firmware
+# under MicroPython (WebAssembly, on node). Safe to run again: it installs only what is
+# missing. Needs Debian/Ubuntu with Python 3.11+ and apt-get (root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+(cd firmware/tests && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy (services, strict)"
+.venv/bin/mypy
+echo "== pytest"
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,68 @@
+"""The detector against the real influxd: batch results stored, read back, same report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from detector.batch import run_batch
+from detector.memstore import MemoryStore
+from detector.report import build_report
+from detector.service import DetectorService
+from detector.settings import DetectorSettings
+from softplace.storage.base import Store
+from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, site
+
+# within the raw retention (influxd drops older points): the Monday of last week
+_TODAY = dt.datetime.now(dt.UTC).date()
+MON = _TODAY - dt.timedelta(days=_TODAY.weekday() + 7)
+pytestmark = pytest.mark.services
+
+
+def _fill(store: Store) -> None:
+    s1 = site()
+    for day in range(2):
+        date = MON + dt.timedelta(days=day)
+        start = at(date)
+        meet = [(t, 3 if at(date, "11:00") <= t < at(date, "12:00") else 0)
+                for t in range(start, start + 24 * HOUR, MIN)]
+        store.write(count_samples(s1, "meet", meet))
+
+
+def _derived(store: Store, name: str) -> list[tuple[object, ...]]:
+    return [(s.time_ms, sorted(s.tags.items()), sorted(s.fields.items()))
+            for s in store.query(name, at(MON), at(MON + dt.timedelta(days=2)))]
+
+
+def test_influx_batch_results_equal_in_memory_and_report_reads_them(influx_store: Store) -> None:
+    memory = MemoryStore()
+    _fill(influx_store)
+    _fill(memory)
+    end = MON + dt.timedelta(days=2)
+    run_batch(influx_store, registry(), "s1", MON, end)
+    run_batch(memory, registry(), "s1", MON, end)
+    for name in ("room_interval", "room_measure", "space_measure", "breach"):
+        stored = _derived(influx_store, name)
+        assert stored, name
+        assert stored == _derived(memory, name), name
+    report = build_report(influx_store, registry(), "s1", MON, MON + dt.timedelta(days=1))
+    assert report.source == "stored"
+    assert [r.room for r in report.under_used] == ["meet"]
+
+
+def test_influx_service_follows_the_store_like_batch(influx_store: Store, tmp_path: Path) -> None:
+    _fill(influx_store)
+    settings = DetectorSettings(checkpoint_path=tmp_path / "cp.json")
+    now = [at(MON) / 1000]
+    service = DetectorService(influx_store, registry(), settings, sites=["s1"],
+                              clock=lambda: now[0], since_ms=at(MON))
+    while now[0] * 1000 < at(MON + dt.timedelta(days=2)) + HOUR:
+        now[0] += 5 * 3600
+        service.step()
+    memory = MemoryStore()
+    _fill(memory)
+    run_batch(memory, registry(), "s1", MON, MON + dt.timedelta(days=2), settings=settings)
+    assert _derived(influx_store, "room_measure") == _derived(memory, "room_measure")
+    assert _derived(influx_store, "breach") == _derived(memory, "breach")

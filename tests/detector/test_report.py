@@ -1,0 +1,62 @@
+"""The report: under-use ranking, breaches and idle slots; stored equals recomputed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.console import Console
+
+from detector.batch import run_batch
+from detector.memstore import MemoryStore
+from detector.report import build_report, render_report
+from detector.settings import DetectorSettings
+from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, site
+
+MON = dt.date(2024, 3, 4)
+
+
+def _store() -> MemoryStore:
+    store = MemoryStore()
+    s1 = site()
+    for day in range(5):
+        date = MON + dt.timedelta(days=day)
+        start = at(date)
+        meet = [(t, 2 if at(date, "09:30") <= t < at(date, "10:00") else 0)
+                for t in range(start, start + 24 * HOUR, MIN)]
+        office = [(t, 2 if at(date, "09:00") <= t < at(date, "17:00") else 0)
+                  for t in range(start, start + 24 * HOUR, MIN)]
+        store.write(count_samples(s1, "meet", meet) + count_samples(s1, "office", office))
+    return store
+
+
+def test_report_ranks_under_used_rooms_and_lists_breaches() -> None:
+    report = build_report(_store(), registry(), "s1", MON, MON + dt.timedelta(days=4))
+    assert report.source == "recomputed"
+    assert [r.room for r in report.under_used] == ["meet"]  # office is full all day
+    meet = report.under_used[0]
+    assert meet.idle_m2h == 20 * 7.5 * 5
+    assert len(report.breaches) == 5  # meet, 10:00-17:00 every day
+    assert all(b.room == "meet" and b.vacant_h == 7 for b in report.breaches)
+    assert {s.weekday for s in report.idle_slots if s.room == "meet"} == {
+        "mon", "tue", "wed", "thu", "fri"}
+    assert "flat" not in {r.room for r in report.under_used}  # housing excluded
+
+
+def test_report_from_stored_results_equals_recomputed() -> None:
+    store = _store()
+    end = MON + dt.timedelta(days=4)
+    recomputed = build_report(store, registry(), "s1", MON, end, source="recompute")
+    run_batch(store, registry(), "s1", MON, end + dt.timedelta(days=1))
+    stored = build_report(store, registry(), "s1", MON, end)
+    assert stored.source == "stored"
+    assert stored.model_dump(exclude={"source"}) == recomputed.model_dump(exclude={"source"})
+
+
+def test_report_renders_text_and_json() -> None:
+    report = build_report(_store(), registry(), "s1", MON, MON + dt.timedelta(days=4),
+                          settings=DetectorSettings(breach_limit_h=2))
+    console = Console(record=True, width=140)
+    render_report(report, console)
+    text = console.export_text()
+    assert "Under-used rooms (1)" in text and "Breaches (5)" in text and "2 h" in text
+    assert '"under_used"' in report.model_dump_json()
