@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from detector.engine import SiteDetector  # noqa: E402
-from detector.settings import DetectorSettings  # noqa: E402
-from softplace.registry import Registry  # noqa: E402
-from softplace.storage.base import Sample  # noqa: E402
+from detector.engine import SiteDetector
+from detector.settings import DetectorSettings
+from softplace.registry import Registry
+from softplace.storage.base import Sample
 
 MIN = 60_000
 CHUNK = 6 * 3_600_000
@@ -49,7 +49,7 @@ def make_site_registry(rooms: int) -> Registry:
     return Registry.model_validate({
         "sites": [{
             "id": "bench", "district": "d", "timezone": "Europe/Paris",
-            "opening_hours": {d: hours for d in ("mon", "tue", "wed", "thu", "fri")},
+            "opening_hours": dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), hours),
             "buildings": [{
                 "id": f"b{b}",
                 "floors": [{

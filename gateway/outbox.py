@@ -17,6 +17,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,
     retain INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS parked (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS seen (
     device TEXT NOT NULL, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,7 +36,8 @@ class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -63,7 +71,27 @@ class Outbox:
 
     def delete(self, ids: Iterable[int]) -> None:
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one fsync for the lot
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self._db.execute("COMMIT")
+
+    def park(self, outbox_id: int, reason: str) -> None:
+        """Move a message the upstream broker refused for good out of the way, keeping it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO parked (id, topic, payload, retain, reason) "
+                "SELECT id, topic, payload, retain, ? FROM outbox WHERE id = ?",
+                (reason, outbox_id),
+            )
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
+            self._db.execute("COMMIT")
+
+    def parked(self) -> list[tuple[str, str]]:
+        """(topic, reason) of every parked message, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT topic, reason FROM parked ORDER BY id").fetchall()
+        return [(str(t), str(r)) for t, r in rows]
 
     def size(self) -> int:
         with self._lock:

@@ -56,6 +56,9 @@ class Gateway:
         self._upstream_connected = threading.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id (forwarder thread only)
         self._pubacks: set[int] = set()
+        self._refused: dict[int, str] = {}  # mid -> reason the broker gave
+        self._window = FORWARD_WINDOW
+        self.parked = 0
         self._puback_lock = threading.Lock()
 
         self.site_client = make_client(site_broker, f"softplace-gateway-{site.id}", manual_ack=True)
@@ -118,6 +121,16 @@ class Gateway:
         ])
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            self._handle(message)
+        except Exception:
+            # unacknowledged: the broker redelivers it; paho's thread must not die
+            log.exception("could not handle a message on %s", message.topic)
+            return
+        if message.qos > 0:
+            client.ack(message.mid, message.qos)
+
+    def _handle(self, message: paho.MQTTMessage) -> None:
         now = self.clock()
         with self._core_lock:
             if message.topic.endswith("/status"):
@@ -125,8 +138,6 @@ class Gateway:
             else:
                 decision = self.core.handle_reading(message.topic, bytes(message.payload), now)
             self._persist(decision)
-        if message.qos > 0:
-            client.ack(message.mid, message.qos)
 
     def _persist(self, decision: Decision) -> None:
         while True:
@@ -151,6 +162,9 @@ class Gateway:
         if reason_failed(reason_code):
             log.warning("upstream broker refused the connection: %s", reason_code)
             return
+        # never more in flight than the broker says it will take (MQTT 5 Receive Maximum)
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        self._window = min(FORWARD_WINDOW, receive_maximum or FORWARD_WINDOW)
         log.info("connected upstream; outbox holds %d messages", self.outbox.size())
         self._upstream_connected.set()
         self._wake.set()
@@ -165,13 +179,24 @@ class Gateway:
         # never take a lock here that is held around client.publish(): paho calls this
         # with its own message mutex held
         with self._puback_lock:
-            self._pubacks.add(mid)
+            if reason_failed(reason_code) if reason_code is not None else False:
+                self._refused[mid] = str(reason_code)
+            else:
+                self._pubacks.add(mid)
         self._wake.set()
 
     def _settle(self) -> None:
         """Delete the outbox rows whose PUBACK has arrived."""
         with self._puback_lock:
             pubacks, self._pubacks = self._pubacks, set()
+            refused, self._refused = self._refused, {}
+        for mid, reason in refused.items():
+            if mid in self._inflight:
+                # refused for good (e.g. not authorised): keep it aside, never drop it
+                outbox_id = self._inflight.pop(mid)
+                self.outbox.park(outbox_id, reason)
+                self.parked += 1
+                log.error("upstream refused outbox message %d (%s); parked", outbox_id, reason)
         matched = [mid for mid in pubacks if mid in self._inflight]
         done = [self._inflight.pop(mid) for mid in matched]
         # Unmatched mids are stale (from before a reconnect): every mid published is
@@ -190,10 +215,11 @@ class Gateway:
                 self._inflight.clear()
                 with self._puback_lock:
                     self._pubacks.clear()
+                    self._refused.clear()
                 last_sent = 0
                 continue
             self._settle()
-            room = FORWARD_WINDOW - len(self._inflight)
+            room = self._window - len(self._inflight)
             if room <= 0:
                 continue
             batch = self.outbox.pending(last_sent, room)

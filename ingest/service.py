@@ -35,6 +35,7 @@ class _Pending:
     mid: int
     qos: int
     sample: Sample
+    connection: int  # acks belong to the connection the message came on
 
 
 class Ingest:
@@ -54,6 +55,7 @@ class Ingest:
         self.written = 0
         self.rejected = 0
         self.write_failures = 0
+        self._connection = 0
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._stop = threading.Event()
         self._stopped = False
@@ -96,6 +98,8 @@ class Ingest:
         if reason_failed(reason_code):
             log.warning("broker refused the connection: %s", reason_code)
             return
+        # messages of an earlier connection are redelivered; their acks must not go out
+        self._connection += 1
         group = self.settings.shared_group if self.broker.protocol == "5" else None
         filters = [topics.shared(group, f) for site in self.sites
                    for f in topics.upstream_filters(site)]
@@ -103,14 +107,21 @@ class Ingest:
         log.info("ingest subscribed to %s", ", ".join(filters))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            self._queue.put(_Pending(message.mid, message.qos, self._sample_for(message),
+                                     self._connection))
+        except Exception:  # paho's thread must not die; unacknowledged, it comes back
+            log.exception("could not handle a message on %s", message.topic)
+
+    def _sample_for(self, message: paho.MQTTMessage) -> Sample:
         result = self.core.samples_for(message.topic, bytes(message.payload))
         if isinstance(result, Rejected):
             self.rejected += 1
             log.warning("rejected %s: %s: %s", message.topic, result.reason, result.detail)
             site = message.topic.split("/")[2] if message.topic.count("/") >= 2 else "unknown"
             result = Sample("deadletter", {"site": site, "reason": result.reason},
-                            {"n": 1, "topic": message.topic}, to_ms(time.time()))
-        self._queue.put(_Pending(message.mid, message.qos, result))
+                            {"n": 1, "topic": message.topic[:256]}, to_ms(time.time()))
+        return result
 
     def _take_batch(self) -> list[_Pending]:
         try:
@@ -139,19 +150,21 @@ class Ingest:
                     self.store.write([p.sample for p in batch])
                     backoff.reset()
                     break
-                except RejectedWriteError as err:
+                except RejectedWriteError:
                     # InfluxDB kept the valid points of the batch and refused the rest for
                     # good (e.g. older than the retention policy): retrying cannot help
                     self.rejected += 1
                     log.exception("store refused part of a batch")
                     break
-                except StorageError as err:
+                except Exception as err:  # StorageError, or a bug: never let the thread die
+                    if not isinstance(err, StorageError):
+                        log.exception("unexpected error writing a batch")
                     self.write_failures += 1
                     delay = backoff.next_delay()
                     log.warning("store write failed (%s); retrying in %.1f s", err, delay)
                     if self._stop.wait(delay):
                         return  # unacknowledged: the broker redelivers after restart
             for pending in batch:
-                if pending.qos > 0:
+                if pending.qos > 0 and pending.connection == self._connection:
                     self.client.ack(pending.mid, pending.qos)
             self.written += len(batch)

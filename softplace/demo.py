@@ -7,6 +7,7 @@ ingest into SQLite, then what landed per room and the detector's report.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from detector.batch import run_batch
 from gateway.service import Gateway
 from ingest.service import Ingest
 from softplace.embedded_broker import EmbeddedBroker, free_port
@@ -43,7 +45,7 @@ BAD_PAYLOAD = b'{"v": 1, "device": "lyon-office-1", "count": "three"}'
 
 def run_demo(
     registry: Registry,
-    workdir: Path,
+    store_path: Path,
     console: Console,
     *,
     days: int = 7,
@@ -56,9 +58,12 @@ def run_demo(
     end = (end or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
     start = end - dt.timedelta(days=days)
     result = DemoResult(start, end)
-    workdir.mkdir(parents=True, exist_ok=True)
-    store_path = workdir / "softplace.sqlite"
-    store_path.unlink(missing_ok=True)
+    state_dir = store_path.parent / "demo-gateway"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # a fresh run: virtual sensors start again at boot 1, seq 0, which the gateway's
+    # persisted dedupe keys would otherwise take for duplicates
+    for stale in (*store_path.parent.glob(f"{store_path.name}*"), *state_dir.glob("*.sqlite*")):
+        stale.unlink(missing_ok=True)
     embedded = None
     # rejected input is summed up at the end; the demo's screen is for its progress bars
     logging.getLogger("gateway").setLevel(logging.ERROR)
@@ -67,11 +72,9 @@ def run_demo(
         broker = embedded.settings
     store = SqliteStore(store_path)
     gateways = [
-        Gateway(site, broker, GatewaySettings(site=site.id, state_dir=workdir / "gateway"))
+        Gateway(site, broker, GatewaySettings(site=site.id, state_dir=state_dir))
         for site in registry.sites
     ]
-    for gateway in gateways:
-        gateway.outbox.delete(i for i, _ in gateway.outbox.pending(0, 1_000_000))
     ingest = Ingest(registry, store, broker,
                     IngestSettings(shared_group=None, client_id="softplace-demo-ingest"))
     sensors: dict[str, VirtualSensor] = {}
@@ -95,24 +98,34 @@ def run_demo(
                 schedules.append((RoomSchedule(placed), devices))
         time.sleep(0.5)  # let the gateways see the retained statuses first
         _play(result, schedules, start, end, step_s, console)
-        first = next(iter(sensors.values()))
-        first.publish_raw(BAD_PAYLOAD)
+        next(iter(sensors.values())).publish_raw(BAD_PAYLOAD)
         result.published += 1
         _wait_until_landed(result, gateways, ingest, console)
     finally:
-        for sensor in sensors.values():
-            sensor.close()
-        ingest.stop()
-        for gateway in gateways:
-            gateway.stop()
-        if embedded is not None:
-            embedded.stop()
+        with contextlib.ExitStack() as cleanup:  # every step runs even if one fails
+            if embedded is not None:
+                cleanup.callback(embedded.stop)
+            for gateway in gateways:
+                cleanup.callback(gateway.stop)
+            cleanup.callback(ingest.stop)
+            for sensor in sensors.values():
+                cleanup.callback(sensor.close)
     for sample in store.query("room_count", int(start.timestamp() * 1000) - 1,
                               int(end.timestamp() * 1000) + 1):
         key = (sample.tags["site"], sample.tags["room"])
         result.per_room[key] = result.per_room.get(key, 0) + 1
+    for site in registry.sites:
+        first, last = full_days(result, site.tz)
+        run_batch(store, registry, site.id, first, last + dt.timedelta(days=1))
     store.close()
     return result
+
+
+def full_days(result: DemoResult, tz: dt.tzinfo) -> tuple[dt.date, dt.date]:
+    """The first and last local days the demo covered from midnight to midnight."""
+    first = result.start.astimezone(tz).date() + dt.timedelta(days=1)
+    last = result.end.astimezone(tz).date() - dt.timedelta(days=1)
+    return first, max(first, last)
 
 
 def _play(

@@ -8,6 +8,7 @@ unknown fields, so a firmware change that adds a field fails loudly here (and in
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from softplace.errors import MessageError
 
 SCHEMA_VERSION = 1
+DEAD_LETTER_KEEP_BYTES = 2048
 SensorKind = Literal["ld2410", "vl53l1x", "pir", "virtual"]
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -24,7 +26,7 @@ UnixSeconds = Annotated[float, Field(ge=0, description="Unix time in seconds (UT
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     v: Literal[1] = 1
 
@@ -105,8 +107,14 @@ class DeadLetter(_Message):
     """Rejected input, kept with its reason on ``softplace/v1/<site>/deadletter``."""
 
     site: Identifier
-    topic: str
-    payload_b64: str = Field(description="the original payload, base64, unchanged")
+    topic: str = Field(max_length=256)
+    payload_b64: str = Field(
+        max_length=4 * DEAD_LETTER_KEEP_BYTES // 3 + 4,
+        description=f"the original payload, base64; only its first {DEAD_LETTER_KEEP_BYTES} "
+        "bytes when longer, so a junk message cannot outgrow the broker's packet limit",
+    )
+    payload_bytes: int = Field(ge=0, description="length of the original payload")
+    payload_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     reason: DeadLetterReason
     detail: str = Field(max_length=500)
     received_at: UnixSeconds
@@ -117,12 +125,15 @@ class DeadLetter(_Message):
         detail: str, received_at: float,
     ) -> DeadLetter:
         return cls(
-            site=site, topic=topic, payload_b64=base64.b64encode(payload).decode(),
+            site=site, topic=topic[:256],
+            payload_b64=base64.b64encode(payload[:DEAD_LETTER_KEEP_BYTES]).decode(),
+            payload_bytes=len(payload), payload_sha256=hashlib.sha256(payload).hexdigest(),
             reason=reason, detail=detail[:500], received_at=received_at,
         )
 
     @property
     def payload(self) -> bytes:
+        """The original payload (its first DEAD_LETTER_KEEP_BYTES bytes when longer)."""
         return base64.b64decode(self.payload_b64)
 
 

@@ -153,15 +153,27 @@ SAMPLE_SETTINGS = Path(__file__).with_name("samples") / "softplace.yaml"
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``SOFTPLACE_A__B=v`` -> ``{"a": {"b": "v"}}``; ``SOFTPLACE_CONFIG`` is the file itself."""
+    """``SOFTPLACE_A__B=v`` -> ``{"a": {"b": "v"}}``; ``null`` or an empty value is None.
+
+    Only names whose first part is a settings section or option count, so deployment
+    variables that merely share the prefix (``SOFTPLACE_SITE`` in a compose file) pass by.
+    """
     result: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
             continue
         path = name[len(ENV_PREFIX):].lower().split("__")
+        if path[0] not in Settings.model_fields or path[0] == "config":
+            continue
+        value: str | None = None if raw.strip().lower() in {"", "null", "none"} else raw
         node = result
         for part in path[:-1]:
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {ENV_PREFIX}{part.upper()} is set too, as a value")
+            node = child
+        if isinstance(node.get(path[-1]), dict):
+            raise ConfigError(f"{name}: conflicts with {name}__... variables")
         node[path[-1]] = value
     return result
 

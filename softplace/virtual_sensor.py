@@ -4,6 +4,7 @@ status, last will, reconnect), and it counts with the firmware's own core
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -104,7 +105,9 @@ class VirtualSensor:
                 fw_payload.encode(self.core.status("offline")), qos=QOS_AT_LEAST_ONCE,
                 retain=True,
             )
-            info.wait_for_publish(5)
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(5)
             self.client.disconnect()
         else:
             sock = self.client.socket()

@@ -116,7 +116,11 @@ class Mosquitto(_Service):
         super().__init__(workdir)
         self.binary = _binary("mosquitto", ("/usr/sbin/mosquitto",))
         self.config = self.workdir / "mosquitto.conf"
+        # as root, mosquitto drops to the "mosquitto" user, which cannot write our
+        # temporary directory: persistence would silently be off
+        run_as = "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
+            run_as +
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"

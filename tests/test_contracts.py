@@ -96,3 +96,29 @@ def test_simulation_is_repeatable_and_respects_capacity() -> None:
     assert first == [second_run.count_at(t) for t in times]
     assert max(first) <= placed.room.capacity and 0 < sum(c > 0 for c in first) < len(first)
     assert split_count(7, 2, "sum") == [4, 3] and split_count(7, 2, "max") == [7, 7]
+
+
+def test_settings_environment_null_and_foreign_variables() -> None:
+    settings = load_settings(None, {"SOFTPLACE_INGEST__SHARED_GROUP": "null",
+                                    "SOFTPLACE_SITE": "compose-only variable"})
+    assert settings.ingest.shared_group is None
+    with pytest.raises(ConfigError, match="SOFTPLACE_MQTT"):
+        load_settings(None, {"SOFTPLACE_MQTT": "x", "SOFTPLACE_MQTT__URL": "mqtt://a"})
+
+
+def test_dead_letter_keeps_a_bounded_prefix_of_a_huge_payload() -> None:
+    from softplace.messages import DEAD_LETTER_KEEP_BYTES, DeadLetter
+
+    junk = b"x" * 100_000
+    letter = DeadLetter.of(site="s", topic="t", payload=junk, reason="malformed_json",
+                           detail="d", received_at=1.0)
+    assert letter.payload == junk[:DEAD_LETTER_KEEP_BYTES]
+    assert letter.payload_bytes == len(junk) and len(letter.to_json()) < 4 * 1024
+
+
+def test_messages_refuse_infinite_timestamps() -> None:
+    from softplace.messages import RoomReading
+
+    with pytest.raises(MessageError):
+        parse_message(RoomReading, b'{"v":1,"site":"s","room":"r","ts":Infinity,"count":1,'
+                                   b'"sources":1}')

@@ -38,7 +38,8 @@ class PrivacySettings(BaseModel):
         " of the smallest released cell's opening capacity (registry figures only)",
     )
     half_day_bands: tuple[str, str] = Field(
-        default=("am", "pm"), description="room_measure bands read as morning and afternoon"
+        default=("morning", "afternoon"),
+        description="the detector's room_measure bands read as morning and afternoon",
     )
     day_split_hour: int = Field(
         default=12, ge=1, le=23, description="a breach starting before this local hour is 'am'"

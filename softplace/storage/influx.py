@@ -31,7 +31,8 @@ def quote_ident(name: str) -> str:
 
 
 def quote_literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "'" + escaped + "'"
 
 
 def to_line(sample: Sample) -> str:

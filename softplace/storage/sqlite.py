@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from softplace.errors import StorageError
+from softplace.errors import RejectedWriteError, StorageError
 from softplace.schema import SERIES, Family
 from softplace.storage.base import FieldValue, RetentionPolicy, Sample
 
@@ -39,7 +40,9 @@ class SqliteStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=30
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -52,20 +55,30 @@ class SqliteStore:
             (s.series, _tag_key(s.tags), s.time_ms, _tag_key(s.tags), json.dumps(dict(s.fields)))
             for s in samples
         ]
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                # like InfluxDB: same key -> one point, fields merged (newer values win)
-                self._db.executemany(
-                    "INSERT INTO points (series, tag_key, time_ms, tags, fields) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, tag_key, time_ms) "
-                    "DO UPDATE SET fields = json_patch(points.fields, excluded.fields)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except sqlite3.Error as err:
+        with self._lock, self._transaction("write"):
+            # like InfluxDB: same key -> one point, fields merged (newer values win)
+            self._db.executemany(
+                "INSERT INTO points (series, tag_key, time_ms, tags, fields) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, tag_key, time_ms) "
+                "DO UPDATE SET fields = json_patch(points.fields, excluded.fields)",
+                rows,
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """One IMMEDIATE transaction; any failure rolls back and becomes StorageError
+        (RejectedWriteError for values SQLite cannot hold, which retrying cannot fix)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
+            self._db.execute("COMMIT")
+        except (sqlite3.Error, OverflowError, ValueError) as err:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise StorageError(f"{self.path}: write failed: {err}") from err
+            kind = StorageError if isinstance(err, sqlite3.OperationalError) else (
+                RejectedWriteError
+            )
+            raise kind(f"{self.path}: {what} failed: {err}") from err
 
     def query(
         self,
@@ -124,8 +137,7 @@ class SqliteStore:
         by_family: dict[Family, list[str]] = {}
         for item in SERIES.values():
             by_family.setdefault(item.family, []).append(item.name)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction("retention"):
             for policy in policies:
                 self._db.execute(
                     "INSERT INTO retention (family, days) VALUES (?, ?) "
@@ -141,7 +153,6 @@ class SqliteStore:
                     f"({','.join('?' * len(names))})",
                     (cutoff, *names),
                 )
-            self._db.execute("COMMIT")
 
     def retention_days(self) -> dict[str, int]:
         """The policies last applied (family -> days)."""

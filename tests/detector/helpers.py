@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from detector.engine import Results
 from detector.intervals import Interval
 from softplace.registry import Registry, Site, parse_registry
 from softplace.storage.base import Sample
+from softplace.storage.sqlite import SqliteStore
 
 LONDON = ZoneInfo("Europe/London")
 MIN = 60_000
@@ -118,3 +121,9 @@ def canonical(results: Results) -> tuple[list[object], list[object], list[object
     breaches = sorted((b.room.room, b.start_ms, b.end_ms, b.vacant_ms, b.limit_ms)
                       for b in results.breaches)
     return list(intervals), list(measures), list(breaches)
+
+
+def scratch_store() -> SqliteStore:
+    """A real SQLite store in a fresh temporary directory (no retention applied, so
+    historical test data stays)."""
+    return SqliteStore(Path(tempfile.mkdtemp(prefix="softplace-test-")) / "store.sqlite")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.detector.test_measures import _day
 MON = dt.date(2024, 3, 4)
 
 
-def _busy_except(start: str, end: str) -> object:
+def _busy_except(start: str, end: str) -> Callable[[int], int | None]:
     return lambda t: 0 if at(MON, start) <= t < at(MON, end) else 1
 
 

@@ -7,7 +7,7 @@ import json
 
 from icalendar import Calendar
 
-from detector.idle_slots import find_idle_slots, to_ical, to_json
+from detector.idle_slots import IdleSlot, find_idle_slots, to_ical, to_json
 from detector.intervals import Interval, State
 from detector.measures import RoomRef
 from detector.settings import DetectorSettings
@@ -35,7 +35,7 @@ def _meet_intervals() -> list[Interval]:
     return intervals
 
 
-def _slots(min_share: float = 0.9) -> list[object]:
+def _slots(min_share: float = 0.9) -> list[IdleSlot]:
     placed = site().room("meet")
     return list(find_idle_slots(
         RoomRef.of(placed), _meet_intervals(), name="Meeting", hours=placed.opening_hours,
@@ -59,7 +59,8 @@ def test_idle_slots_ical_is_rfc5545_weekly_recurring_in_site_time() -> None:
     data = to_ical(slots, LONDON, dt.date(2024, 3, 11), 4, dt.datetime(2024, 3, 10, tzinfo=dt.UTC))
     calendar = Calendar.from_ical(data)
     (event,) = calendar.walk("VEVENT")
-    assert event["rrule"]["FREQ"] == ["WEEKLY"] and event["rrule"]["BYDAY"] == ["MO"]
+    rule = event.decoded("rrule")  # a vRecur: a dict of lists
+    assert rule["FREQ"] == ["WEEKLY"] and rule["BYDAY"] == ["MO"]
     assert event.decoded("dtstart") == dt.datetime(2024, 3, 11, 14, 0, tzinfo=LONDON)
     assert event.decoded("dtend") == dt.datetime(2024, 3, 11, 17, 0, tzinfo=LONDON)
     assert calendar.walk("VTIMEZONE")[0]["tzid"] == "Europe/London"

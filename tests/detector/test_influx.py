@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from detector.batch import run_batch
-from detector.memstore import MemoryStore
 from detector.report import build_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
 from softplace.storage.base import Store
-from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, site
+from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, scratch_store, site
 
 # within the raw retention (influxd drops older points): the Monday of last week
 _TODAY = dt.datetime.now(dt.UTC).date()
@@ -37,7 +36,7 @@ def _derived(store: Store, name: str) -> list[tuple[object, ...]]:
 
 
 def test_influx_batch_results_equal_in_memory_and_report_reads_them(influx_store: Store) -> None:
-    memory = MemoryStore()
+    memory = scratch_store()
     _fill(influx_store)
     _fill(memory)
     end = MON + dt.timedelta(days=2)
@@ -61,7 +60,7 @@ def test_influx_service_follows_the_store_like_batch(influx_store: Store, tmp_pa
     while now[0] * 1000 < at(MON + dt.timedelta(days=2)) + HOUR:
         now[0] += 5 * 3600
         service.step()
-    memory = MemoryStore()
+    memory = scratch_store()
     _fill(memory)
     run_batch(memory, registry(), "s1", MON, MON + dt.timedelta(days=2), settings=settings)
     assert _derived(influx_store, "room_measure") == _derived(memory, "room_measure")

@@ -7,16 +7,16 @@ import datetime as dt
 from rich.console import Console
 
 from detector.batch import run_batch
-from detector.memstore import MemoryStore
 from detector.report import build_report, render_report
 from detector.settings import DetectorSettings
-from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, site
+from softplace.storage.base import Store
+from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, scratch_store, site
 
 MON = dt.date(2024, 3, 4)
 
 
-def _store() -> MemoryStore:
-    store = MemoryStore()
+def _store() -> Store:
+    store = scratch_store()
     s1 = site()
     for day in range(5):
         date = MON + dt.timedelta(days=day)

@@ -6,18 +6,26 @@ import datetime as dt
 from pathlib import Path
 
 from detector.batch import run_batch
-from detector.memstore import MemoryStore
 from detector.service import DetectorService, LiveFeed
 from detector.settings import DetectorSettings
 from softplace.messages import RoomReading, SensorHealth
-from softplace.storage.base import Sample
-from tests.detector.helpers import HOUR, MIN, at, canonical, count_samples, registry, site
+from softplace.storage.base import Sample, Store
+from tests.detector.helpers import (
+    HOUR,
+    MIN,
+    at,
+    canonical,
+    count_samples,
+    registry,
+    scratch_store,
+    site,
+)
 
 MON = dt.date(2024, 3, 4)
 DERIVED = ("room_interval", "room_measure", "space_measure", "breach")
 
 
-def _week_of_data(store: MemoryStore) -> None:
+def _week_of_data(store: Store) -> None:
     s1 = site()
     for day in range(3):
         date = MON + dt.timedelta(days=day)
@@ -41,7 +49,7 @@ def _week_of_data(store: MemoryStore) -> None:
     ])
 
 
-def _derived(store: MemoryStore, start: int, end: int) -> dict[str, list[tuple[object, ...]]]:
+def _derived(store: Store, start: int, end: int) -> dict[str, list[tuple[object, ...]]]:
     return {
         name: [(s.time_ms, tuple(sorted(s.tags.items())), tuple(sorted(s.fields.items())))
                for s in store.query(name, start, end)]
@@ -51,7 +59,7 @@ def _derived(store: MemoryStore, start: int, end: int) -> dict[str, list[tuple[o
 
 def test_service_equals_batch_on_the_same_data(tmp_path: Path) -> None:
     settings = DetectorSettings(checkpoint_path=tmp_path / "cp.json", batch_chunk_h=5)
-    batch_store, stream_store = MemoryStore(), MemoryStore()
+    batch_store, stream_store = scratch_store(), scratch_store()
     _week_of_data(batch_store)
     _week_of_data(stream_store)
     start, end = MON, MON + dt.timedelta(days=3)
@@ -71,12 +79,12 @@ def test_service_equals_batch_on_the_same_data(tmp_path: Path) -> None:
 
 def test_service_restart_resumes_from_the_checkpoint(tmp_path: Path) -> None:
     settings = DetectorSettings(checkpoint_path=tmp_path / "cp.json")
-    once, twice = MemoryStore(), MemoryStore()
+    once, twice = scratch_store(), scratch_store()
     _week_of_data(once)
     _week_of_data(twice)
     now = [at(MON) / 1000]
 
-    def service(store: MemoryStore) -> DetectorService:
+    def service(store: Store) -> DetectorService:
         return DetectorService(store, registry(), settings.model_copy(
             update={"checkpoint_path": tmp_path / f"{id(store)}.json"}),
             sites=["s1"], clock=lambda: now[0], since_ms=at(MON))
@@ -95,7 +103,7 @@ def test_service_restart_resumes_from_the_checkpoint(tmp_path: Path) -> None:
 
 def test_live_feed_folds_in_late_readings_and_equals_batch(tmp_path: Path) -> None:
     settings = DetectorSettings(reorder_window_s=300)
-    store = MemoryStore()
+    store = scratch_store()
     _week_of_data(store)
     batch = run_batch(store, registry(), "s1", MON, MON + dt.timedelta(days=1),
                       settings=settings, write=False)

@@ -51,8 +51,8 @@ class Stack:
             # A shared group keeps handing messages to offline members' sessions, so every
             # test gets its own group and client ids, as separate deployments would.
             "ingest": {"shared_group": f"ingest-{workdir.name}",
-                       "client_id": f"ingest-{workdir.name}", "batch_size": 100, "batch_interval_s": 0.2,
-                       "max_backoff_s": 2},
+                       "client_id": f"ingest-{workdir.name}", "batch_size": 100,
+                       "batch_interval_s": 0.2, "max_backoff_s": 2},
         }
         if upstream is not None:
             settings["gateway"]["upstream"] = {"url": upstream.url, "protocol": "5"}

@@ -87,7 +87,7 @@ def week_of_data(registry: Registry, start: dt.date, days: int = 7) -> tuple[lis
             continue
         for d in range(days):
             day = start + dt.timedelta(days=d)
-            for band in ("am", "pm"):
+            for band in ("morning", "afternoon"):
                 measures.append(measure(placed.site.id, placed.room.id, day, band,
                                         area=placed.room.area_m2, building=placed.building.id))
             n += 1

@@ -65,7 +65,7 @@ def test_aggregate_breaches_clamped_per_room_day() -> None:
 
 
 def test_aggregate_housing_never_counted() -> None:
-    flat = measure("d1-s3", "d1-b3-flat", MONDAY, "am", idle_m2h=100)
+    flat = measure("d1-s3", "d1-b3-flat", MONDAY, "morning", idle_m2h=100)
     totals = _totals([flat], [], "day")
     assert sum(totals.values["idle_m2h"]) == 0
 
@@ -109,14 +109,14 @@ def test_aggregate_sensitivity_bounds_one_room_day_change(  # type: ignore[no-un
     base, _ = week_of_data(REGISTRY, MONDAY)
     others = [s for s in base if not (s.tags["room"] == placed.room.id
                                       and s.tags["site"] == placed.site.id
-                                      and s.time_ms == measure("x", "y", day, "am").time_ms)]
+                                      and s.time_ms == measure("x", "y", day, "morning").time_ms)]
 
     def dataset(values: list[dict[str, float]],
                 n_breaches: int) -> tuple[list[Sample], list[Sample]]:
         rows = [measure(placed.site.id, placed.room.id, day, band, area=placed.room.area_m2,
                         available_h=v["available_h"], idle_m2h=v["idle_m2h"],
                         utilisation=v["utilisation"])
-                for band, v in zip(("am", "pm"), values, strict=True)]
+                for band, v in zip(("morning", "afternoon"), values, strict=True)]
         return others + rows, [breach(placed.site.id, placed.room.id, day, 9 + 3 * i)
                                for i in range(n_breaches)]
 

@@ -82,7 +82,7 @@ def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
         measure(p.site.id, p.room.id, monday + dt.timedelta(days=d), band,
                 area=p.room.area_m2, building=p.building.id)
         for p in registry.placed_rooms() if p.room.devices
-        for d in range(7) for band in ("am", "pm")
+        for d in range(7) for band in ("morning", "afternoon")
     ]
     store = _store(config)
     store.write(rows)

@@ -25,8 +25,8 @@ def _neighbours() -> tuple[list[int], list[int], int]:
     base, _ = week_of_data(REGISTRY, MONDAY)
     room = [s for s in base if s.tags["room"] == "d1-b0-0" and s.time_ms == base[0].time_ms]
     others = [s for s in base if s not in room]
-    full = [measure("d1-s0", "d1-b0-0", MONDAY, b, idle_m2h=80) for b in ("am", "pm")]
-    empty = [measure("d1-s0", "d1-b0-0", MONDAY, b, idle_m2h=0) for b in ("am", "pm")]
+    full = [measure("d1-s0", "d1-b0-0", MONDAY, b, idle_m2h=80) for b in ("morning", "afternoon")]
+    empty = [measure("d1-s0", "d1-b0-0", MONDAY, b, idle_m2h=0) for b in ("morning", "afternoon")]
     totals = []
     for rows in (others + full, others + empty):
         totals.append(aggregate(REGISTRY, AREAS, rows, [], start=MONDAY,
