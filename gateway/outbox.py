@@ -45,20 +45,32 @@ class Outbox:
 
     def enqueue(self, messages: Iterable[Outgoing], seen: tuple[str, int, int] | None) -> None:
         """Durably queue messages (and the accepted reading's key) in one transaction."""
+        self.enqueue_many([(messages, seen)])
+
+    def enqueue_many(
+        self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]]
+    ) -> None:
+        """Durably queue what several handled messages produced, in order, in one
+        transaction: one fsync for the batch."""
+        rows: list[tuple[str, bytes, int]] = []
+        keys: list[tuple[str, int, int]] = []
+        for messages, seen in handled:
+            rows.extend((m.topic, m.payload, int(m.retain)) for m in messages)
+            if seen is not None:
+                keys.append(seen)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)",
-                    [(m.topic, m.payload, int(m.retain)) for m in messages],
+                    "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)", rows
                 )
-                if seen is not None:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", seen
-                    )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def pending(self, after_id: int, limit: int) -> list[tuple[int, Outgoing]]:

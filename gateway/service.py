@@ -1,17 +1,23 @@
 """The gateway's I/O shell: site broker in, outbox on disk, upstream broker out.
 
 A device message is acknowledged to the site broker only after what it produced is in
-the outbox (one SQLite transaction with its dedupe key). A forwarder thread publishes the
-outbox in order with QoS 1 and deletes each row when the upstream broker acknowledges it;
-while upstream is unreachable the outbox simply grows, and it drains in order after.
+the outbox. paho's network thread only queues incoming messages; a keeper thread takes
+whatever is waiting (up to ``KEEP_BATCH``), runs the core on each in order, writes all
+their outgoing messages and dedupe keys in one SQLite transaction (one fsync for the
+lot: group commit) and only then acknowledges them, in order. A forwarder thread
+publishes the outbox in order with QoS 1 and deletes each row when the upstream broker
+acknowledges it; while upstream is unreachable the outbox simply grows, and it drains in
+order after.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,17 @@ from softplace.settings import GatewaySettings, MqttSettings
 
 log = logging.getLogger(__name__)
 FORWARD_WINDOW = 100
+KEEP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int  # acks belong to the connection the message came on
+    received_at: float
 
 
 class Gateway:
@@ -46,7 +63,6 @@ class Gateway:
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
-        self._core_lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
         self.forwarded = 0
@@ -72,11 +88,15 @@ class Gateway:
         self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
+        self._incoming: queue.Queue[_Incoming] = queue.Queue()
+        self._site_connection = 0
+        self._keeper = threading.Thread(target=self._keep_loop, name="keeper", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         connect_async(self.upstream_client, self._upstream_settings)
         self._forwarder.start()
+        self._keeper.start()
         connect_async(self.site_client, self._site_settings)
 
     def stop(self) -> None:
@@ -85,6 +105,8 @@ class Gateway:
         self._stopped = True
         self._stop.set()
         self._wake.set()
+        if self._keeper.is_alive():
+            self._keeper.join(10)
         self.site_client.disconnect()
         self.site_client.loop_stop()
         if self._forwarder.is_alive():
@@ -114,6 +136,8 @@ class Gateway:
         if reason_failed(reason_code):
             log.warning("site broker refused the connection: %s", reason_code)
             return
+        # messages of an earlier connection are redelivered; their acks must not go out
+        self._site_connection += 1
         log.info("connected to the site broker for %s", self.site.id)
         client.subscribe([
             (topics.all_device_readings(self.site.id), QOS_AT_LEAST_ONCE),
@@ -121,40 +145,66 @@ class Gateway:
         ])
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._incoming.put(_Incoming(message.topic, bytes(message.payload), message.mid,
+                                     message.qos, self._site_connection, self.clock()))
+
+    def _take_incoming(self) -> list[_Incoming]:
         try:
-            self._handle(message)
-        except Exception:
-            # unacknowledged: the broker redelivers it; paho's thread must not die
-            log.exception("could not handle a message on %s", message.topic)
-            return
-        if message.qos > 0:
-            client.ack(message.mid, message.qos)
-
-    def _handle(self, message: paho.MQTTMessage) -> None:
-        now = self.clock()
-        with self._core_lock:
-            if message.topic.endswith("/status"):
-                decision = self.core.handle_status(message.topic, bytes(message.payload), now)
-            else:
-                decision = self.core.handle_reading(message.topic, bytes(message.payload), now)
-            self._persist(decision)
-
-    def _persist(self, decision: Decision) -> None:
-        while True:
+            batch = [self._incoming.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < KEEP_BATCH:
             try:
-                self.outbox.enqueue(decision.outgoing, decision.accepted)
+                batch.append(self._incoming.get_nowait())
+            except queue.Empty:
                 break
-            except Exception:  # disk full or locked: never ack what we did not keep
-                log.exception("outbox write failed; retrying")
-                if self._stop.wait(1):
-                    raise
+        return batch
+
+    def _keep_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_incoming()
+            if not batch:
+                continue
+            decisions = [self._decide(item) for item in batch]
+            if not self._persist(decisions):
+                return  # stopping: unacknowledged, the broker redelivers them
+            for item, decision in zip(batch, decisions, strict=True):
+                if decision is not None and item.qos > 0 and (
+                    item.connection == self._site_connection
+                ):
+                    self.site_client.ack(item.mid, item.qos)
+            self._wake.set()
+
+    def _decide(self, item: _Incoming) -> Decision | None:
+        try:
+            if item.topic.endswith("/status"):
+                decision = self.core.handle_status(item.topic, item.payload, item.received_at)
+            else:
+                decision = self.core.handle_reading(item.topic, item.payload, item.received_at)
+        except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
+            log.exception("could not handle a message on %s", item.topic)
+            return None
+        # remembered at once, so a copy later in the same batch is a duplicate
         self.core.commit(decision)
         if decision.rejected is not None:
             self.rejected += 1
             log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
         elif decision.accepted is not None:
             self.accepted += 1
-        self._wake.set()
+        return decision
+
+    def _persist(self, decisions: list[Decision | None]) -> bool:
+        """Write the batch in one transaction, retrying until it is kept (or we stop)."""
+        kept = [(d.outgoing, d.accepted) for d in decisions if d is not None]
+        while True:
+            try:
+                self.outbox.enqueue_many(kept)
+            except Exception:  # disk full or locked: never ack what we did not keep
+                log.exception("outbox write failed; retrying")
+                if self._stop.wait(1):
+                    return False
+            else:
+                return True
 
     # -- upstream side ---------------------------------------------------------------------
     def _on_upstream_connect(self, client: paho.Client, userdata: Any, flags: Any,
@@ -199,8 +249,9 @@ class Gateway:
                 log.error("upstream refused outbox message %d (%s); parked", outbox_id, reason)
         matched = [mid for mid in pubacks if mid in self._inflight]
         done = [self._inflight.pop(mid) for mid in matched]
-        # Unmatched mids are stale (from before a reconnect): every mid published is
-        # recorded before the next _settle, so a fresh PUBACK always finds its row.
+        # Every mid we publish is recorded before the next _settle, so a PUBACK finds its
+        # row; an unmatched one belongs to a publish paho queued while we were offline
+        # (rc NO_CONN), whose row we publish again: a harmless duplicate.
         if done:
             self.outbox.delete(done)
             self.forwarded += len(done)
@@ -211,12 +262,11 @@ class Gateway:
             self._wake.wait(1)
             self._wake.clear()
             if not self._upstream_connected.is_set():
-                # resend everything unacknowledged, in order, once we are back
-                self._inflight.clear()
-                with self._puback_lock:
-                    self._pubacks.clear()
-                    self._refused.clear()
-                last_sent = 0
+                # Settle what was answered before the drop (mosquitto closes the connection
+                # right after refusing a publish). What is still in flight stays mapped:
+                # paho keeps it and resends it, with the same packet id, on reconnect.
+                # After a restart, the outbox itself is sent again from its first row.
+                self._settle()
                 continue
             self._settle()
             room = self._window - len(self._inflight)

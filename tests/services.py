@@ -112,26 +112,32 @@ class Mosquitto(_Service):
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, acl: str | None = None) -> None:
         super().__init__(workdir)
         self.binary = _binary("mosquitto", ("/usr/sbin/mosquitto",))
         self.config = self.workdir / "mosquitto.conf"
         # as root, mosquitto drops to the "mosquitto" user, which cannot write our
         # temporary directory: persistence would silently be off
-        run_as = "user root\n" if os.geteuid() == 0 else ""
-        self.config.write_text(
-            run_as +
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.workdir}/\n"
-            "autosave_interval 1\n"
-            "max_queued_messages 0\n"
-            "max_inflight_messages 100\n"
-            "persistent_client_expiration 1d\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-            f"log_dest file {self.log}\n"
-        )
+        lines = [
+            *(["user root"] if os.geteuid() == 0 else []),
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            "max_queued_messages 0",
+            "max_inflight_messages 100",
+            "persistent_client_expiration 1d",
+            *([f"acl_file {self._write_acl(acl)}"] if acl is not None else []),
+            "log_type error", "log_type warning", "log_type notice",
+            f"log_dest file {self.log}",
+        ]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def _write_acl(self, acl: str) -> Path:
+        path = self.workdir / "acl"
+        path.write_text(acl)
+        return path
 
     def _command(self) -> list[str]:
         return [self.binary, "-c", str(self.config)]

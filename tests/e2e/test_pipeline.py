@@ -244,3 +244,40 @@ def _outbox_size(workdir: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         (count,) = db.execute("SELECT count(*) FROM outbox").fetchone()
     return int(count)
+
+
+def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
+    tmp_path: Path, mosquitto: Mosquitto, influx_store: InfluxStore, fleet: Fleet
+) -> None:
+    """An upstream ACL that forbids room readings: MQTT 5 answers each with a failing
+    PUBACK; the gateway keeps those messages aside instead of deleting them, and the rest
+    of its outbox (sensor health) still flows."""
+    import sqlite3
+
+    acl = ("topic read softplace/#\n"
+           "topic write softplace/v1/+/health/+\n"
+           "topic write softplace/v1/+/deadletter\n")
+    upstream = Mosquitto(tmp_path / "upstream", acl=acl)
+    upstream.start()
+    registry = tmp_path / "registry.yaml"
+    write_registry(registry, SITE, rooms=4)
+    stack = Stack(tmp_path, SITE, registry, mosquitto.settings, influx_store,
+                  upstream=upstream.settings)
+    state = tmp_path / "gateway-state" / f"{SITE}.sqlite"
+
+    def parked() -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(state)) as db:
+            rows = db.execute("SELECT topic, reason FROM parked").fetchall()
+        return [(str(t), str(r)) for t, r in rows]
+
+    try:
+        stack.start("gateway", "gateway", ready="connected upstream")
+        fleet.play(2)  # 8 room readings; mosquitto drops the connection after each refusal
+        wait_for(lambda: len(parked()) >= 8 and _outbox_size(tmp_path) == 0, 60,
+                 "refused messages were not parked")
+        rows = parked()
+        assert len(rows) == 8
+        assert all("/room/" in topic and "authori" in reason.lower() for topic, reason in rows)
+    finally:
+        stack.stop_all()
+        upstream.stop()
