@@ -71,8 +71,11 @@ def run_demo(
         embedded = EmbeddedBroker(free_port()).start()
         broker = embedded.settings
     store = SqliteStore(store_path)
+    max_age_s = (dt.datetime.now(dt.UTC) - start).total_seconds() + 86_400
     gateways = [
-        Gateway(site, broker, GatewaySettings(site=site.id, state_dir=state_dir))
+        # the played week reaches back further than a live sensor's buffer would
+        Gateway(site, broker, GatewaySettings(site=site.id, state_dir=state_dir,
+                                              max_age_s=max_age_s))
         for site in registry.sites
     ]
     ingest = Ingest(registry, store, broker,

@@ -19,7 +19,11 @@ FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
 def test_demo_plays_two_days_through_the_whole_chain(tmp_path: Path) -> None:
     registry = load_registry()
     store_path = tmp_path / "softplace.sqlite"
-    end = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)  # a Friday evening
+    now = dt.datetime.now(dt.UTC)
+    friday = now - dt.timedelta(days=(now.weekday() - 4) % 7)
+    end = friday.replace(hour=18, minute=0, second=0, microsecond=0)  # a working week's end
+    if end > now:
+        end -= dt.timedelta(days=7)
     result = run_demo(registry, store_path, Console(file=None, quiet=True), days=2,
                       step_s=600, heartbeat_s=1800, end=end)
 
@@ -32,7 +36,7 @@ def test_demo_plays_two_days_through_the_whole_chain(tmp_path: Path) -> None:
     store = SqliteStore(store_path)
     try:
         first, last = full_days(result, registry.sites[0].tz)
-        assert first == last == dt.date(2026, 11, 19)
+        assert first == last == (end - dt.timedelta(days=1)).date()  # Thursday
         measures = store.query("room_measure", 0, int(end.timestamp() * 1000))
         assert {s.tags["room"] for s in measures} >= {room for _, room in watched}
         bands = {s.tags["band"] for s in measures}
