@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,33 +18,28 @@ from tests.services import Influxd, Mosquitto, ServiceError
 _database_numbers = itertools.count(1)
 
 
-def _start(service: Mosquitto | Influxd) -> None:
+ServiceT = TypeVar("ServiceT", Mosquitto, Influxd)
+
+
+def _running(kind: type[ServiceT], factory: pytest.TempPathFactory) -> Iterator[ServiceT]:
+    """Start a private service; a missing binary or a failed start fails the test run."""
     try:
+        service = kind(factory.mktemp(kind.name))
         service.start()
     except ServiceError as err:
-        pytest.fail(f"cannot start {service.name}: {err}", pytrace=False)
+        pytest.fail(f"cannot start {kind.name}: {err}", pytrace=False)
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    try:
-        broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    except ServiceError as err:
-        pytest.fail(str(err), pytrace=False)
-    _start(broker)
-    yield broker
-    broker.stop()
+    yield from _running(Mosquitto, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    try:
-        server = Influxd(tmp_path_factory.mktemp("influxd"))
-    except ServiceError as err:
-        pytest.fail(str(err), pytrace=False)
-    _start(server)
-    yield server
-    server.stop()
+    yield from _running(Influxd, tmp_path_factory)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from influxdb_client.client.write.point import Point
@@ -153,19 +153,18 @@ class InfluxStore:
 
     def stored_tags(self) -> dict[str, set[str]]:
         """Series name -> tag keys actually stored, across every retention policy."""
-        found: dict[str, set[str]] = {}
-        for rp in self.retention_policies():
-            for block in self.influxql(f"SHOW TAG KEYS FROM {quote_ident(rp)}./.*/"):
-                tags = found.setdefault(block["name"], set())
-                tags.update(v[0] for v in block.get("values", []))
-        return found
+        return self._show_keys("TAG")
 
     def stored_series(self) -> dict[str, set[str]]:
+        """Series name -> field keys actually stored, across every retention policy."""
+        return self._show_keys("FIELD")
+
+    def _show_keys(self, kind: Literal["TAG", "FIELD"]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for rp in self.retention_policies():
-            for block in self.influxql(f"SHOW FIELD KEYS FROM {quote_ident(rp)}./.*/"):
-                fields = found.setdefault(block["name"], set())
-                fields.update(v[0] for v in block.get("values", []))
+            for block in self.influxql(f"SHOW {kind} KEYS FROM {quote_ident(rp)}./.*/"):
+                keys = found.setdefault(block["name"], set())
+                keys.update(v[0] for v in block.get("values", []))
         return found
 
     # -- administration -----------------------------------------------------------------

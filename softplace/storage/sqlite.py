@@ -111,19 +111,17 @@ class SqliteStore:
         return None if row is None or row[0] is None else int(row[0])
 
     def stored_series(self) -> dict[str, set[str]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT DISTINCT series, key FROM points, json_each(points.fields)"
-            ).fetchall()
-        found: dict[str, set[str]] = {}
-        for name, key in rows:
-            found.setdefault(name, set()).add(key)
-        return found
+        return self._keys("fields")
 
     def stored_tags(self) -> dict[str, set[str]]:
+        return self._keys("tags")
+
+    def _keys(self, column: str) -> dict[str, set[str]]:
+        """Series name -> the keys present in its ``fields`` or ``tags`` JSON."""
+        assert column in {"fields", "tags"}
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT series, key FROM points, json_each(points.tags)"
+                f"SELECT DISTINCT series, key FROM points, json_each(points.{column})"
             ).fetchall()
         found: dict[str, set[str]] = {}
         for name, key in rows:
