@@ -118,6 +118,18 @@ def test_pipeline_every_reading_lands_exactly_once_and_bad_input_is_dead_lettere
     assert {p.tags["device"] for p in health} == {s.device for s in fleet.sensors}
     assert all("device" not in p.tags for p in influx_store.query("room_count", 0, FAR_FUTURE_MS))
 
+    # a sensor that vanishes (power cut): the broker publishes its last will, the gateway
+    # marks it offline and the facilities' health series says so
+    vanished = fleet.sensors[2]
+    vanished.close(clean=False)
+
+    def marked_offline() -> bool:
+        points = influx_store.query("sensor_health", 0, FAR_FUTURE_MS,
+                                    {"site": SITE, "device": vanished.device})
+        return bool(points) and points[-1].fields["online"] == 0
+
+    wait_for(marked_offline, 90, "the last will never reached sensor_health")
+
 
 def test_pipeline_ingest_killed_mid_stream_loses_and_doubles_nothing(
     stack: Stack, fleet: Fleet, influx_store: InfluxStore
