@@ -21,6 +21,7 @@ from detector.intervals import Interval
 from detector.measures import RoomRef, SpaceMeasure, rollup_days
 from detector.records import ROOM_COUNT, SENSOR_HEALTH, feed_samples, result_samples
 from detector.settings import DetectorSettings
+from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
 from softplace.storage.base import Sample, Store
 
@@ -93,7 +94,7 @@ def run_site_batch(
     tz = site.tz
     start_ms, end_ms = to_ms(start, tz), to_ms(end, tz)
     if end_ms <= start_ms:
-        raise ValueError("the batch range ends before it starts")
+        raise InvalidRangeError("the batch range ends before it starts")
     origin = start_ms - warmup_ms(settings)
     stop = end_ms + int(settings.hold_s * 1000)
     detector = SiteDetector(site, settings, origin, emit_from_ms=start_ms)

@@ -27,6 +27,7 @@ from detector.records import (
     measure_from_sample,
 )
 from detector.settings import DetectorSettings
+from softplace.errors import InvalidRangeError
 from softplace.registry import WEEKDAYS, Registry, Site
 from softplace.storage.base import Store
 
@@ -207,7 +208,7 @@ def build_report(
     settings = settings or DetectorSettings()
     site = registry.site(site_id)
     if end < start:
-        raise ValueError(f"the report ends ({end}) before it starts ({start})")
+        raise InvalidRangeError(f"the report ends ({end}) before it starts ({start})")
     start_ms, _ = day_bounds_ms(start, site.timezone)
     _, end_ms = day_bounds_ms(end, site.timezone)
     tags = {"site": site.id}
@@ -248,6 +249,9 @@ def _pct(rate: float) -> str:
     return f"{rate * 100:.0f} %"
 
 
+LOW_COVERAGE = 0.25  # share of opening hours unknown above which the report warns
+
+
 def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
     """Print the report as rich tables (at most ``limit`` rows per long table)."""
     console.rule(f"[bold]{report.site_name}[/] — {report.start} to {report.end}")
@@ -268,6 +272,13 @@ def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
                 _pct(row.utilisation_rate), f"{row.idle_m2h:,.0f}",
             )
         console.print(table)
+        site_row = next((r for r in report.rollups if r.level == "site"), report.rollups[0])
+        if site_row.available_h and site_row.unknown_h / site_row.available_h > LOW_COVERAGE:
+            console.print(
+                f"[bold yellow]warning:[/] sensors were offline or silent for "
+                f"{_pct(site_row.unknown_h / site_row.available_h)} of opening hours: an "
+                "empty list below means little, not that all is well."
+            )
     table = Table(title=f"Under-used rooms ({len(report.under_used)}), most idle m²·h first")
     for column in ("room", "kind", "m²", "seats", "open h", "in use", "occupancy",
                    "utilisation", "peak", "idle m²·h"):

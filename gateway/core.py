@@ -34,7 +34,8 @@ class Outgoing:
 class Decision:
     """What handling one message produced; ``accepted`` is the reading's dedupe key."""
 
-    outgoing: list[Outgoing] = field(default_factory=list)
+    outgoing: list[Outgoing] = field(default_factory=list)  # upstream, via the outbox
+    local: list[Outgoing] = field(default_factory=list)  # the site broker only
     accepted: tuple[str, int, int] | None = None
     rejected: DeadLetter | None = None
 
@@ -53,6 +54,9 @@ class GatewayCore:
         self, site: Site, settings: GatewaySettings, deduper: Deduper | None = None
     ) -> None:
         self.site = site
+        # with a separate upstream broker, a rejected payload (device id and count) stays
+        # on the site broker; upstream learns the reason, the size and a hash
+        self.payload_stays_on_site = settings.upstream is not None
         self.settings = settings
         self.deduper = deduper or Deduper(settings.dedupe_keys_per_device)
         self.rooms_by_device: dict[str, PlacedRoom] = site.device_rooms()
@@ -63,10 +67,16 @@ class GatewayCore:
         self._devices: dict[str, _DeviceState] = {}
 
     # -- readings ------------------------------------------------------------------------
-    def handle_reading(self, topic: str, payload: bytes, now: float) -> Decision:
+    def handle_reading(
+        self, topic: str, payload: bytes, now: float, *, redelivered: bool = False
+    ) -> Decision:
+        """``redelivered``: the broker's DUP flag. A duplicate that is the broker redelivering
+        what we already kept is acknowledged quietly; any other duplicate is dead-lettered."""
         try:
             reading, placed = self._validate(topic, payload, now)
         except MessageError as err:
+            if err.reason == "duplicate" and redelivered:
+                return Decision()
             return self._reject(topic, payload, err, now)
         if not reading.synced:
             # an unsynced clock counts from 2000 or from boot: the gateway's clock is better
@@ -129,8 +139,12 @@ class GatewayCore:
         reason: DeadLetterReason = err.reason  # type: ignore[assignment]
         letter = DeadLetter.of(site=self.site.id, topic=topic, payload=payload, reason=reason,
                                detail=err.detail, received_at=now)
+        where = topics.deadletter(self.site.id)
+        if not self.payload_stays_on_site:
+            return Decision(outgoing=[Outgoing(where, letter.to_json())], rejected=letter)
         return Decision(
-            outgoing=[Outgoing(topics.deadletter(self.site.id), letter.to_json())],
+            outgoing=[Outgoing(where, letter.without_payload().to_json())],
+            local=[Outgoing(where, letter.to_json())],
             rejected=letter,
         )
 

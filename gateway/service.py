@@ -44,6 +44,7 @@ class _Incoming:
     qos: int
     connection: int  # acks belong to the connection the message came on
     received_at: float
+    redelivered: bool  # the broker's DUP flag
 
 
 class Gateway:
@@ -146,7 +147,8 @@ class Gateway:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self._incoming.put(_Incoming(message.topic, bytes(message.payload), message.mid,
-                                     message.qos, self._site_connection, self.clock()))
+                                     message.qos, self._site_connection, self.clock(),
+                                     bool(message.dup)))
 
     def _take_incoming(self) -> list[_Incoming]:
         try:
@@ -173,6 +175,12 @@ class Gateway:
                     item.connection == self._site_connection
                 ):
                     self.site_client.ack(item.mid, item.qos)
+            for decision in decisions:
+                # the full dead letter, for whoever debugs devices at the site (best effort:
+                # the durable record is the upstream one, without the payload)
+                for message in decision.local if decision is not None else []:
+                    self.site_client.publish(message.topic, message.payload,
+                                             qos=QOS_AT_LEAST_ONCE)
             self._wake.set()
 
     def _decide(self, item: _Incoming) -> Decision | None:
@@ -180,7 +188,8 @@ class Gateway:
             if item.topic.endswith("/status"):
                 decision = self.core.handle_status(item.topic, item.payload, item.received_at)
             else:
-                decision = self.core.handle_reading(item.topic, item.payload, item.received_at)
+                decision = self.core.handle_reading(item.topic, item.payload, item.received_at,
+                                                    redelivered=item.redelivered)
         except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
             log.exception("could not handle a message on %s", item.topic)
             return None

@@ -53,7 +53,9 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode click hands back a command's ctx.exit(code)
+        code = cli.main(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)

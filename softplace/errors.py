@@ -11,6 +11,17 @@ class ConfigError(SoftPlaceError):
     """A configuration or registry file is wrong; the message names file, line and field."""
 
 
+class UnknownNameError(SoftPlaceError, KeyError):
+    """A site, room or other registry name that does not exist (the message lists them)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidRangeError(SoftPlaceError, ValueError):
+    """A time range that ends before it starts."""
+
+
 class MessageError(SoftPlaceError):
     """An MQTT payload is rejected; ``reason`` is the dead-letter reason code."""
 

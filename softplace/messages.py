@@ -131,6 +131,10 @@ class DeadLetter(_Message):
             reason=reason, detail=detail[:500], received_at=received_at,
         )
 
+    def without_payload(self) -> DeadLetter:
+        """The same letter with the payload left out (its length and hash stay)."""
+        return self.model_copy(update={"payload_b64": ""})
+
     @property
     def payload(self) -> bytes:
         """The original payload (its first DEAD_LETTER_KEEP_BYTES bytes when longer)."""

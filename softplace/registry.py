@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from softplace.errors import UnknownNameError
 from softplace.messages import DeviceId, Identifier
 from softplace.yamlconfig import load_model, parse_model
 
@@ -170,7 +171,7 @@ class Site(_Frozen):
         for placed in self.placed_rooms():
             if placed.room.id == room_id:
                 return placed
-        raise KeyError(f"site {self.id!r} has no room {room_id!r}")
+        raise UnknownNameError(f"site {self.id!r} has no room {room_id!r}")
 
     def device_rooms(self) -> dict[str, PlacedRoom]:
         return {device: placed for placed in self.placed_rooms() for device in placed.room.devices}
@@ -223,7 +224,7 @@ class Registry(_Frozen):
             if site.id == site_id:
                 return site
         known = ", ".join(s.id for s in self.sites)
-        raise KeyError(f"no site {site_id!r} in the registry (known: {known})")
+        raise UnknownNameError(f"no site {site_id!r} in the registry (known: {known})")
 
     def placed_rooms(self) -> Iterator[PlacedRoom]:
         for site in self.sites:

@@ -8,6 +8,7 @@ Errors name the file, the line and the option. The committed sample is
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping
@@ -165,7 +166,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         path = name[len(ENV_PREFIX):].lower().split("__")
         if path[0] not in Settings.model_fields or path[0] == "config":
             continue
-        value: str | None = None if raw.strip().lower() in {"", "null", "none"} else raw
+        value: Any = None if raw.strip().lower() in {"", "null", "none"} else raw
+        if isinstance(value, str) and value.lstrip()[:1] in {"{", "["}:
+            try:  # maps and lists, e.g. SOFTPLACE_PRIVACY__BUDGETS='{"regulator": 6}'
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"{name}: not valid JSON: {err}") from err
         node = result
         for part in path[:-1]:
             child = node.setdefault(part, {})

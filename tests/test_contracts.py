@@ -122,3 +122,8 @@ def test_messages_refuse_infinite_timestamps() -> None:
     with pytest.raises(MessageError):
         parse_message(RoomReading, b'{"v":1,"site":"s","room":"r","ts":Infinity,"count":1,'
                                    b'"sources":1}')
+
+
+def test_settings_environment_takes_json_for_maps() -> None:
+    settings = load_settings(None, {"SOFTPLACE_PRIVACY__BUDGETS": '{"regulator": 2.5}'})
+    assert settings.privacy.budgets == {"regulator": 2.5}

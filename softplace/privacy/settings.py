@@ -42,7 +42,9 @@ class PrivacySettings(BaseModel):
         description="the detector's room_measure bands read as morning and afternoon",
     )
     day_split_hour: int = Field(
-        default=12, ge=1, le=23, description="a breach starting before this local hour is 'am'"
+        default=13, ge=1, le=23,
+        description="a breach starting before this local hour is morning (the detector's "
+        "morning band ends at 13:00)",
     )
     max_breaches_per_room_day: int = Field(
         default=2, ge=1, description="breaches counted per room and day (clamp; bounds sensitivity)"

@@ -60,3 +60,15 @@ def test_report_renders_text_and_json() -> None:
     text = console.export_text()
     assert "Under-used rooms (1)" in text and "Breaches (5)" in text and "2 h" in text
     assert '"under_used"' in report.model_dump_json()
+    assert "warning" not in text  # full coverage
+
+
+def test_report_warns_when_sensors_were_mostly_silent() -> None:
+    store = scratch_store()
+    start = at(MON)
+    # one reading at 09:00 on Monday, then silence for the rest of the week
+    store.write(count_samples(site(), "meet", [(start + 9 * HOUR, 0)]))
+    report = build_report(store, registry(), "s1", MON, MON + dt.timedelta(days=4))
+    console = Console(record=True, width=140)
+    render_report(report, console)
+    assert "warning: sensors were offline or silent" in console.export_text()

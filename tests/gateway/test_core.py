@@ -149,3 +149,27 @@ def test_deduper_forgets_oldest_beyond_its_bound() -> None:
         deduper.remember("d", 1, seq)
     assert not deduper.seen("d", 1, 0)
     assert deduper.seen("d", 1, 4)
+
+
+def test_core_broker_redelivery_of_a_kept_reading_is_acknowledged_quietly(
+    core: GatewayCore,
+) -> None:
+    handle(core, reading())
+    raw = json.dumps(reading()).encode()
+    decision = core.handle_reading(topics.device_reading(SITE, "lyon-office-1"), raw, NOW,
+                                   redelivered=True)
+    assert decision.outgoing == [] and decision.rejected is None and decision.accepted is None
+
+
+def test_core_with_a_separate_upstream_the_rejected_payload_stays_on_site() -> None:
+    from softplace.settings import MqttSettings
+
+    settings = GatewaySettings(upstream=MqttSettings(url="mqtt://central:1883"))
+    core = GatewayCore(load_registry().site(SITE), settings)
+    decision = core.handle_reading(topics.device_reading(SITE, "lyon-office-1"),
+                                   b'{"v":1,"device":"lyon-office-1","count":"x"}', NOW)
+    (upstream,) = [DeadLetter.model_validate_json(o.payload) for o in decision.outgoing]
+    (local,) = [DeadLetter.model_validate_json(o.payload) for o in decision.local]
+    assert upstream.payload == b"" and upstream.payload_bytes == local.payload_bytes
+    assert b"lyon-office-1" in local.payload
+    assert upstream.payload_sha256 == local.payload_sha256
