@@ -78,13 +78,14 @@ class Gateway:
         self.parked = 0
         self._puback_lock = threading.Lock()
 
-        self.site_client = make_client(site_broker, f"softplace-gateway-{site.id}", manual_ack=True)
+        client_id = settings.client_id or f"softplace-gateway-{site.id}"
+        self.site_client = make_client(site_broker, client_id, manual_ack=True)
         self.site_client.on_connect = self._on_site_connect
         self.site_client.on_message = self._on_message
         self._site_settings = site_broker
         upstream = settings.upstream or site_broker
         self._upstream_settings = upstream
-        self.upstream_client = make_client(upstream, f"softplace-gateway-{site.id}-up")
+        self.upstream_client = make_client(upstream, f"{client_id}-up")
         self.upstream_client.on_connect = self._on_upstream_connect
         self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish

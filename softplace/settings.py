@@ -118,6 +118,10 @@ class GatewaySettings(_Section):
         default=900, gt=0, description="a sensor silent this long stops counting in its room"
     )
     dedupe_keys_per_device: int = Field(default=4096, ge=16)
+    client_id: str | None = Field(
+        default=None, description="MQTT client id prefix; default softplace-gateway-<site>. "
+        "Stable across restarts: the broker keeps the gateway's session under it",
+    )
 
 
 class IngestSettings(_Section):
