@@ -371,7 +371,7 @@ def gateway_outbox(r: Runner, workdir: Path, registry: Registry, n: int) -> Figu
         with r.task("c3 gateway outbox on disk (no MQTT)", n) as task:
             start = time.monotonic()
             for i, message in enumerate(outgoing, 1):
-                outbox.enqueue([message], ("bench-device", 1, i))
+                outbox.enqueue_many([([message], ("bench-device", 1, i))])
                 if i % FORWARD_WINDOW == 0 or i == n:
                     ids = [row_id for row_id, _ in outbox.pending(last, FORWARD_WINDOW)]
                     outbox.delete(ids)

@@ -3,12 +3,12 @@ dedupe keys, both in one SQLite file so one transaction covers a handled reading
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.core import Outgoing
+from softplace.sqlitefile import immediate, open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -34,18 +34,9 @@ CREATE TABLE IF NOT EXISTS seen (
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
-
-    def enqueue(self, messages: Iterable[Outgoing], seen: tuple[str, int, int] | None) -> None:
-        """Durably queue messages (and the accepted reading's key) in one transaction."""
-        self.enqueue_many([(messages, seen)])
 
     def enqueue_many(
         self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]]
@@ -58,20 +49,13 @@ class Outbox:
             rows.extend((m.topic, m.payload, int(m.retain)) for m in messages)
             if seen is not None:
                 keys.append(seen)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)", rows
-                )
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
-                )
-                self._db.execute("COMMIT")
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._db):
+            self._db.executemany(
+                "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)", rows
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
+            )
 
     def pending(self, after_id: int, limit: int) -> list[tuple[int, Outgoing]]:
         with self._lock:
@@ -82,22 +66,18 @@ class Outbox:
         return [(row[0], Outgoing(row[1], bytes(row[2]), bool(row[3]))) for row in rows]
 
     def delete(self, ids: Iterable[int]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # one fsync for the lot
+        with self._lock, immediate(self._db):  # one fsync for the lot
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-            self._db.execute("COMMIT")
 
     def park(self, outbox_id: int, reason: str) -> None:
         """Move a message the upstream broker refused for good out of the way, keeping it."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, immediate(self._db):
             self._db.execute(
                 "INSERT INTO parked (id, topic, payload, retain, reason) "
                 "SELECT id, topic, payload, retain, ? FROM outbox WHERE id = ?",
                 (reason, outbox_id),
             )
             self._db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
-            self._db.execute("COMMIT")
 
     def parked(self) -> list[tuple[str, str]]:
         """(topic, reason) of every parked message, oldest first."""

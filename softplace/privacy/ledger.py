@@ -8,13 +8,13 @@ side). The file survives restarts; keep it with the backups.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from softplace.errors import PrivacyError
+from softplace.sqlitefile import immediate, open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charge (
@@ -55,11 +55,7 @@ class Ledger:
     def __init__(self, path: Path, limits: dict[str, float]) -> None:
         self.path = path
         self.limits = dict(limits)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
 
     def limit(self, recipient: str) -> float:
         try:
@@ -83,28 +79,20 @@ class Ledger:
             release_id or uuid.uuid4().hex, recipient, epsilon,
             int(time.time() * 1000) if now_ms is None else now_ms, note,
         )
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db):  # a refusal raised inside rolls back
             (spent,) = self._db.execute(
                 "SELECT COALESCE(SUM(epsilon), 0) FROM charge WHERE recipient = ?", (recipient,)
             ).fetchone()
-            refused = spent + epsilon > limit + _SLACK
-            if not refused:
-                self._db.execute(
-                    "INSERT INTO charge (release_id, recipient, epsilon, created_ms, note)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (charge.release_id, recipient, epsilon, charge.created_ms, note),
+            if spent + epsilon > limit + _SLACK:
+                raise PrivacyError(
+                    f"release refused: {recipient!r} has spent epsilon {spent:g} of {limit:g};"
+                    f" this release needs {epsilon:g}"
                 )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        if refused:
-            self._db.execute("ROLLBACK")
-            raise PrivacyError(
-                f"release refused: {recipient!r} has spent epsilon {spent:g} of {limit:g};"
-                f" this release needs {epsilon:g}"
+            self._db.execute(
+                "INSERT INTO charge (release_id, recipient, epsilon, created_ms, note)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (charge.release_id, recipient, epsilon, charge.created_ms, note),
             )
-        self._db.execute("COMMIT")
         return charge
 
     def state(self, recipient: str) -> BudgetState:

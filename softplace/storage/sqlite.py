@@ -12,6 +12,7 @@ from pathlib import Path
 
 from softplace.errors import RejectedWriteError, StorageError
 from softplace.schema import SERIES, Family
+from softplace.sqlitefile import immediate, open_durable
 from softplace.storage.base import FieldValue, RetentionPolicy, Sample
 
 _SCHEMA = """
@@ -38,14 +39,8 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_durable(path, _SCHEMA)
         except sqlite3.Error as err:
             raise StorageError(f"{path}: cannot open SQLite store: {err}") from err
         self._lock = threading.Lock()
@@ -69,12 +64,9 @@ class SqliteStore:
         """One IMMEDIATE transaction; any failure rolls back and becomes StorageError
         (RejectedWriteError for values SQLite cannot hold, which retrying cannot fix)."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            yield
-            self._db.execute("COMMIT")
+            with immediate(self._db):
+                yield
         except (sqlite3.Error, OverflowError, ValueError) as err:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
             kind = StorageError if isinstance(err, sqlite3.OperationalError) else (
                 RejectedWriteError
             )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import Counter
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.outbox import Outbox
 from softplace.settings import MqttSettings
 from softplace.storage.influx import InfluxStore
 from softplace.virtual_sensor import VirtualSensor, firmware_config
@@ -247,15 +247,17 @@ def test_pipeline_gateway_buffers_on_disk_while_upstream_is_down_and_replays_in_
         upstream.stop()
 
 
-def _outbox_size(workdir: Path) -> int:
-    import sqlite3
+def _outbox(workdir: Path) -> Outbox:
+    """The gateway process's outbox file, read alongside it (WAL allows that)."""
+    return Outbox(workdir / "gateway-state" / f"{SITE}.sqlite")
 
-    path = workdir / "gateway-state" / f"{SITE}.sqlite"
-    if not path.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        (count,) = db.execute("SELECT count(*) FROM outbox").fetchone()
-    return int(count)
+
+def _outbox_size(workdir: Path) -> int:
+    outbox = _outbox(workdir)
+    try:
+        return outbox.size()
+    finally:
+        outbox.close()
 
 
 def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
@@ -264,8 +266,6 @@ def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
     """An upstream ACL that forbids room readings: MQTT 5 answers each with a failing
     PUBACK; the gateway keeps those messages aside instead of deleting them, and the rest
     of its outbox (sensor health) still flows."""
-    import sqlite3
-
     acl = ("topic read softplace/#\n"
            "topic write softplace/v1/+/health/+\n"
            "topic write softplace/v1/+/deadletter\n")
@@ -275,12 +275,12 @@ def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
     write_registry(registry, SITE, rooms=4)
     stack = Stack(tmp_path, SITE, registry, mosquitto.settings, influx_store,
                   upstream=upstream.settings)
-    state = tmp_path / "gateway-state" / f"{SITE}.sqlite"
-
     def parked() -> list[tuple[str, str]]:
-        with contextlib.closing(sqlite3.connect(state)) as db:
-            rows = db.execute("SELECT topic, reason FROM parked").fetchall()
-        return [(str(t), str(r)) for t, r in rows]
+        outbox = _outbox(tmp_path)
+        try:
+            return outbox.parked()
+        finally:
+            outbox.close()
 
     try:
         stack.start("gateway", "gateway", ready="connected upstream")

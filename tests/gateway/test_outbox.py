@@ -10,7 +10,7 @@ def test_outbox_keeps_order_and_dedupe_keys_across_reopen(tmp_path: Path) -> Non
     path = tmp_path / "site.sqlite"
     outbox = Outbox(path)
     for i in range(5):
-        outbox.enqueue([Outgoing(f"t/{i}", str(i).encode())], ("dev", 1, i))
+        outbox.enqueue_many([([Outgoing(f"t/{i}", str(i).encode())], ("dev", 1, i))])
     first, second = outbox.pending(0, 2)
     outbox.delete([first[0]])
     outbox.close()
