@@ -87,6 +87,10 @@ class GatewayCore:
             site=self.site.id, room=placed.room.id, ts=reading.ts,
             count=room_count.count, sources=room_count.sources,
         )
+        # remembered at once, so a copy later in the same batch is already a duplicate;
+        # a batch that then fails to reach disk is never acknowledged, and the restarted
+        # gateway reloads only the keys that did
+        self.deduper.remember(*reading.key)
         decision = Decision(accepted=reading.key)
         decision.outgoing.append(
             Outgoing(topics.room(self.site.id, placed.room.id), room_reading.to_json())
@@ -148,21 +152,13 @@ class GatewayCore:
             rejected=letter,
         )
 
-    def commit(self, decision: Decision) -> None:
-        """Remember an accepted reading once its outgoing messages are durably queued."""
-        if decision.accepted is not None:
-            self.deduper.remember(*decision.accepted)
-
     # -- device status -------------------------------------------------------------------
     def handle_status(self, topic: str, payload: bytes, now: float) -> Decision:
         try:
-            parsed = topics.parse(topic)
-            if parsed.subject is None:
-                raise MessageError("unknown_topic", topic)
+            device = topics.parse(topic).subject
         except ValueError as err:
             return self._reject(topic, payload, MessageError("unknown_topic", str(err)), now)
-        device = parsed.subject
-        if device not in self.rooms_by_device:
+        if device is None or device not in self.rooms_by_device:
             return self._reject(topic, payload, MessageError(
                 "unknown_device", f"status of device {device!r}, which is in no room"), now)
         if not payload:  # a cleared retained status
@@ -186,6 +182,3 @@ class GatewayCore:
             rssi_dbm=state.rssi_dbm,
         )
         return Outgoing(topics.health(self.site.id, device), health.to_json())
-
-    def devices_online(self) -> dict[str, bool]:
-        return {device: state.online for device, state in self._devices.items()}

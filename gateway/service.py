@@ -194,8 +194,6 @@ class Gateway:
         except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
             log.exception("could not handle a message on %s", item.topic)
             return None
-        # remembered at once, so a copy later in the same batch is a duplicate
-        self.core.commit(decision)
         if decision.rejected is not None:
             self.rejected += 1
             log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
@@ -239,7 +237,7 @@ class Gateway:
         # never take a lock here that is held around client.publish(): paho calls this
         # with its own message mutex held
         with self._puback_lock:
-            if reason_failed(reason_code) if reason_code is not None else False:
+            if reason_failed(reason_code):
                 self._refused[mid] = str(reason_code)
             else:
                 self._pubacks.add(mid)
@@ -271,14 +269,13 @@ class Gateway:
         while not self._stop.is_set():
             self._wake.wait(1)
             self._wake.clear()
-            if not self._upstream_connected.is_set():
-                # Settle what was answered before the drop (mosquitto closes the connection
-                # right after refusing a publish). What is still in flight stays mapped:
-                # paho keeps it and resends it, with the same packet id, on reconnect.
-                # After a restart, the outbox itself is sent again from its first row.
-                self._settle()
-                continue
+            # Settle first, connected or not: mosquitto closes the connection right after
+            # refusing a publish. What is still in flight stays mapped: paho keeps it and
+            # resends it, with the same packet id, on reconnect. After a restart, the
+            # outbox itself is sent again from its first row.
             self._settle()
+            if not self._upstream_connected.is_set():
+                continue
             room = self._window - len(self._inflight)
             if room <= 0:
                 continue
@@ -293,4 +290,3 @@ class Gateway:
                 last_sent = outbox_id
             if len(batch) == room:
                 self._wake.set()  # more may be waiting
-            self._settle()

@@ -35,7 +35,6 @@ def handle(core: GatewayCore, payload: dict[str, Any] | bytes, device: str = "ly
            now: float = NOW) -> tuple[list[RoomReading], DeadLetter | None]:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     decision = core.handle_reading(topics.device_reading(SITE, device), raw, now)
-    core.commit(decision)
     rooms = [RoomReading.model_validate_json(o.payload) for o in decision.outgoing
              if "/room/" in o.topic]
     return rooms, decision.rejected
