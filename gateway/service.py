@@ -27,7 +27,14 @@ from gateway.core import Decision, GatewayCore
 from gateway.dedupe import Deduper
 from gateway.outbox import Outbox
 from softplace import topics
-from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
+from softplace.batching import take_batch
+from softplace.mqtt import (
+    QOS_AT_LEAST_ONCE,
+    Acknowledger,
+    connect_async,
+    make_client,
+    reason_failed,
+)
 from softplace.registry import Site
 from softplace.settings import GatewaySettings, MqttSettings
 
@@ -91,7 +98,7 @@ class Gateway:
         self.upstream_client.on_publish = self._on_publish
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
         self._incoming: queue.Queue[_Incoming] = queue.Queue()
-        self._site_connection = 0
+        self._site_acks = Acknowledger(self.site_client)
         self._keeper = threading.Thread(target=self._keep_loop, name="keeper", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -138,8 +145,7 @@ class Gateway:
         if reason_failed(reason_code):
             log.warning("site broker refused the connection: %s", reason_code)
             return
-        # messages of an earlier connection are redelivered; their acks must not go out
-        self._site_connection += 1
+        self._site_acks.reconnected()
         log.info("connected to the site broker for %s", self.site.id)
         client.subscribe([
             (topics.all_device_readings(self.site.id), QOS_AT_LEAST_ONCE),
@@ -148,34 +154,20 @@ class Gateway:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self._incoming.put(_Incoming(message.topic, bytes(message.payload), message.mid,
-                                     message.qos, self._site_connection, self.clock(),
+                                     message.qos, self._site_acks.connection, self.clock(),
                                      bool(message.dup)))
-
-    def _take_incoming(self) -> list[_Incoming]:
-        try:
-            batch = [self._incoming.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        while len(batch) < KEEP_BATCH:
-            try:
-                batch.append(self._incoming.get_nowait())
-            except queue.Empty:
-                break
-        return batch
 
     def _keep_loop(self) -> None:
         while not self._stop.is_set():
-            batch = self._take_incoming()
+            batch = take_batch(self._incoming, KEEP_BATCH)
             if not batch:
                 continue
             decisions = [self._decide(item) for item in batch]
             if not self._persist(decisions):
                 return  # stopping: unacknowledged, the broker redelivers them
             for item, decision in zip(batch, decisions, strict=True):
-                if decision is not None and item.qos > 0 and (
-                    item.connection == self._site_connection
-                ):
-                    self.site_client.ack(item.mid, item.qos)
+                if decision is not None:
+                    self._site_acks.ack(item.mid, item.qos, item.connection)
             for decision in decisions:
                 # the full dead letter, for whoever debugs devices at the site (best effort:
                 # the durable record is the upstream one, without the payload)

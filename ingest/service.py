@@ -21,8 +21,15 @@ import paho.mqtt.client as paho
 from ingest.core import IngestCore, Rejected, to_ms
 from softplace import topics
 from softplace.backoff import Backoff
+from softplace.batching import take_batch
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
+from softplace.mqtt import (
+    QOS_AT_LEAST_ONCE,
+    Acknowledger,
+    connect_async,
+    make_client,
+    reason_failed,
+)
 from softplace.registry import Registry
 from softplace.settings import IngestSettings, MqttSettings
 from softplace.storage.base import Sample, Store
@@ -55,13 +62,13 @@ class Ingest:
         self.written = 0
         self.rejected = 0
         self.write_failures = 0
-        self._connection = 0
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._stop = threading.Event()
         self._stopped = False
         self.client = make_client(broker, settings.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self._acks = Acknowledger(self.client)
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
@@ -98,8 +105,7 @@ class Ingest:
         if reason_failed(reason_code):
             log.warning("broker refused the connection: %s", reason_code)
             return
-        # messages of an earlier connection are redelivered; their acks must not go out
-        self._connection += 1
+        self._acks.reconnected()
         group = self.settings.shared_group if self.broker.protocol == "5" else None
         filters = [topics.shared(group, f) for site in self.sites
                    for f in topics.upstream_filters(site)]
@@ -109,7 +115,7 @@ class Ingest:
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         try:
             self._queue.put(_Pending(message.mid, message.qos, self._sample_for(message),
-                                     self._connection))
+                                     self._acks.connection))
         except Exception:  # paho's thread must not die; unacknowledged, it comes back
             log.exception("could not handle a message on %s", message.topic)
 
@@ -123,26 +129,11 @@ class Ingest:
                             {"n": 1, "topic": message.topic[:256]}, to_ms(time.time()))
         return result
 
-    def _take_batch(self) -> list[_Pending]:
-        try:
-            batch = [self._queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.settings.batch_interval_s
-        while len(batch) < self.settings.batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
-        return batch
-
     def _write_loop(self) -> None:
         backoff = Backoff(cap_s=self.settings.max_backoff_s)
         while not self._stop.is_set():
-            batch = self._take_batch()
+            batch = take_batch(self._queue, self.settings.batch_size,
+                               self.settings.batch_interval_s)
             if not batch:
                 continue
             while True:
@@ -165,6 +156,5 @@ class Ingest:
                     if self._stop.wait(delay):
                         return  # unacknowledged: the broker redelivers after restart
             for pending in batch:
-                if pending.qos > 0 and pending.connection == self._connection:
-                    self.client.ack(pending.mid, pending.qos)
+                self._acks.ack(pending.mid, pending.qos, pending.connection)
             self.written += len(batch)

@@ -63,6 +63,24 @@ def make_client(
     return client
 
 
+class Acknowledger:
+    """Acknowledges QoS 1 messages (manual ack) once the caller has kept them, and only on
+    the connection they came on: after a reconnect the broker redelivers whatever was not
+    acknowledged, so an ack from the old connection must not go out on the new one."""
+
+    def __init__(self, client: paho.Client) -> None:
+        self._client = client
+        self.connection = 0
+
+    def reconnected(self) -> None:
+        """Call from on_connect."""
+        self.connection += 1
+
+    def ack(self, mid: int, qos: int, connection: int) -> None:
+        if qos > 0 and connection == self.connection:
+            self._client.ack(mid, qos)
+
+
 def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bool = True) -> None:
     """Start connecting in paho's background thread; paho reconnects with backoff."""
     properties = None

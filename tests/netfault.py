@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from tests.services import free_port
+from softplace.embedded_broker import free_port
 
 
 class TcpRelay:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from softplace.embedded_broker import free_port
 from softplace.settings import InfluxSettings, MqttSettings
 
 INSTALL_HINT = "install it with: apt-get install -y mosquitto influxdb (scripts/test.sh does)"
@@ -25,13 +26,6 @@ INSTALL_HINT = "install it with: apt-get install -y mosquitto influxdb (scripts/
 
 class ServiceError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary(name: str, candidates: tuple[str, ...]) -> str:

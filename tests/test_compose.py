@@ -30,8 +30,8 @@ import yaml
 from pydantic import BaseModel
 
 from softplace.cli import cli
+from softplace.embedded_broker import free_port
 from softplace.settings import ENV_PREFIX, Settings, load_settings
-from tests.services import free_port
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
