@@ -8,8 +8,8 @@ and ``Report.model_dump_json`` is the ``--format json`` output.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
@@ -249,6 +249,7 @@ def _pct(rate: float) -> str:
     return f"{rate * 100:.0f} %"
 
 
+RowT = TypeVar("RowT")
 LOW_COVERAGE = 0.25  # share of opening hours unknown above which the report warns
 
 
@@ -279,47 +280,61 @@ def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
                 f"{_pct(site_row.unknown_h / site_row.available_h)} of opening hours: an "
                 "empty list below means little, not that all is well."
             )
-    table = Table(title=f"Under-used rooms ({len(report.under_used)}), most idle m²·h first")
-    for column in ("room", "kind", "m²", "seats", "open h", "in use", "occupancy",
-                   "utilisation", "peak", "idle m²·h"):
-        table.add_column(column, justify="left" if column in ("room", "kind") else "right")
-    for room in report.under_used[:limit]:
-        table.add_row(
-            f"{room.name} ({room.room})", room.kind, f"{room.area_m2:g}", str(room.capacity),
-            f"{room.available_h:.0f}", _pct(room.frequency_rate), _pct(room.occupancy_rate),
-            _pct(room.utilisation_rate), str(room.peak_count), f"{room.idle_m2h:,.0f}",
-        )
-    console.print(table if report.under_used else "No room under the threshold.")
-    if report.breaches:
-        table = Table(title=f"Breaches ({len(report.breaches)})")
-        for column in ("room", "date", "vacant from", "to", "vacant h", "limit h"):
-            table.add_column(column, justify="right" if column.endswith(" h") else "left")
-        for breach in report.breaches[:limit]:
-            table.add_row(
-                f"{breach.name} ({breach.room})", breach.date.isoformat(),
-                breach.start.strftime("%H:%M"), breach.end.strftime("%H:%M"),
-                f"{breach.vacant_h:.1f}", f"{breach.limit_h:.1f}",
-            )
-        console.print(table)
-        if len(report.breaches) > limit:
-            console.print(f"… and {len(report.breaches) - limit} more (use --format json)")
-    else:
-        console.print("No breach.")
-    if report.idle_slots:
-        table = Table(title="Idle slots that can be offered for shared use (weekly)")
-        for column in ("room", "day", "from", "to", "vacant weeks", "m²"):
-            table.add_column(column)
-        for slot in report.idle_slots[:limit]:
-            table.add_row(
-                f"{slot.name} ({slot.room})", slot.weekday, slot.start, slot.end,
-                f"{_pct(slot.share_vacant)} of {slot.weeks}", f"{slot.area_m2:g}",
-            )
-        console.print(table)
-        if len(report.idle_slots) > limit:
-            console.print(f"… and {len(report.idle_slots) - limit} more (use --format json)")
-    else:
-        console.print("No reliably idle slot.")
+    _print_capped(
+        console, f"Under-used rooms ({len(report.under_used)}), most idle m²·h first",
+        ("room", "kind", "m²", "seats", "open h", "in use", "occupancy", "utilisation", "peak",
+         "idle m²·h"),
+        report.under_used, _under_used_row, limit=limit,
+        empty="No room under the threshold.", left={"room", "kind"},
+    )
+    _print_capped(
+        console, f"Breaches ({len(report.breaches)})",
+        ("room", "date", "vacant from", "to", "vacant h", "limit h"),
+        report.breaches, _breach_row, limit=limit, empty="No breach.",
+        left={"room", "date", "vacant from", "to"},
+    )
+    _print_capped(
+        console, "Idle slots that can be offered for shared use (weekly)",
+        ("room", "day", "from", "to", "vacant weeks", "m²"),
+        report.idle_slots, _slot_row, limit=limit, empty="No reliably idle slot.",
+        left={"room", "day", "from", "to", "vacant weeks", "m²"},
+    )
     console.print(
         f"Idle inside opening hours: [bold]{report.total_idle_m2h:,.0f} m²·h[/] "
         "(rooms subject to vacancy rules)."
     )
+
+
+def _print_capped(
+    console: Console, title: str, columns: Sequence[str], items: Sequence[RowT],
+    row: Callable[[RowT], tuple[str, ...]], *, limit: int, empty: str, left: set[str],
+) -> None:
+    """A table of at most ``limit`` rows, saying how many more there are, or ``empty``."""
+    if not items:
+        console.print(empty)
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    for item in items[:limit]:
+        table.add_row(*row(item))
+    console.print(table)
+    if len(items) > limit:
+        console.print(f"… and {len(items) - limit} more (use --format json)")
+
+
+def _under_used_row(room: RoomUse) -> tuple[str, ...]:
+    return (f"{room.name} ({room.room})", room.kind, f"{room.area_m2:g}", str(room.capacity),
+            f"{room.available_h:.0f}", _pct(room.frequency_rate), _pct(room.occupancy_rate),
+            _pct(room.utilisation_rate), str(room.peak_count), f"{room.idle_m2h:,.0f}")
+
+
+def _breach_row(breach: BreachRow) -> tuple[str, ...]:
+    return (f"{breach.name} ({breach.room})", breach.date.isoformat(),
+            breach.start.strftime("%H:%M"), breach.end.strftime("%H:%M"),
+            f"{breach.vacant_h:.1f}", f"{breach.limit_h:.1f}")
+
+
+def _slot_row(slot: SlotRow) -> tuple[str, ...]:
+    return (f"{slot.name} ({slot.room})", slot.weekday, slot.start, slot.end,
+            f"{_pct(slot.share_vacant)} of {slot.weeks}", f"{slot.area_m2:g}")
