@@ -7,6 +7,7 @@ that does not load under MicroPython fails the run instead of vanishing.
 """
 
 import sys
+from binascii import unhexlify
 
 try:
     import traceback
@@ -55,6 +56,15 @@ def read_trace(name: str) -> list:
             line = line.strip()
             if line and not line.startswith("#"):
                 out.append(line)
+    return out
+
+
+def read_timed_hex(name: str) -> list:
+    """A trace of ``<ms> <hex bytes>`` lines as (ms, bytes) pairs."""
+    out = []
+    for line in read_trace(name):
+        t, data = line.split(" ")
+        out.append((int(t), unhexlify(data)))
     return out
 
 

@@ -1,9 +1,8 @@
 """Drivers against replaying fakes of UART, I2C and Pin (the only host stand-ins)."""
 
-from binascii import unhexlify
 
 from fakes import FakePin, FakeUART, FakeVL53L1X
-from mpytest import eq, ok, read_trace
+from mpytest import eq, ok, read_timed_hex, read_trace
 from softplace_fw import ld2410
 from softplace_fw.config import DEFAULTS
 from softplace_fw.drivers.ld2410 import LD2410Sensor
@@ -16,17 +15,9 @@ from softplace_fw.drivers.vl53l1x import (
 )
 
 
-def _session():
-    out = []
-    for line in read_trace("ld2410_session.hex"):
-        t, data = line.split(" ")
-        out.append((int(t), unhexlify(data)))
-    return out
-
-
 def test_ld2410_driver_replays_trace():
     now = [0]
-    sensor = LD2410Sensor(FakeUART(_session(), clock=lambda: now[0]))
+    sensor = LD2410Sensor(FakeUART(read_timed_hex("ld2410_session.hex"), clock=lambda: now[0]))
     eq(sensor.start(0), None)
     seen = []
     for t in range(0, 70000, 250):

@@ -2,19 +2,11 @@
 
 from binascii import hexlify, unhexlify
 
-from mpytest import eq, ok, raises, read_trace
+from mpytest import eq, ok, raises, read_timed_hex, read_trace
 from softplace_fw import ld2410
 
 # A basic report written out byte by byte: still target at 81 cm, energy 59, detect 80 cm.
 BASIC = unhexlify("f4f3f2f1" "0d00" "02aa" "02" "0000" "00" "5100" "3b" "5000" "5500" "f8f7f6f5")
-
-
-def _session():
-    out = []
-    for line in read_trace("ld2410_session.hex"):
-        t, data = line.split(" ")
-        out.append((int(t), unhexlify(data)))
-    return out
 
 
 def test_basic_frame_fields():
@@ -39,7 +31,7 @@ def test_engineering_frame_gates():
 def test_session_trace_rejects_corrupt_frames():
     parser = ld2410.FrameParser()
     reports = []
-    for _t, data in _session():
+    for _t, data in read_timed_hex("ld2410_session.hex"):
         reports.extend(parser.feed(data))
     eq(parser.rejected, 3, "bad footer, bad check byte, impossible state")
     eq(len(reports), 140 - 3)
