@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -57,13 +56,6 @@ class AuditResult:
     def by_check(self) -> dict[str, list[Finding]]:
         checks = ("retention", "unknown_series", "unknown_field", "unknown_tag", "minimisation")
         return {c: [f for f in self.findings if f.check == c] for c in checks}
-
-
-@runtime_checkable
-class TagListingStore(Protocol):
-    """Optional: a store that can list the tag keys actually present per series."""
-
-    def stored_tags(self) -> dict[str, set[str]]: ...
 
 
 def _parts(name: str) -> set[str]:
@@ -165,17 +157,15 @@ def run_audit(
     grace_hours: float | None = None,
 ) -> AuditResult:
     stored = store.stored_series()
-    oldest = {name: store.oldest_ms(name) if name in SERIES else None for name in stored}
+    oldest: dict[str, int | None] = {}
     for name in stored:
-        if name not in SERIES:  # oldest_ms may refuse a series it does not know
-            try:
-                oldest[name] = store.oldest_ms(name)
-            except (KeyError, ValueError):
-                oldest[name] = None
-    tags = store.stored_tags() if isinstance(store, TagListingStore) else None
+        try:
+            oldest[name] = store.oldest_ms(name)
+        except (KeyError, ValueError):  # a series outside the schema: the store may refuse it
+            oldest[name] = None
     return audit_snapshot(
         stored=stored, oldest=oldest, policies=policies, now_ms=now_ms,
-        grace_hours=grace_hours, tags=tags,
+        grace_hours=grace_hours, tags=store.stored_tags(),
     )
 
 
