@@ -8,7 +8,7 @@ Synthetic site: ``--rooms`` rooms, one reading a minute each for ``--days`` days
 * batch: the detector driven in 6-hour steps (what ``run_batch`` does per chunk);
 * streaming: the same readings in arrival order with the watermark trailing by the
   reorder window and advanced every simulated minute (what the service does, at most);
-* influxd read: the same rooms' points written to a private influxd (tests/services.py),
+* influxd read: the same rooms' points written to a private influxd (devkit/services.py),
   then read back with ``InfluxStore.query`` in the batch's 6-hour chunks. Reading
   ``--influx-rooms`` rooms (all by default when small) keeps the run to minutes; the
   figure is readings per second, so it compares directly.
@@ -22,13 +22,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 from rich.progress import Progress
@@ -126,9 +123,9 @@ def bench_detector(registry: Registry, start_ms: int, days: int, streaming: bool
 def bench_influx(registry: Registry, start_ms: int, days: int, rooms: int) -> tuple[
     int, float, float
 ]:
+    from devkit.services import Influxd
     from softplace.settings import RetentionSettings
     from softplace.storage.influx import InfluxStore
-    from tests.services import Influxd
 
     site = registry.sites[0]
     placed = list(site.placed_rooms())[:rooms]

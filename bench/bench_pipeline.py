@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_pipeline.py [--messages N] [--timeout S] [--workdir DIR]
 
-Starts a private mosquitto and influxd (``tests.services``) on free loopback ports, then
+Starts a private mosquitto and influxd (``devkit.services``) on free loopback ports, then
 measures in one run:
 
     a1  mosquitto QoS 1, live: one publisher -> broker -> one subscriber
@@ -51,21 +51,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from devkit.services import Influxd, Mosquitto, ServiceError
 from gateway.core import GatewayCore, Outgoing
 from gateway.outbox import Outbox
 from gateway.service import FORWARD_WINDOW, Gateway
+from gateway.settings import GatewaySettings
 from ingest.core import IngestCore
 from ingest.service import Ingest
+from ingest.settings import IngestSettings
 from softplace import topics
 from softplace.messages import DeviceReading, RoomReading
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
 from softplace.registry import Registry, Site, load_registry
-from softplace.settings import GatewaySettings, IngestSettings, MqttSettings, RetentionSettings
+from softplace.settings import MqttSettings, RetentionSettings
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore, to_line
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.services
-from tests.services import Influxd, Mosquitto, ServiceError
 
 BATCH = IngestSettings.model_fields["batch_size"].default  # ingest's default batch: 500
 POLL_S = 0.02

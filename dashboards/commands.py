@@ -8,10 +8,10 @@ import click
 
 from dashboards import build as builder
 from dashboards.push import FOLDER_UID, InfluxTarget, connect, push
-from softplace.cli import AppContext, cli, console, pass_app
+from softplace.cli import AppContext, console, pass_app
 
 
-@cli.group()
+@click.group()
 def dashboards() -> None:
     """Grafana dashboards generated from code."""
 

@@ -19,7 +19,8 @@ from detector.importer import read_counts
 from detector.measures import RoomRef
 from detector.report import build_report, render_report
 from detector.service import DetectorService
-from softplace.cli import AppContext, cli, console, pass_app
+from detector.settings import DetectorSettings
+from softplace.cli import AppContext, console, pass_app
 from softplace.registry import Registry, load_registry
 from softplace.storage.base import Sample, Store
 
@@ -42,7 +43,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
         raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from err
 
 
-@cli.command()
+@click.command()
 @click.option("--site", "sites", multiple=True, help="only these sites (default: all)")
 @click.option("--from", "start", callback=_date, help="recompute from this local day (batch)")
 @click.option("--to", "end", callback=_date, help="... to this local day, inclusive")
@@ -58,7 +59,7 @@ def detect(
     With --from/--to, recompute that range from the stored room counts instead.
     """
     store, registry = _open(app)
-    settings = app.settings.detector
+    settings = app.section(DetectorSettings)
     try:
         if start is not None or end is not None:
             if start is None or end is None:
@@ -95,7 +96,7 @@ def detect(
         store.close()
 
 
-@cli.command("import")
+@click.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--site", required=True, help="the site the rooms belong to")
 @click.option("--dry-run", is_flag=True, help="validate the file, write nothing")
@@ -151,7 +152,7 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
                       f"--from {day_from} --to {day_to}")
 
 
-@cli.command()
+@click.command()
 @click.option("--site", required=True)
 @click.option("--from", "start", callback=_date, required=True, help="first local day")
 @click.option("--to", "end", callback=_date, required=True, help="last local day, inclusive")
@@ -169,7 +170,7 @@ def report(
     store, registry = _open(app)
     try:
         result = build_report(
-            store, registry, site, start, end, settings=app.settings.detector, source=source
+            store, registry, site, start, end, settings=app.section(DetectorSettings), source=source
         )
     finally:
         store.close()
@@ -179,7 +180,7 @@ def report(
         render_report(result, console)
 
 
-@cli.command()
+@click.command()
 @click.option("--site", required=True)
 @click.option("--from", "start", callback=_date, required=True, help="first local day")
 @click.option("--to", "end", callback=_date, required=True, help="last local day, inclusive")
@@ -194,7 +195,7 @@ def slots(
     from detector.batch import run_site_batch
 
     store, registry = _open(app)
-    settings = app.settings.detector
+    settings = app.section(DetectorSettings)
     placed_site = registry.site(site)
     try:
         result = run_site_batch(

@@ -1,6 +1,7 @@
 """Detector settings: the ``detector:`` section of the SoftPlace settings file.
 
-Import-light on purpose (pydantic only): ``softplace.settings`` imports this model.
+Import-light on purpose (pydantic only): the application assembles the settings model from
+every stage's section.
 Every option is documented here; ``detector/README.md`` shows the same table.
 """
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from softplace.settings import StageSection
 
 
 def _parse_clock_range(text: str) -> tuple[int, int]:
@@ -55,10 +58,8 @@ DEFAULT_BANDS = (
 )
 
 
-class DetectorSettings(BaseModel):
+class DetectorSettings(StageSection):
     """How room readings become intervals, measures, breaches and idle slots."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     hold_s: float = Field(
         default=300, ge=0, le=6 * 3600,

@@ -8,22 +8,24 @@ import threading
 import click
 
 from gateway.service import Gateway
-from softplace.cli import AppContext, cli, console, pass_app
+from gateway.settings import GatewaySettings
+from softplace.cli import AppContext, console, pass_app
 from softplace.registry import load_registry
 
 
-@cli.command("gateway")
+@click.command("gateway")
 @click.option("--site", help="site id from the registry (default: gateway.site)")
 @pass_app
 def gateway_command(app: AppContext, site: str | None) -> None:
     """Validate device readings of one site and forward room readings upstream."""
     settings = app.settings
+    gateway_settings = app.section(GatewaySettings)
     registry = load_registry(settings.registry)
-    site_id = site or settings.gateway.site or registry.sites[0].id
-    service = Gateway(registry.site(site_id), settings.mqtt, settings.gateway)
+    site_id = site or gateway_settings.site or registry.sites[0].id
+    service = Gateway(registry.site(site_id), settings.mqtt, gateway_settings)
     _stop_on_signals(service.stop_event)
     console.print(f"gateway for [bold]{site_id}[/]: devices from {settings.mqtt.url}, "
-                  f"upstream {(settings.gateway.upstream or settings.mqtt).url}")
+                  f"upstream {(gateway_settings.upstream or settings.mqtt).url}")
     service.run_forever()
 
 

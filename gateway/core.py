@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from gateway.dedupe import Deduper
 from gateway.rooms import RoomCombiner
+from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.errors import MessageError
 from softplace.messages import (
@@ -18,7 +19,6 @@ from softplace.messages import (
     parse_message,
 )
 from softplace.registry import PlacedRoom, Site
-from softplace.settings import GatewaySettings
 
 HEALTH_INTERVAL_S = 60.0
 

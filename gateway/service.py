@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 from gateway.core import Decision, GatewayCore
 from gateway.dedupe import Deduper
 from gateway.outbox import Outbox
+from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.batching import take_batch
 from softplace.mqtt import (
@@ -36,7 +37,7 @@ from softplace.mqtt import (
     reason_failed,
 )
 from softplace.registry import Site
-from softplace.settings import GatewaySettings, MqttSettings
+from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 FORWARD_WINDOW = 100

@@ -7,12 +7,13 @@ import signal
 import click
 
 from ingest.service import Ingest
-from softplace.cli import AppContext, cli, console, pass_app
+from ingest.settings import IngestSettings
+from softplace.cli import AppContext, console, pass_app
 from softplace.registry import load_registry
 from softplace.storage import open_store
 
 
-@cli.command("ingest")
+@click.command("ingest")
 @click.option("--site", "sites", multiple=True, help="only these sites (default: all)")
 @pass_app
 def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
@@ -20,7 +21,8 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     settings = app.settings
     registry = load_registry(settings.registry)
     store = open_store(settings)
-    service = Ingest(registry, store, settings.mqtt, settings.ingest, list(sites) or None)
+    service = Ingest(registry, store, settings.mqtt, app.section(IngestSettings),
+                     list(sites) or None)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop_event.set())
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")

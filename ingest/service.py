@@ -19,6 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from ingest.core import IngestCore, Rejected, to_ms
+from ingest.settings import IngestSettings
 from softplace import topics
 from softplace.backoff import Backoff
 from softplace.batching import take_batch
@@ -31,7 +32,7 @@ from softplace.mqtt import (
     reason_failed,
 )
 from softplace.registry import Registry
-from softplace.settings import IngestSettings, MqttSettings
+from softplace.settings import MqttSettings
 from softplace.storage.base import Sample, Store
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install everything the tests need, then run them all: ruff, mypy (services and firmware)
-# and pytest, which starts private mosquitto and influxd processes and runs the firmware
-# under MicroPython (WebAssembly, on node). Safe to run again: it installs only what is
-# missing. Needs Debian/Ubuntu with Python 3.11+ and apt-get (root or sudo).
+# Install everything the tests need, then run them all: ruff, the import contracts, mypy
+# (services and firmware) and pytest, which starts private mosquitto and influxd processes
+# and runs the firmware under MicroPython (WebAssembly, on node). Safe to run again: it
+# installs only what is missing. Needs Debian/Ubuntu with Python 3.11+ and apt-get (root or
+# sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,8 @@ fi
 
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== import contracts (lint-imports)"
+.venv/bin/lint-imports --no-cache
 echo "== mypy (services, strict)"
 .venv/bin/mypy
 echo "== pytest"

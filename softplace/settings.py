@@ -1,5 +1,9 @@
 """Settings: one pydantic model, read from a YAML file and then from the environment.
 
+The kernel defines the shared sections (registry, broker, database, storage, retention);
+each stage defines its own section (``gateway/settings.py``, ...) and the application
+(``softplace_cli``) assembles them into one model, validated once at start-up.
+
 ``SOFTPLACE_CONFIG`` (or ``--config``) names the file; any option can be overridden by an
 environment variable ``SOFTPLACE_<SECTION>__<OPTION>``, e.g. ``SOFTPLACE_INFLUXDB__URL``.
 Errors name the file, the line and the option. The committed sample is
@@ -10,17 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from detector.settings import DetectorSettings
 from softplace.errors import ConfigError
-from softplace.privacy.settings import PrivacySettings
 from softplace.schema import Family
 from softplace.storage.base import RetentionPolicy
 from softplace.yamlconfig import Loc, format_validation_error, load_yaml_with_lines
@@ -28,11 +29,33 @@ from softplace.yamlconfig import Loc, format_validation_error, load_yaml_with_li
 ENV_PREFIX = "SOFTPLACE_"
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """One section of the settings file: frozen, and every option it does not know refused."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class MqttSettings(_Section):
+class LocalHolding(Section):
+    """Data a stage keeps on its own disk, outside the store: a row of the data inventory."""
+
+    what: str
+    description: str
+    keys: list[str]
+    fields: list[str]
+    where: str
+    retention: str
+    recipients: list[str]
+    personal_data: str
+
+
+class StageSection(Section):
+    """A stage's own section; it declares what it keeps on disk for the privacy inventory."""
+
+    def local_holdings(self) -> list[LocalHolding]:
+        return []
+
+
+class MqttSettings(Section):
     url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt:// or mqtts://host:port")
     username: str | None = None
     password: SecretStr | None = None
@@ -67,7 +90,7 @@ class MqttSettings(_Section):
         return urlsplit(self.url).scheme == "mqtts"
 
 
-class InfluxSettings(_Section):
+class InfluxSettings(Section):
     url: str = "http://127.0.0.1:8086"
     database: str = Field(default="softplace", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     username: str | None = None
@@ -81,12 +104,12 @@ class InfluxSettings(_Section):
     )
 
 
-class StorageSettings(_Section):
+class StorageSettings(Section):
     backend: Literal["sqlite", "influxdb"] = "sqlite"
     sqlite_path: Path = Path(".softplace/softplace.sqlite")
 
 
-class RetentionSettings(_Section):
+class RetentionSettings(Section):
     raw_days: int = Field(default=30, ge=1, description="room counts, sensor health, dead letters")
     derived_days: int = Field(default=395, ge=1, description="intervals, daily measures, breaches")
     aggregates_days: int = Field(default=0, ge=0, description="anonymised releases; 0 = forever")
@@ -99,65 +122,41 @@ class RetentionSettings(_Section):
         ]
 
 
-class GatewaySettings(_Section):
-    site: str | None = Field(default=None, description="the site this gateway serves")
-    state_dir: Path = Field(
-        default=Path(".softplace/gateway"), description="outbox and dedupe state (on disk)"
-    )
-    upstream: MqttSettings | None = Field(
-        default=None, description="central broker; omitted = the site broker (single building)"
-    )
-    max_future_s: float = Field(default=300, gt=0, description="readings further ahead: rejected")
-    max_age_s: float = Field(
-        default=7 * 24 * 3600, gt=0, description="older readings (replayed buffers) are rejected"
-    )
-    count_bound_factor: float = Field(
-        default=2.0, ge=1, description="count above capacity x factor + 2 is implausible"
-    )
-    sensor_stale_s: float = Field(
-        default=900, gt=0, description="a sensor silent this long stops counting in its room"
-    )
-    dedupe_keys_per_device: int = Field(default=4096, ge=16)
-    client_id: str | None = Field(
-        default=None, description="MQTT client id prefix; default softplace-gateway-<site>. "
-        "Stable across restarts: the broker keeps the gateway's session under it",
-    )
 
 
-class IngestSettings(_Section):
-    shared_group: str | None = Field(
-        default="ingest", description="MQTT 5 shared-subscription group; null = plain subscription"
-    )
-    client_id: str = Field(
-        default_factory=lambda: f"softplace-ingest-{socket.gethostname()}",
-        description="stable per instance: the broker keeps its session (and its share of a "
-        "shared subscription) under this id",
-    )
-    batch_size: int = Field(default=500, ge=1, le=50_000)
-    batch_interval_s: float = Field(default=0.5, gt=0, le=60)
-    max_backoff_s: float = Field(default=30.0, gt=0)
+SectionT = TypeVar("SectionT", bound=StageSection)
 
 
-class Settings(_Section):
+class KernelSettings(Section):
+    """What every stage shares. The application subclasses it with the stages' sections."""
+
     registry: Path | None = Field(default=None, description="site registry YAML; None = sample")
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    detector: DetectorSettings = Field(
-        default_factory=DetectorSettings, description="see detector/README.md"
-    )
-    privacy: PrivacySettings = Field(
-        default_factory=PrivacySettings, description="see docs/privacy.md"
-    )
+
+    def stage_sections(self) -> Iterator[StageSection]:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, StageSection):
+                yield value
+
+    def section(self, kind: type[SectionT]) -> SectionT:
+        """The stage section of this type (its defaults when the application has none)."""
+        for value in self.stage_sections():
+            if isinstance(value, kind):
+                return value
+        return kind()
+
+
+SettingsT = TypeVar("SettingsT", bound=KernelSettings)
 
 
 SAMPLE_SETTINGS = Path(__file__).with_name("samples") / "softplace.yaml"
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_overrides(model: type[KernelSettings], environ: Mapping[str, str]) -> dict[str, Any]:
     """``SOFTPLACE_A__B=v`` -> ``{"a": {"b": "v"}}``; ``null`` or an empty value is None.
 
     Only names whose first part is a settings section or option count, so deployment
@@ -168,7 +167,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX):
             continue
         path = name[len(ENV_PREFIX):].lower().split("__")
-        if path[0] not in Settings.model_fields or path[0] == "config":
+        if path[0] not in model.model_fields or path[0] == "config":
             continue
         value: Any = None if raw.strip().lower() in {"", "null", "none"} else raw
         if isinstance(value, str) and value.lstrip()[:1] in {"{", "["}:
@@ -199,9 +198,10 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """File (``path`` or ``$SOFTPLACE_CONFIG``, optional) overlaid with environment variables."""
+    model: type[SettingsT], path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> SettingsT:
+    """File (``path`` or ``$SOFTPLACE_CONFIG``, optional) overlaid with environment variables,
+    validated as ``model``."""
     environ = os.environ if environ is None else environ
     if path is None and environ.get(f"{ENV_PREFIX}CONFIG"):
         path = Path(environ[f"{ENV_PREFIX}CONFIG"])
@@ -217,9 +217,9 @@ def load_settings(
         source = str(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{path}:1: settings must be a mapping of sections")
-    data = _merge(data, _env_overrides(environ))
+    data = _merge(data, _env_overrides(model, environ))
     try:
-        settings = Settings.model_validate(data)
+        settings = model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source, lines)) from err
     if path is not None and settings.registry is not None and not settings.registry.is_absolute():

@@ -1,20 +1,28 @@
-"""Load YAML into pydantic models with errors that name the file, the line and the field."""
+"""Load YAML into pydantic models with errors that name the file, the line and the field.
+
+PyYAML is imported only when a file is parsed: the contracts that import this module (the
+registry, the settings) stay cheap to import for the pure cores.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from softplace.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
 def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
+    import yaml
+
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -32,6 +40,8 @@ def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
 
 def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     """Parse YAML text, returning the data and the line of every mapping key and item."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:

@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import pytest
 
+from devkit.services import Influxd, Mosquitto, ServiceError
 from softplace.settings import RetentionSettings
 from softplace.storage.influx import InfluxStore
 from softplace.storage.sqlite import SqliteStore
-from tests.services import Influxd, Mosquitto, ServiceError
 
 _database_numbers = itertools.count(1)
 

@@ -18,7 +18,8 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SOFTPLACE_STORAGE__SQLITE_PATH": str(tmp_path / "store.sqlite"),
            "SOFTPLACE_PRIVACY__LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
            "COLUMNS": "120"}
-    return subprocess.run([sys.executable, "-m", "softplace", *args], capture_output=True,
+    entry_point = Path(sys.executable).with_name("softplace")
+    return subprocess.run([str(entry_point), *args], capture_output=True,
                           text=True, env=env, timeout=120, check=False)
 
 

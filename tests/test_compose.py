@@ -29,9 +29,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from softplace.cli import cli
-from softplace.embedded_broker import free_port
-from softplace.settings import ENV_PREFIX, Settings, load_settings
+from devkit.embedded_broker import free_port
+from softplace.settings import ENV_PREFIX
+from softplace_cli import COMMANDS
+from softplace_cli.settings import Settings, load_settings
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -174,7 +175,7 @@ def test_compose_services_run_real_softplace_commands() -> None:
     services = softplace_services()
     assert set(services) == {"gateway", "ingest", "detector"}
     for name, service in services.items():
-        assert service["command"][0] in cli.commands, f"{name}: {service['command']}"
+        assert service["command"][0] in COMMANDS, f"{name}: {service['command']}"
         assert service["depends_on"]["mosquitto"]["condition"] == "service_healthy"
         assert "healthcheck" in service
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit.simulation import RoomSchedule, split_count
 from softplace import topics
 from softplace.errors import ConfigError, MessageError
 from softplace.messages import DeviceReading, parse_message
 from softplace.registry import load_registry, parse_registry
-from softplace.settings import load_settings
-from softplace.simulation import RoomSchedule, split_count
+from softplace_cli.settings import load_settings
 
 SAMPLE = Path("softplace/samples/registry.yaml").read_text()
 

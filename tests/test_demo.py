@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from softplace.demo import full_days, run_demo
-from softplace.privacy.settings import PrivacySettings
+from devkit.demo import full_days, run_demo
+from privacy.settings import PrivacySettings
 from softplace.registry import load_registry
 from softplace.storage.sqlite import SqliteStore
 

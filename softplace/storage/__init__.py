@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from softplace.storage.base import RetentionPolicy, Sample, Store
 
 if TYPE_CHECKING:
-    from softplace.settings import Settings
+    from softplace.settings import KernelSettings
 
 __all__ = ["RetentionPolicy", "Sample", "Store", "open_store"]
 
 
-def open_store(settings: Settings, *, apply_retention: bool = True) -> Store:
+def open_store(settings: KernelSettings, *, apply_retention: bool = True) -> Store:
     """The configured backend, with the retention policies applied (idempotent)."""
     store: Store
     if settings.storage.backend == "influxdb":

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from dashboards import build
 from dashboards.panels import DASHBOARDS
 from dashboards.spec import DATASOURCE_UID, Dashboard, Panel, Query
-from softplace.cli import cli
 from softplace.schema import SERIES
+from softplace_cli import cli
 
 PROVISIONING = Path(build.__file__).with_name("provisioning")
 _FROM = re.compile(r'FROM\s+"(\w+)"\."(\w+)"')

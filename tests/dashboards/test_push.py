@@ -154,7 +154,7 @@ def test_push_connect_builds_a_client_without_network() -> None:
 
 
 def test_push_reports_an_unreachable_grafana() -> None:
-    from softplace.embedded_broker import free_port
+    from devkit.embedded_broker import free_port
 
     api = connect(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)
     with pytest.raises(PushError, match="cannot reach grafana while pushing the data source"):
@@ -164,7 +164,7 @@ def test_push_reports_an_unreachable_grafana() -> None:
 def test_push_command_needs_a_url() -> None:
     from click.testing import CliRunner
 
-    from softplace.cli import cli
+    from softplace_cli import cli
 
     result = CliRunner().invoke(cli, ["dashboards", "push"], env={"GRAFANA_URL": ""})
     assert result.exit_code != 0

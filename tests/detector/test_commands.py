@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from detector.importer import CsvImportError, read_counts
-from softplace.cli import cli
+from softplace_cli import cli
 from tests.detector.helpers import REGISTRY_YAML, at, site
 
 MON = dt.date(2024, 3, 4)

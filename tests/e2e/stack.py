@@ -1,4 +1,4 @@
-"""Run gateway and ingest as real processes (``python -m softplace ...``) so tests can
+"""Run gateway and ingest as real processes (``python -m softplace_cli ...``) so tests can
 kill -9 and restart them, against the session's mosquitto and influxd."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Stack:
     def start(self, name: str, *args: str, env: dict[str, str] | None = None,
               ready: str | None = None) -> subprocess.Popen[bytes]:
         log = self.workdir / f"{name}.log"
-        command = [sys.executable, "-m", "softplace", "-v", "--config", str(self.config), *args]
+        command = [sys.executable, "-m", "softplace_cli", "-v", "--config", str(self.config), *args]
         with log.open("ab") as out:
             process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from devkit.netfault import TcpRelay
+from devkit.services import Influxd, Mosquitto
+from devkit.virtual_sensor import VirtualSensor, firmware_config
 from gateway.outbox import Outbox
 from softplace.settings import MqttSettings
 from softplace.storage.influx import InfluxStore
-from softplace.virtual_sensor import VirtualSensor, firmware_config
 from tests.e2e.stack import Stack, wait_for, write_registry
-from tests.netfault import TcpRelay
-from tests.services import Influxd, Mosquitto
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 SITE = "e2e-site"

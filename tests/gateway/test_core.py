@@ -10,10 +10,10 @@ import pytest
 from gateway.core import GatewayCore
 from gateway.dedupe import Deduper
 from gateway.rooms import RoomCombiner
+from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.messages import DeadLetter, RoomReading, SensorHealth
 from softplace.registry import load_registry
-from softplace.settings import GatewaySettings
 
 SITE = "branch-lyon-part-dieu"
 NOW = 1_795_000_000.0

@@ -5,7 +5,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softplace.privacy.aggregate import (
+from privacy.aggregate import (
     QUANTITIES,
     CellTotals,
     aggregate,
@@ -14,9 +14,9 @@ from softplace.privacy.aggregate import (
     periods_between,
     sensitivities,
 )
-from softplace.privacy.release import choose_period
-from softplace.privacy.settings import PeriodKind, PrivacySettings
-from softplace.privacy.suppression import Suppression, suppress
+from privacy.release import choose_period
+from privacy.settings import PeriodKind, PrivacySettings
+from privacy.suppression import Suppression, suppress
 from softplace.storage.base import Sample
 from tests.privacy.helpers import breach, make_registry, measure, week_of_data
 

@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 
-from softplace.privacy.audit import (
+from privacy.audit import (
     DAY_MS,
     audit_samples,
     audit_snapshot,

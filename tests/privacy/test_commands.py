@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from softplace.cli import cli
-from softplace.privacy.inventory import build_inventory
+from privacy.inventory import build_inventory
 from softplace.registry import SAMPLE_REGISTRY, load_registry
 from softplace.schema import SERIES
-from softplace.settings import Settings, load_settings
 from softplace.storage.base import Sample
 from softplace.storage.sqlite import SqliteStore
+from softplace_cli import cli
+from softplace_cli.settings import Settings, load_settings
 from tests.privacy.helpers import measure
 
 DAY_MS = 86_400_000

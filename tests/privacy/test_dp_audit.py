@@ -7,9 +7,9 @@ import datetime as dt
 import math
 from collections import Counter
 
-from softplace.privacy import noise
-from softplace.privacy.aggregate import aggregate, areas_in_scope
-from softplace.privacy.settings import PrivacySettings
+from privacy import noise
+from privacy.aggregate import aggregate, areas_in_scope
+from privacy.settings import PrivacySettings
 from tests.privacy.helpers import make_registry, measure, week_of_data
 
 MONDAY = dt.date(2025, 3, 3)

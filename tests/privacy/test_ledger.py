@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from privacy.ledger import Ledger
 from softplace.errors import PrivacyError
-from softplace.privacy.ledger import Ledger
 
 
 def test_ledger_refuses_over_budget(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
+from privacy import noise
 from softplace.errors import PrivacyError
-from softplace.privacy import noise
 from tests.privacy.stats import chi2_quantile, chi2_statistic
 
 N = 20_000

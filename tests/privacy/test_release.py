@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from privacy.export import COLUMNS, DataPackage, export_release
+from privacy.ledger import Ledger
+from privacy.release import Cell, Release, build_release, to_samples
+from privacy.settings import PrivacySettings
+from privacy.suppression import Suppression
 from softplace.errors import PrivacyError
-from softplace.privacy.export import COLUMNS, DataPackage, export_release
-from softplace.privacy.ledger import Ledger
-from softplace.privacy.release import Cell, Release, build_release, to_samples
-from softplace.privacy.settings import PrivacySettings
-from softplace.privacy.suppression import Suppression
 from tests.privacy.helpers import make_registry, week_of_data
 
 MONDAY = dt.date(2025, 3, 3)

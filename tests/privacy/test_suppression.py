@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softplace.privacy.aggregate import areas_in_scope
-from softplace.privacy.suppression import Suppression, recoverable, suppress
+from privacy.aggregate import areas_in_scope
+from privacy.suppression import Suppression, recoverable, suppress
 from tests.privacy.helpers import make_registry
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from softplace.privacy.settings import PeriodKind, PrivacySettings
+from privacy.settings import PeriodKind, PrivacySettings
 from softplace.registry import PlacedRoom, Registry
 from softplace.storage.base import Sample
 

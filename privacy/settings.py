@@ -1,6 +1,7 @@
 """The ``privacy:`` section of the settings file (see ``docs/privacy.md``).
 
-Import-light on purpose: ``softplace.settings`` imports this module.
+Import-light on purpose (pydantic only): the application assembles the settings model from
+every stage's section.
 """
 
 from __future__ import annotations
@@ -8,15 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from softplace.settings import LocalHolding, StageSection
 
 PeriodKind = Literal["half_day", "day", "week", "month"]
 PERIODS: tuple[PeriodKind, ...] = ("half_day", "day", "week", "month")
 
 
-class PrivacySettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PrivacySettings(StageSection):
     k: int = Field(default=5, ge=2, description="cells covering fewer rooms are suppressed")
     epsilon_per_release: float = Field(
         default=1.0, gt=0, le=10, description="differential-privacy epsilon spent by one release"
@@ -69,3 +70,13 @@ class PrivacySettings(BaseModel):
         if self.half_day_bands[0] == self.half_day_bands[1]:
             raise ValueError("half_day_bands: morning and afternoon bands must differ")
         return self
+
+    def local_holdings(self) -> list[LocalHolding]:
+        return [LocalHolding(
+            what="privacy ledger",
+            description="Epsilon charged per recipient and release (release id, time, note).",
+            keys=["recipient", "release_id"], fields=["epsilon: float", "created_ms: int"],
+            where=f"SQLite {self.ledger_path}", retention="kept indefinitely (it is the proof)",
+            recipients=["operator: privacy officer"],
+            personal_data="Bookkeeping; no data about people.",
+        )]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from softplace.privacy.audit import AuditResult
-from softplace.privacy.inventory import Inventory, inventory_markdown, retention_text
-from softplace.privacy.ledger import BudgetState, Charge
+from privacy.audit import AuditResult
+from privacy.inventory import Inventory, inventory_markdown, retention_text
+from privacy.ledger import BudgetState, Charge
 
 
 def _when(ms: int | None) -> str:

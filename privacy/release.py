@@ -16,9 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from softplace.errors import PrivacyError
-from softplace.privacy import noise
-from softplace.privacy.aggregate import (
+from privacy import noise
+from privacy.aggregate import (
     QUANTITIES,
     Area,
     aggregate,
@@ -28,9 +27,10 @@ from softplace.privacy.aggregate import (
     period_start,
     sensitivities,
 )
-from softplace.privacy.ledger import Ledger
-from softplace.privacy.settings import PERIODS, PeriodKind, PrivacySettings
-from softplace.privacy.suppression import Suppression, suppress
+from privacy.ledger import Ledger
+from privacy.settings import PERIODS, PeriodKind, PrivacySettings
+from privacy.suppression import Suppression, suppress
+from softplace.errors import PrivacyError
 from softplace.registry import Registry
 from softplace.storage.base import Sample
 
@@ -212,7 +212,7 @@ def build_release(
 
 
 def _labels(start: dt.date, end: dt.date, kind: PeriodKind) -> list[str]:
-    from softplace.privacy.aggregate import periods_between
+    from privacy.aggregate import periods_between
 
     return periods_between(start, end, kind)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from privacy.settings import PrivacySettings
 from softplace.schema import SERIES, Family
-from softplace.settings import Settings
+from softplace.settings import KernelSettings
 
 
 class _Frozen(BaseModel):
@@ -40,7 +41,7 @@ def retention_text(days: int) -> str:
     return "kept indefinitely" if days == 0 else f"{days} days"
 
 
-def build_inventory(settings: Settings) -> Inventory:
+def build_inventory(settings: KernelSettings) -> Inventory:
     days = {p.family: p.days for p in settings.retention.policies()}
     backend = settings.storage.backend
 
@@ -60,27 +61,15 @@ def build_inventory(settings: Settings) -> Inventory:
         )
         for s in SERIES.values()
     ]
-    privacy = settings.privacy
-    rows.append(InventoryRow(
-        what="privacy ledger", kind="file", family="-",
-        description="Epsilon charged per recipient and release (release id, time, note).",
-        keys=["recipient", "release_id"], fields=["epsilon: float", "created_ms: int"],
-        where=f"SQLite {privacy.ledger_path}", retention="kept indefinitely (it is the proof)",
-        recipients=["operator: privacy officer"], leaves_operator=False,
-        personal_data="Bookkeeping; no data about people.",
-    ))
-    rows.append(InventoryRow(
-        what="gateway outbox and dedupe state", kind="file", family="-",
-        description="Room readings waiting for the central broker; recent (device, boot, seq)"
-        " keys to drop redelivered readings.",
-        keys=["device", "boot", "seq"], fields=["count: int"],
-        where=f"gateway disk, {settings.gateway.state_dir}",
-        retention="until forwarded; dedupe keys bounded to"
-        f" {settings.gateway.dedupe_keys_per_device} per device",
-        recipients=["operator: facilities"], leaves_operator=False,
-        personal_data="Transient, on the site; device identity never leaves the gateway with a"
-        " count.",
-    ))
+    rows.extend(
+        InventoryRow(
+            **holding.model_dump(), kind="file", family="-",
+            leaves_operator=any(not r.startswith("operator") for r in holding.recipients),
+        )
+        for section in settings.stage_sections()
+        for holding in section.local_holdings()
+    )
+    privacy = settings.section(PrivacySettings)
     return Inventory(
         backend=backend, rows=rows, k=privacy.k,
         epsilon_per_release=privacy.epsilon_per_release, budgets=dict(privacy.budgets),

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from softplace.privacy.release import Cell, Release
+from privacy.release import Cell, Release
 
 CSV_NAME = "regulator_aggregate.csv"
 FieldKind = Literal["string", "number", "integer", "date"]

@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from softplace.embedded_broker import free_port
+from devkit.embedded_broker import free_port
 
 
 class TcpRelay:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from softplace.embedded_broker import free_port
+from devkit.embedded_broker import free_port
 from softplace.settings import InfluxSettings, MqttSettings
 
 INSTALL_HINT = "install it with: apt-get install -y mosquitto influxdb (scripts/test.sh does)"

@@ -19,14 +19,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from detector.batch import run_batch
+from devkit.embedded_broker import EmbeddedBroker, free_port
+from devkit.simulation import RoomSchedule, split_count
+from devkit.virtual_sensor import VirtualSensor, firmware_config
 from gateway.service import Gateway
+from gateway.settings import GatewaySettings
 from ingest.service import Ingest
-from softplace.embedded_broker import EmbeddedBroker, free_port
+from ingest.settings import IngestSettings
 from softplace.registry import Registry
-from softplace.settings import GatewaySettings, IngestSettings, MqttSettings
-from softplace.simulation import RoomSchedule, split_count
+from softplace.settings import MqttSettings
 from softplace.storage.sqlite import SqliteStore
-from softplace.virtual_sensor import VirtualSensor, firmware_config
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from softplace.privacy.aggregate import Area
+from privacy.aggregate import Area
 
 
 class Suppression(StrEnum):

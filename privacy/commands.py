@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from softplace.cli import AppContext, cli, console, err_console, pass_app
+from privacy.audit import audit_samples, run_audit
+from privacy.inventory import build_inventory
+from privacy.ledger import Ledger
+from privacy.settings import PERIODS, PrivacySettings
+from softplace.cli import AppContext, console, err_console, pass_app
 from softplace.errors import PrivacyError
-from softplace.privacy.audit import audit_samples, run_audit
-from softplace.privacy.inventory import build_inventory
-from softplace.privacy.ledger import Ledger
-from softplace.privacy.settings import PERIODS
 from softplace.registry import load_registry
 from softplace.storage import open_store
 
@@ -24,7 +24,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@cli.group()
+@click.group()
 def privacy() -> None:
     """Data inventory, retention audit and privacy report."""
 
@@ -63,10 +63,11 @@ def apply_retention(app: AppContext) -> None:
 def audit(app: AppContext, no_record: bool) -> None:
     """Compare retention policy and schema with what is stored; exit 1 on any breach."""
     settings = app.settings
+    privacy_settings = app.section(PrivacySettings)
     store = open_store(settings, apply_retention=False)
     try:
         result = run_audit(store, settings.retention.policies(), _now_ms(),
-                           settings.privacy.retention_grace_hours)
+                           privacy_settings.retention_grace_hours)
         if not no_record:
             store.write(audit_samples(result))
     finally:
@@ -84,17 +85,18 @@ def audit(app: AppContext, no_record: bool) -> None:
 @pass_app
 def report(app: AppContext, out: Path | None) -> None:
     """Write the privacy officer's report: inventory, policies, audit, budget spent."""
-    from softplace.privacy.noise import rng_source
-    from softplace.privacy.report import render_report
+    from privacy.noise import rng_source
+    from privacy.report import render_report
 
     settings = app.settings
+    privacy_settings = app.section(PrivacySettings)
     store = open_store(settings, apply_retention=False)
     try:
         result = run_audit(store, settings.retention.policies(), _now_ms(),
-                           settings.privacy.retention_grace_hours)
+                           privacy_settings.retention_grace_hours)
     finally:
         store.close()
-    with Ledger(settings.privacy.ledger_path, settings.privacy.budgets) as ledger:
+    with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
         text = render_report(build_inventory(settings), result, ledger.states(),
                              ledger.charges(), rng_source())
     if out is None:
@@ -109,13 +111,14 @@ def report(app: AppContext, out: Path | None) -> None:
 @pass_app
 def budget(app: AppContext) -> None:
     """Epsilon spent and left per recipient."""
-    with Ledger(app.settings.privacy.ledger_path, app.settings.privacy.budgets) as ledger:
+    privacy_settings = app.section(PrivacySettings)
+    with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
         for state in ledger.states():
             console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g}"
                           f" in {state.releases} releases")
 
 
-@cli.command("export")
+@click.command("export")
 @click.option("--recipient", required=True, help="who receives it; needs a budget")
 @click.option("--site", "sites", multiple=True, help="limit to these sites' buildings")
 @click.option("--district", "districts", multiple=True, help="these districts, whole")
@@ -131,10 +134,11 @@ def export(
     start: dt.datetime, end: dt.datetime, period: str | None, out_dir: Path,
 ) -> None:
     """Anonymised regulator aggregates as CSV + datapackage.json; spends privacy budget."""
-    from softplace.privacy.export import export_release
-    from softplace.privacy.release import budget_sample, build_release, to_samples
+    from privacy.export import export_release
+    from privacy.release import budget_sample, build_release, to_samples
 
     settings = app.settings
+    privacy_settings = app.section(PrivacySettings)
     registry = load_registry(settings.registry)
     now = _now_ms()
     # wide margins: the period may be widened to whole weeks or months (filtered later)
@@ -144,10 +148,10 @@ def export(
     try:
         measures = store.query("room_measure", start_ms, end_ms)
         breaches = store.query("breach", start_ms, end_ms)
-        with Ledger(settings.privacy.ledger_path, settings.privacy.budgets) as ledger:
+        with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
             try:
                 release = build_release(
-                    registry, settings.privacy, ledger, recipient=recipient,
+                    registry, privacy_settings, ledger, recipient=recipient,
                     start=start.date(), end=end.date(), measures=measures, breaches=breaches,
                     sites=sites, districts=districts,
                     period=period,  # type: ignore[arg-type]

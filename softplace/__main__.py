@@ -1,3 +1,0 @@
-from softplace.cli import main
-
-main()

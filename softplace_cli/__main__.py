@@ -1,0 +1,3 @@
+from softplace_cli import main
+
+main()

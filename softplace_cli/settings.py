@@ -1,0 +1,34 @@
+"""The whole settings model: the kernel's shared sections plus each stage's own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import Field
+
+from detector.settings import DetectorSettings
+from gateway.settings import GatewaySettings
+from ingest.settings import IngestSettings
+from privacy.settings import PrivacySettings
+from softplace import settings as kernel
+
+
+class Settings(kernel.KernelSettings):
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="see gateway/README.md"
+    )
+    ingest: IngestSettings = Field(
+        default_factory=IngestSettings, description="see ingest/README.md"
+    )
+    detector: DetectorSettings = Field(
+        default_factory=DetectorSettings, description="see detector/README.md"
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description="see privacy/README.md"
+    )
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings file (optional) overlaid with ``SOFTPLACE_*`` variables, validated."""
+    return kernel.load_settings(Settings, path, environ)
