@@ -7,7 +7,10 @@ COPY softplace softplace
 COPY gateway gateway
 COPY ingest ingest
 COPY detector detector
+COPY privacy privacy
 COPY dashboards dashboards
+COPY devkit devkit
+COPY softplace_cli softplace_cli
 COPY firmware/softplace_fw firmware/softplace_fw
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -30,6 +30,14 @@ def test_layout_import_contracts_cover_every_installed_package() -> None:
     assert installed - {"softplace_fw"} == checked  # the firmware is MicroPython, checked apart
 
 
+def test_layout_image_copies_every_installed_package() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    for package in {p.split(".")[0] for p in PYPROJECT["tool"]["setuptools"]["packages"]}:
+        source = PYPROJECT["tool"]["setuptools"]["package-dir"].get(package, package)
+        assert source in copied, f"Dockerfile does not COPY {source}"
+
+
 def test_layout_contracts_name_every_stage_as_independent() -> None:
     contracts = {c["type"]: c for c in PYPROJECT["tool"]["importlinter"]["contracts"]}
     assert set(contracts["independence"]["modules"]) == set(STAGES)
