@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devkit.simulation import RoomSchedule, split_count
-from softplace import topics
-from softplace import timeutil
+from softplace import timeutil, topics
 from softplace.errors import ConfigError, MessageError, UnknownSeriesError
 from softplace.messages import DeviceReading, parse_message
 from softplace.registry import load_registry, parse_registry
@@ -147,7 +146,7 @@ def test_schema_room_and_space_measures_share_the_smg_fields() -> None:
 
 
 def test_schema_unknown_series_raises_its_own_error() -> None:
-    with pytest.raises(UnknownSeriesError, match="room_cuont.*known: room_count"):
+    with pytest.raises(UnknownSeriesError, match=r"room_cuont.*known: room_count"):
         series("room_cuont")
 
 
