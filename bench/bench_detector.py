@@ -34,7 +34,9 @@ from rich.table import Table
 from detector.engine import SiteDetector
 from detector.settings import DetectorSettings
 from softplace.registry import Registry
+from softplace.schema import RoomCountField, SeriesName
 from softplace.storage.base import Sample
+from softplace.timeutil import datetime_to_ms, s_to_ms
 
 MIN = 60_000
 CHUNK = 6 * 3_600_000
@@ -91,7 +93,7 @@ def bench_detector(registry: Registry, start_ms: int, days: int, streaming: bool
     settings = DetectorSettings()
     rooms = [p.room.id for p in site.placed_rooms()]
     detector = SiteDetector(site, settings, start_ms)
-    window = int(settings.reorder_window_s * 1000)
+    window = s_to_ms(settings.reorder_window_s)
     readings = 0
     elapsed = 0.0
     next_chunk = start_ms + CHUNK
@@ -143,7 +145,8 @@ def bench_influx(registry: Registry, start_ms: int, days: int, rooms: int) -> tu
                 task = progress.add_task("writing to influxd", total=days * 24 * 60)
                 for ts, row in minute_counts(list(tags), start_ms, days):
                     batch.extend(
-                        Sample("room_count", tags[room], {"count": c, "sources": 1}, ts)
+                        Sample(SeriesName.ROOM_COUNT, tags[room],
+                               {RoomCountField.COUNT: c, RoomCountField.SOURCES: 1}, ts)
                         for room, c in row
                     )
                     if len(batch) >= 20_000:
@@ -162,8 +165,8 @@ def bench_influx(registry: Registry, start_ms: int, days: int, rooms: int) -> tu
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("reading from influxd", total=end_ms - start_ms)
                 while lo < end_ms:
-                    read += len(store.query("room_count", lo, lo + CHUNK, {"site": site.id}))
-                    read += len(store.query("sensor_health", lo, lo + CHUNK, {"site": site.id}))
+                    for name in (SeriesName.ROOM_COUNT, SeriesName.SENSOR_HEALTH):
+                        read += len(store.query(name, lo, lo + CHUNK, {"site": site.id}))
                     lo += CHUNK
                     progress.update(task, completed=lo - start_ms)
             read_s = time.perf_counter() - began
@@ -185,9 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     registry = make_site_registry(args.rooms)
     tz = registry.sites[0].tz
-    start_ms = int(dt.datetime.combine(
+    start_ms = datetime_to_ms(dt.datetime.combine(
         dt.datetime.now(tz).date() - dt.timedelta(days=args.days + 1), dt.time(), tz
-    ).timestamp()) * 1000
+    ))
     console.print(f"{args.rooms} rooms x {args.days} days of one-minute readings "
                   f"= {args.rooms * args.days * 1440:,} readings")
     rows = []

@@ -63,6 +63,7 @@ from softplace import topics
 from softplace.messages import DeviceReading, RoomReading
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
 from softplace.registry import Registry, Site, load_registry
+from softplace.schema import SERIES, RoomCountField, SeriesName
 from softplace.settings import MqttSettings, RetentionSettings
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore, to_line
@@ -244,8 +245,9 @@ class Runner:
 
 
 def stored_count(store: InfluxStore) -> int:
-    source = f'"{store.settings.database}"."raw"."room_count"'
-    blocks = store.influxql(f'SELECT count("count") FROM {source}')
+    family = SERIES[SeriesName.ROOM_COUNT].family
+    source = f'"{store.settings.database}"."{family}"."{SeriesName.ROOM_COUNT}"'
+    blocks = store.influxql(f'SELECT count("{RoomCountField.COUNT}") FROM {source}')
     return sum(int(row[1]) for block in blocks for row in block.get("values", []))
 
 

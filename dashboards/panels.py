@@ -11,7 +11,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from dashboards.spec import ColumnType, Dashboard, Panel, Query, Variable, frozen
-from softplace.schema import SERIES, Series
+from softplace.schema import (
+    SERIES,
+    AggregateField,
+    AuditField,
+    BreachField,
+    BudgetField,
+    DeadletterField,
+    MeasureField,
+    RoomCountField,
+    RoomIntervalField,
+    SensorHealthField,
+    Series,
+    SeriesName,
+)
+from softplace.timeutil import MS_PER_H, MS_PER_S
+
+S, COUNT, HEALTH, M, BREACH = (
+    SeriesName, RoomCountField, SensorHealthField, MeasureField, BreachField
+)
+AGG, AUDIT, BUDGET = AggregateField, AuditField, BudgetField
+_S_PER_H = MS_PER_H // MS_PER_S
 
 _ROOM = '"site" =~ /^$site$/ AND "building" =~ /^$building$/ AND "room" =~ /^$room$/'
 _DEVICE = '"site" =~ /^$site$/ AND "room" =~ /^$room$/'
@@ -19,6 +39,24 @@ _BAND = '"band" =~ /^$band$/'
 _RECIPIENT = '"recipient" =~ /^$recipient$/'
 _ROOM_ALIAS = "$tag_building / $tag_room"
 M2H = "suffix: m²·h"
+
+
+def _q(name: str) -> str:
+    """A field (or column) as an InfluxQL identifier."""
+    return f'"{name}"'
+
+
+def _last(name: str) -> str:
+    """``last("x") AS "x"``: a column named after its field."""
+    return f"last({_q(name)}) AS {_q(name)}"
+
+
+def _max(name: str) -> str:
+    return f"max({_q(name)}) AS {_q(name)}"
+
+
+def _sum(name: str) -> str:
+    return f"sum({_q(name)}) AS {_q(name)}"
 
 
 def _from(name: str) -> str:
@@ -62,7 +100,7 @@ def _room_variables(source: str) -> tuple[Variable, ...]:
 
 
 _ONLINE_MAPPING = frozen({
-    "matcher": {"id": "byName", "options": "online"},
+    "matcher": {"id": "byName", "options": HEALTH.ONLINE},
     "properties": [
         {"id": "mappings", "value": [{"type": "value", "options": {
             "0": {"text": "offline", "color": "red", "index": 1},
@@ -73,7 +111,7 @@ _ONLINE_MAPPING = frozen({
 })
 
 _SENSOR_SUBQUERY = (
-    f'(SELECT last("online") AS "online" FROM {_from("sensor_health")}'
+    f'(SELECT last({_q(HEALTH.ONLINE)}) AS {_q(HEALTH.ONLINE)} FROM {_from(S.SENSOR_HEALTH)}'
     f' WHERE {_DEVICE} AND $timeFilter GROUP BY "device")'
 )
 
@@ -81,13 +119,13 @@ FACILITIES = Dashboard(
     uid="softplace-facilities",
     title="SoftPlace · Facilities",
     description="Live occupancy per room and the health of the sensors that count it.",
-    variables=_room_variables("room_count"),
+    variables=_room_variables(S.ROOM_COUNT),
     time_from="now-6h",
     refresh="30s",
     panels=(
         Panel(
             "people-now", "People now", "bargauge",
-            (Query(f'SELECT last("count") FROM {_from("room_count")} WHERE {_ROOM}'
+            (Query(f'SELECT last({_q(COUNT.COUNT)}) FROM {_from(S.ROOM_COUNT)} WHERE {_ROOM}'
                    ' AND $timeFilter GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
             description="Last count reported per room within the time range.",
             decimals=0, min=0,
@@ -96,7 +134,7 @@ FACILITIES = Dashboard(
         ),
         Panel(
             "people-per-room", "People per room", "timeseries",
-            (Query(f'SELECT max("count") FROM {_from("room_count")} WHERE {_ROOM}'
+            (Query(f'SELECT max({_q(COUNT.COUNT)}) FROM {_from(S.ROOM_COUNT)} WHERE {_ROOM}'
                    ' AND $timeFilter GROUP BY time($__interval), "building", "room" fill(none)',
                    alias=_ROOM_ALIAS),),
             description="Peak count per room in each interval.", decimals=0, min=0,
@@ -104,26 +142,27 @@ FACILITIES = Dashboard(
         ),
         Panel(
             "sensors-online", "Sensors online", "stat",
-            (Query(f'SELECT sum("online") FROM {_SENSOR_SUBQUERY}'),),
+            (Query(f'SELECT sum({_q(HEALTH.ONLINE)}) FROM {_SENSOR_SUBQUERY}'),),
             description="Sensors whose last health report in the range says online.",
             width=4, height=5, decimals=0,
         ),
         Panel(
             "sensors-offline", "Sensors offline", "stat",
-            (Query(f'SELECT count("online") - sum("online") FROM {_SENSOR_SUBQUERY}'),),
+            (Query(f'SELECT count({_q(HEALTH.ONLINE)}) - sum({_q(HEALTH.ONLINE)})'
+                   f' FROM {_SENSOR_SUBQUERY}'),),
             description="Sensors whose last health report in the range says offline.",
             width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "red")),
         ),
         Panel(
             "deadletters-total", "Dead letters", "stat",
-            (Query(f'SELECT sum("n") FROM {_from("deadletter")}'
+            (Query(f'SELECT sum({_q(DeadletterField.N)}) FROM {_from(S.DEADLETTER)}'
                    ' WHERE "site" =~ /^$site$/ AND $timeFilter'),),
             description="Messages the gateway rejected in the range (see the reasons).",
             width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "orange")),
         ),
         Panel(
             "deadletter-rate", "Dead-letter rate by reason", "timeseries",
-            (Query(f'SELECT sum("n") FROM {_from("deadletter")}'
+            (Query(f'SELECT sum({_q(DeadletterField.N)}) FROM {_from(S.DEADLETTER)}'
                    ' WHERE "site" =~ /^$site$/ AND $timeFilter'
                    ' GROUP BY time($__interval), "reason" fill(0)', alias="$tag_reason"),),
             description="Rejected messages per interval (1 min or more), one bar per reason.",
@@ -133,20 +172,22 @@ FACILITIES = Dashboard(
         Panel(
             "sensors", "Sensors", "table",
             (Query(
-                'SELECT last("online") AS "online", last("last_seen") * 1000 AS "last_seen",'
-                ' last("battery_pct") AS "battery_pct", last("rssi_dbm") AS "rssi_dbm"'
-                f' FROM {_from("sensor_health")} WHERE {_DEVICE} AND $timeFilter'
+                f'SELECT {_last(HEALTH.ONLINE)},'
+                f' last({_q(HEALTH.LAST_SEEN)}) * {MS_PER_S} AS {_q(HEALTH.LAST_SEEN)},'
+                f' {_last(HEALTH.BATTERY_PCT)}, {_last(HEALTH.RSSI_DBM)}'
+                f' FROM {_from(S.SENSOR_HEALTH)} WHERE {_DEVICE} AND $timeFilter'
                 ' GROUP BY "site", "room", "device"',
                 format="table", columns=_text("site", "room", "device")),),
             description="Each sensor's last health report: online, last seen, battery, RSSI.",
             width=24,
-            overrides=(_ONLINE_MAPPING, _unit("last_seen", "dateTimeFromNow"),
-                       _unit("battery_pct", "percent"), _unit("rssi_dbm", "dBm")),
-            transformations=(_hide_time(), _sort("online")),
+            overrides=(_ONLINE_MAPPING, _unit(HEALTH.LAST_SEEN, "dateTimeFromNow"),
+                       _unit(HEALTH.BATTERY_PCT, "percent"), _unit(HEALTH.RSSI_DBM, "dBm")),
+            transformations=(_hide_time(), _sort(HEALTH.ONLINE)),
         ),
         Panel(
             "battery", "Battery", "timeseries",
-            (Query(f'SELECT min("battery_pct") FROM {_from("sensor_health")} WHERE {_DEVICE}'
+            (Query(f'SELECT min({_q(HEALTH.BATTERY_PCT)}) FROM {_from(S.SENSOR_HEALTH)}'
+                   f' WHERE {_DEVICE}'
                    ' AND $timeFilter GROUP BY time($__interval), "device" fill(none)',
                    alias="$tag_device"),),
             unit="percent", min=0, max=100, min_interval="5m",
@@ -154,7 +195,8 @@ FACILITIES = Dashboard(
         ),
         Panel(
             "rssi", "Radio signal (RSSI)", "timeseries",
-            (Query(f'SELECT mean("rssi_dbm") FROM {_from("sensor_health")} WHERE {_DEVICE}'
+            (Query(f'SELECT mean({_q(HEALTH.RSSI_DBM)}) FROM {_from(S.SENSOR_HEALTH)}'
+                   f' WHERE {_DEVICE}'
                    ' AND $timeFilter GROUP BY time($__interval), "device" fill(none)',
                    alias="$tag_device"),),
             unit="dBm", min_interval="5m",
@@ -163,8 +205,8 @@ FACILITIES = Dashboard(
     ),
 )
 
-_MEASURE = f'{_from("room_measure")} WHERE {_ROOM} AND {_BAND} AND $timeFilter'
-_BREACH = f'{_from("breach")} WHERE {_ROOM} AND $timeFilter'
+_MEASURE = f'{_from(S.ROOM_MEASURE)} WHERE {_ROOM} AND {_BAND} AND $timeFilter'
+_BREACH = f'{_from(S.BREACH)} WHERE {_ROOM} AND $timeFilter'
 
 BRANCH = Dashboard(
     uid="softplace-branch",
@@ -172,9 +214,9 @@ BRANCH = Dashboard(
     description="How the branch's rooms are really used: utilisation, idle square-metre"
                 "-hours, vacancy rule breaches and the rooms used least.",
     variables=(
-        *_room_variables("room_measure"),
+        *_room_variables(S.ROOM_MEASURE),
         Variable("band", "Time band",
-                 f'SHOW TAG VALUES FROM {_from("room_measure")} WITH KEY = "band"'
+                 f'SHOW TAG VALUES FROM {_from(S.ROOM_MEASURE)} WITH KEY = "band"'
                  ' WHERE "site" =~ /^$site$/',
                  multi=False, include_all=False, all_value=None, default="opening"),
     ),
@@ -182,7 +224,7 @@ BRANCH = Dashboard(
     panels=(
         Panel(
             "utilisation-per-room", "Utilisation per room", "bargauge",
-            (Query(f'SELECT mean("utilisation_rate") FROM {_MEASURE}'
+            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_MEASURE}'
                    ' GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
             description="SMG utilisation rate (frequency x occupancy) over the range.",
             unit="percentunit", min=0, max=1,
@@ -192,14 +234,14 @@ BRANCH = Dashboard(
         ),
         Panel(
             "utilisation-per-day", "Utilisation per day", "timeseries",
-            (Query(f'SELECT mean("utilisation_rate") FROM {_MEASURE}'
+            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_MEASURE}'
                    ' GROUP BY time($__interval), "building", "room" fill(none)',
                    alias=_ROOM_ALIAS),),
             unit="percentunit", min=0, max=1, min_interval="1d",
         ),
         Panel(
             "hour-of-week", "Occupancy by hour of the week", "heatmap",
-            (Query(f'SELECT mean("count") FROM {_from("room_count")} WHERE {_ROOM}'
+            (Query(f'SELECT mean({_q(COUNT.COUNT)}) FROM {_from(S.ROOM_COUNT)} WHERE {_ROOM}'
                    ' AND $timeFilter GROUP BY time(1h), "room" fill(none)',
                    alias="$tag_room"),),
             description="The last seven days hour by hour: one row per room, one cell per"
@@ -212,26 +254,27 @@ BRANCH = Dashboard(
         ),
         Panel(
             "idle-m2h", "Idle m²·h", "stat",
-            (Query(f'SELECT sum("idle_m2h") FROM {_MEASURE}'),),
+            (Query(f'SELECT sum({_q(M.IDLE_M2H)}) FROM {_MEASURE}'),),
             description="Square metres x hours of opening time no one used.",
             unit=M2H, width=4, height=5, decimals=0,
         ),
         Panel(
             "breaches-total", "Rule breaches", "stat",
-            (Query(f'SELECT count("duration_s") FROM {_BREACH}'),),
+            (Query(f'SELECT count({_q(BREACH.DURATION_S)}) FROM {_BREACH}'),),
             description="Vacancies inside opening hours longer than the rule's limit.",
             width=4, height=5, decimals=0, thresholds=((None, "green"), (1, "red")),
         ),
         Panel(
             "vacant-hours", "Vacant hours", "stat",
-            (Query(f'SELECT sum("duration_s") / 3600 FROM {_from("room_interval")}'
+            (Query(f'SELECT sum({_q(RoomIntervalField.DURATION_S)}) / {_S_PER_H}'
+                   f' FROM {_from(S.ROOM_INTERVAL)}'
                    f""" WHERE {_ROOM} AND "state" = 'vacant' AND $timeFilter"""),),
             description="Hours of vacant intervals, in and out of opening hours.",
             unit="h", width=4, height=5, decimals=0,
         ),
         Panel(
             "idle-per-room", "Idle m²·h per room", "bargauge",
-            (Query(f'SELECT sum("idle_m2h") FROM {_MEASURE} GROUP BY "building", "room"',
+            (Query(f'SELECT sum({_q(M.IDLE_M2H)}) FROM {_MEASURE} GROUP BY "building", "room"',
                    alias=_ROOM_ALIAS),),
             unit=M2H, height=5, decimals=0,
             options=frozen({"displayMode": "basic", "orientation": "horizontal",
@@ -240,21 +283,22 @@ BRANCH = Dashboard(
         Panel(
             "under-use", "Under-use ranking", "table",
             (Query(
-                'SELECT mean("utilisation_rate") AS "utilisation",'
-                ' mean("frequency_rate") AS "frequency", mean("occupancy_rate") AS "occupancy",'
-                ' sum("idle_m2h") AS "idle_m2h", max("peak_count") AS "peak",'
-                ' max("capacity") AS "capacity", max("area_m2") AS "area_m2"'
+                f'SELECT mean({_q(M.UTILISATION_RATE)}) AS "utilisation",'
+                f' mean({_q(M.FREQUENCY_RATE)}) AS "frequency",'
+                f' mean({_q(M.OCCUPANCY_RATE)}) AS "occupancy",'
+                f' sum({_q(M.IDLE_M2H)}) AS {_q(M.IDLE_M2H)}, max({_q(M.PEAK_COUNT)}) AS "peak",'
+                f' {_max(M.CAPACITY)}, {_max(M.AREA_M2)}'
                 f' FROM {_MEASURE} GROUP BY "building", "room"',
                 format="table", columns=_text("building", "room")),),
             description="Rooms from least to most used over the range.",
             overrides=(_unit("utilisation", "percentunit"), _unit("frequency", "percentunit"),
-                       _unit("occupancy", "percentunit"), _unit("idle_m2h", M2H),
-                       _unit("area_m2", "areaM2")),
+                       _unit("occupancy", "percentunit"), _unit(M.IDLE_M2H, M2H),
+                       _unit(M.AREA_M2, "areaM2")),
             transformations=(_hide_time(), _sort("utilisation")),
         ),
         Panel(
             "utilisation-per-floor", "Utilisation per floor", "bargauge",
-            (Query(f'SELECT mean("utilisation_rate") FROM {_from("space_measure")}'
+            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_from(S.SPACE_MEASURE)}'
                    ' WHERE "site" =~ /^$site$/ AND "building" =~ /^$building$/'
                    f""" AND "level" = 'floor' AND {_BAND} AND $timeFilter"""
                    ' GROUP BY "building", "floor"', alias="$tag_building / $tag_floor"),),
@@ -267,13 +311,14 @@ BRANCH = Dashboard(
         Panel(
             "breaches", "Breaches", "table",
             (Query(
-                'SELECT "duration_s" / 3600 AS "vacant_h", "limit_s" / 3600 AS "limit_h",'
-                f' "end_ms" FROM {_BREACH} GROUP BY "building", "room"',
+                f'SELECT {_q(BREACH.DURATION_S)} / {_S_PER_H} AS "vacant_h",'
+                f' {_q(BREACH.LIMIT_S)} / {_S_PER_H} AS "limit_h",'
+                f' {_q(BREACH.END_MS)} FROM {_BREACH} GROUP BY "building", "room"',
                 format="table", columns=_text("building", "room")),),
             description="Each breach: when the vacancy started and ended, how long it lasted.",
             width=24,
             overrides=(_unit("vacant_h", "h"), _unit("limit_h", "h"),
-                       _unit("end_ms", "dateTimeAsIso")),
+                       _unit(BREACH.END_MS, "dateTimeAsIso")),
             transformations=(_sort("Time", desc=True),),
         ),
     ),
@@ -282,22 +327,22 @@ BRANCH = Dashboard(
 
 def _oldest_query(found: Series) -> Query:
     field = next(name for name, kind in found.fields.items() if kind != "str")
-    return Query(f'SELECT first("{field}") FROM {_from(found.name)}',
+    return Query(f'SELECT first({_q(field)}) FROM {_from(found.name)}',
                  alias=f"{found.family.value} / {found.name}")
 
 
 _AUDIT_SUBQUERY = (
-    f'(SELECT last("ok") AS "ok" FROM {_from("privacy_audit")}'
+    f'(SELECT {_last(AUDIT.OK)} FROM {_from(S.PRIVACY_AUDIT)}'
     ' WHERE $timeFilter GROUP BY "check")'
 )
-_BUDGET = f'{_from("privacy_budget")} WHERE $timeFilter'
+_BUDGET = f'{_from(S.PRIVACY_BUDGET)} WHERE $timeFilter'
 
 PRIVACY = Dashboard(
     uid="softplace-privacy",
     title="SoftPlace · Privacy",
     description="Retention policies against what is actually stored, audit results and"
                 " the differential-privacy budget spent per recipient.",
-    variables=_room_variables("room_count"),
+    variables=_room_variables(S.ROOM_COUNT),
     time_from="now-30d",
     panels=(
         Panel(
@@ -323,20 +368,20 @@ PRIVACY = Dashboard(
         ),
         Panel(
             "audit-failing", "Audit checks failing", "stat",
-            (Query(f'SELECT count("ok") - sum("ok") FROM {_AUDIT_SUBQUERY}'),),
+            (Query(f'SELECT count({_q(AUDIT.OK)}) - sum({_q(AUDIT.OK)}) FROM {_AUDIT_SUBQUERY}'),),
             description="Checks whose last run in the range did not pass.",
             width=6, decimals=0, thresholds=((None, "green"), (1, "red")),
         ),
         Panel(
             "audit-status", "Audit status", "table",
-            (Query('SELECT last("ok") AS "ok", last("breaches") AS "breaches",'
-                   f' last("detail") AS "detail" FROM {_from("privacy_audit")}'
+            (Query(f'SELECT {_last(AUDIT.OK)}, {_last(AUDIT.BREACHES)},'
+                   f' {_last(AUDIT.DETAIL)} FROM {_from(S.PRIVACY_AUDIT)}'
                    ' WHERE $timeFilter GROUP BY "check"',
-                   format="table", columns=_text("check", "detail")),),
+                   format="table", columns=_text("check", AUDIT.DETAIL)),),
             description="The last result of each retention and minimisation check.",
             width=18,
             overrides=(frozen({
-                "matcher": {"id": "byName", "options": "ok"},
+                "matcher": {"id": "byName", "options": AUDIT.OK},
                 "properties": [
                     {"id": "mappings", "value": [{"type": "value", "options": {
                         "0": {"text": "fail", "color": "red", "index": 1},
@@ -347,7 +392,8 @@ PRIVACY = Dashboard(
         ),
         Panel(
             "budget-used", "Privacy budget used per recipient", "bargauge",
-            (Query(f'SELECT last("epsilon_spent") / last("epsilon_limit") FROM {_BUDGET}'
+            (Query(f'SELECT last({_q(BUDGET.EPSILON_SPENT)}) / last({_q(BUDGET.EPSILON_LIMIT)})'
+                   f' FROM {_BUDGET}'
                    ' GROUP BY "recipient"', alias="$tag_recipient"),),
             description="Share of each recipient's ε limit already spent on releases.",
             unit="percentunit", min=0, max=1,
@@ -357,16 +403,15 @@ PRIVACY = Dashboard(
         ),
         Panel(
             "budget", "Privacy budget", "table",
-            (Query('SELECT last("epsilon_spent") AS "epsilon_spent",'
-                   ' last("epsilon_limit") AS "epsilon_limit", last("releases") AS "releases"'
-                   f' FROM {_BUDGET} GROUP BY "recipient"',
+            (Query(f'SELECT {_last(BUDGET.EPSILON_SPENT)}, {_last(BUDGET.EPSILON_LIMIT)},'
+                   f' {_last(BUDGET.RELEASES)} FROM {_BUDGET} GROUP BY "recipient"',
                    format="table", columns=_text("recipient")),),
             description="ε spent, ε limit and number of releases per recipient.",
             transformations=(_hide_time(),),
         ),
         Panel(
             "budget-over-time", "ε spent over time", "timeseries",
-            (Query(f'SELECT max("epsilon_spent") FROM {_BUDGET}'
+            (Query(f'SELECT max({_q(BUDGET.EPSILON_SPENT)}) FROM {_BUDGET}'
                    ' GROUP BY time($__interval), "recipient" fill(previous)',
                    alias="$tag_recipient"),),
             width=24, min=0, min_interval="1h",
@@ -374,25 +419,25 @@ PRIVACY = Dashboard(
     ),
 )
 
-_AGGREGATE = f'{_from("regulator_aggregate")} WHERE {_RECIPIENT} AND $timeFilter'
+_AGGREGATE = f'{_from(S.REGULATOR_AGGREGATE)} WHERE {_RECIPIENT} AND $timeFilter'
 
 
 def _level_table(level: str, title: str) -> Panel:
     return Panel(
         f"{level}-table", title, "table",
         (Query(
-            'SELECT sum("available_m2h") AS "available_m2h", sum("idle_m2h") AS "idle_m2h",'
-            ' mean("utilisation_rate") AS "utilisation", sum("breaches") AS "breaches",'
-            ' max("rooms") AS "rooms", sum("suppressed") AS "suppressed_cells"'
+            f'SELECT {_sum(AGG.AVAILABLE_M2H)}, {_sum(AGG.IDLE_M2H)},'
+            f' mean({_q(AGG.UTILISATION_RATE)}) AS "utilisation", {_sum(AGG.BREACHES)},'
+            f' {_max(AGG.ROOMS)}, sum({_q(AGG.SUPPRESSED)}) AS "suppressed_cells"'
             f""" FROM {_AGGREGATE} AND "level" = '{level}'"""
             ' GROUP BY "area"',
             format="table", columns=_text("area")),),
         description=f"Released figures per {level} over the range; noisy by design, cells"
                     " of fewer than k rooms suppressed.",
         width=24, height=7,
-        overrides=(_unit("available_m2h", M2H), _unit("idle_m2h", M2H),
+        overrides=(_unit(AGG.AVAILABLE_M2H, M2H), _unit(AGG.IDLE_M2H, M2H),
                    _unit("utilisation", "percentunit")),
-        transformations=(_hide_time(), _sort("idle_m2h", desc=True)),
+        transformations=(_hide_time(), _sort(AGG.IDLE_M2H, desc=True)),
     )
 
 
@@ -411,25 +456,27 @@ REGULATOR = Dashboard(
     description="Anonymised aggregates per building and district as released to the"
                 " regulator (zero excess capacity rule).",
     variables=(
-        *_room_variables("room_count"),
+        *_room_variables(S.ROOM_COUNT),
         Variable("recipient", "Recipient",
-                 f'SHOW TAG VALUES FROM {_from("regulator_aggregate")} WITH KEY = "recipient"'),
+                 f'SHOW TAG VALUES FROM {_from(S.REGULATOR_AGGREGATE)} WITH KEY = "recipient"'),
     ),
     time_from="now-90d",
     panels=(
         _level_table("building", "Per building"),
         _level_table("district", "Per district"),
         _level_series("district-utilisation", "Utilisation per district",
-                      'mean("utilisation_rate")', "district", "percentunit"),
-        _level_series("district-idle", "Idle m²·h per district", 'sum("idle_m2h")',
+                      f"mean({_q(AGG.UTILISATION_RATE)})", "district", "percentunit"),
+        _level_series("district-idle", "Idle m²·h per district", f"sum({_q(AGG.IDLE_M2H)})",
                       "district", M2H),
-        _level_series("building-breaches", "Rule breaches per building", 'sum("breaches")',
-                      "building", "short"),
+        _level_series("building-breaches", "Rule breaches per building",
+                      f"sum({_q(AGG.BREACHES)})", "building", "short"),
         Panel(
             "release-privacy", "Release privacy", "stat",
-            (Query(f'SELECT sum("suppressed") FROM {_AGGREGATE}', alias="suppressed cells"),
-             Query(f'SELECT max("epsilon") FROM {_AGGREGATE}', alias="max ε per release"),
-             Query(f'SELECT min("k") FROM {_AGGREGATE}', alias="k (min rooms per cell)")),
+            (Query(f'SELECT sum({_q(AGG.SUPPRESSED)}) FROM {_AGGREGATE}',
+                   alias="suppressed cells"),
+             Query(f'SELECT max({_q(AGG.EPSILON)}) FROM {_AGGREGATE}', alias="max ε per release"),
+             Query(f'SELECT min({_q(AGG.K)}) FROM {_AGGREGATE}',
+                   alias="k (min rooms per cell)")),
             description="How the releases were protected: suppressed cells, the largest ε"
                         " spent by one release and the smallest k applied.",
             decimals=2,

@@ -24,6 +24,7 @@ from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
 from softplace.storage.base import Sample, Store
+from softplace.timeutil import datetime_to_ms, s_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,14 @@ TimeArg = dt.date | dt.datetime | int
 def to_ms(value: TimeArg, tz: ZoneInfo) -> int:
     """A local date (its midnight in ``tz``), an aware datetime, or Unix ms."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"{value.isoformat()} has no time zone")
-        return int(value.timestamp() * 1000)
+        return datetime_to_ms(value)  # ValueError for a naive datetime
     if isinstance(value, dt.date):
         return local_ms(value, 0, tz)
     return int(value)
 
 
 def warmup_ms(settings: DetectorSettings) -> int:
-    return int((settings.heartbeat_s + settings.hold_s) * 1000)
+    return s_to_ms(settings.heartbeat_s + settings.hold_s)
 
 
 @dataclass(slots=True)
@@ -96,7 +95,7 @@ def run_site_batch(
     if end_ms <= start_ms:
         raise InvalidRangeError("the batch range ends before it starts")
     origin = start_ms - warmup_ms(settings)
-    stop = end_ms + int(settings.hold_s * 1000)
+    stop = end_ms + s_to_ms(settings.hold_s)
     detector = SiteDetector(site, settings, origin, emit_from_ms=start_ms)
     refs = {ref.room: ref for ref in (p.ref for p in detector.rooms.values())}
     result = BatchResult(site.id, start_ms, end_ms)

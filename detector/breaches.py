@@ -16,6 +16,7 @@ from typing import Any
 from detector.days import DayPlan
 from detector.intervals import State
 from detector.measures import RoomRef
+from softplace.timeutil import ms_to_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,11 @@ class Breach:
 
     @property
     def duration_s(self) -> float:
-        return self.vacant_ms / 1000
+        return ms_to_s(self.vacant_ms)
 
     @property
     def limit_s(self) -> float:
-        return self.limit_ms / 1000
+        return ms_to_s(self.limit_ms)
 
 
 def limit_ms_for(plan: DayPlan, limit_h: str | float) -> int:

@@ -23,6 +23,7 @@ from detector.settings import DetectorSettings
 from softplace.cli import AppContext, console, pass_app
 from softplace.registry import Registry, load_registry
 from softplace.storage.base import Sample, Store
+from softplace.timeutil import datetime_to_ms, local_date, ms_to_datetime
 
 IMPORT_BATCH = 5000
 
@@ -79,7 +80,7 @@ def detect(
         since_ms = None
         if since is not None:
             site = registry.site(sites[0]) if sites else registry.sites[0]
-            since_ms = int(dt.datetime.combine(since, dt.time(), site.tz).timestamp()) * 1000
+            since_ms = datetime_to_ms(dt.datetime.combine(since, dt.time(), site.tz))
         service = DetectorService(
             store, registry, settings, sites=list(sites) or None, since_ms=since_ms
         )
@@ -109,7 +110,7 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
     registry = load_registry(app.settings.registry)
     placed_site = registry.site(site)
     raw_days = app.settings.retention.raw_days
-    cutoff = int((dt.datetime.now(dt.UTC) - dt.timedelta(days=raw_days)).timestamp() * 1000)
+    cutoff = datetime_to_ms(dt.datetime.now(dt.UTC) - dt.timedelta(days=raw_days))
     store = None if dry_run else _open(app)[0]
     rows, too_old, first, last = 0, 0, None, None
     batch: list[Sample] = []
@@ -135,8 +136,8 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
     span = ""
     if first is not None and last is not None:
         tz = placed_site.tz
-        span = (f" from {dt.datetime.fromtimestamp(first / 1000, tz):%Y-%m-%d %H:%M} to "
-                f"{dt.datetime.fromtimestamp(last / 1000, tz):%Y-%m-%d %H:%M}")
+        span = (f" from {ms_to_datetime(first, tz):%Y-%m-%d %H:%M} to "
+                f"{ms_to_datetime(last, tz):%Y-%m-%d %H:%M}")
     verb = "checked" if dry_run else "imported"
     console.print(f"{verb} {rows} room counts for {site}{span}")
     if too_old:
@@ -146,8 +147,7 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
         )
     if not dry_run and first is not None and last is not None:
         tz = placed_site.tz
-        day_from = dt.datetime.fromtimestamp(first / 1000, tz).date()
-        day_to = dt.datetime.fromtimestamp(last / 1000, tz).date()
+        day_from, day_to = local_date(first, tz), local_date(last, tz)
         console.print(f"recompute with: softplace detect --site {site} "
                       f"--from {day_from} --to {day_to}")
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from detector.settings import Band
 from softplace.registry import OpeningHours
+from softplace.timeutil import datetime_to_ms, local_date
 
 Window = tuple[int, int]  # [start_ms, end_ms) in UTC
 
@@ -28,11 +29,7 @@ def local_ms(day: dt.date, minute: int, tz: ZoneInfo) -> int:
     if minute >= 24 * 60:
         return local_ms(day + dt.timedelta(days=1), minute - 24 * 60, tz)
     aware = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=tz)
-    return int(aware.timestamp()) * 1000
-
-
-def local_date(ms: int, tz: ZoneInfo) -> dt.date:
-    return dt.datetime.fromtimestamp(ms / 1000, tz).date()
+    return datetime_to_ms(aware)
 
 
 def _intersect(a: list[tuple[int, int]], b: tuple[int, int]) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ from detector.intervals import Interval, IntervalBuilder, RoomTracker, State, Tr
 from detector.measures import DayAccumulator, RoomMeasure, RoomRef
 from detector.settings import DetectorSettings
 from softplace.registry import Site
+from softplace.timeutil import s_to_ms
 
 
 @dataclass(slots=True)
@@ -48,7 +49,7 @@ class _RoomPipeline:
         self.emit_from_ms = emit_from_ms
         self.out = out
         config = TrackerConfig(
-            hold_ms=int(settings.hold_s * 1000), heartbeat_ms=int(settings.heartbeat_s * 1000)
+            hold_ms=s_to_ms(settings.hold_s), heartbeat_ms=s_to_ms(settings.heartbeat_s)
         )
         self.tracker = RoomTracker(config, origin_ms, self.on_segment, devices)
         self.intervals = IntervalBuilder(ref.room)

@@ -29,7 +29,9 @@ from zoneinfo import ZoneInfo
 
 from softplace.errors import SoftPlaceError
 from softplace.registry import Site
-from softplace.storage.base import Sample
+from softplace.schema import RoomCountField, SeriesName
+from softplace.storage.base import FieldValue, Sample
+from softplace.timeutil import datetime_to_ms, s_to_ms
 
 REQUIRED = ("timestamp", "room", "count")
 
@@ -42,13 +44,13 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> int:
     """Unix ms of an ISO 8601 timestamp (naive = local in ``tz``) or Unix seconds."""
     text = text.strip()
     try:
-        return round(float(text) * 1000)
+        return s_to_ms(float(text))
     except ValueError:
         pass
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return round(value.timestamp() * 1000)
+    return datetime_to_ms(value)
 
 
 def read_counts(handle: TextIO, site: Site, source: str = "<csv>") -> Iterator[Sample]:
@@ -80,4 +82,7 @@ def read_counts(handle: TextIO, site: Site, source: str = "<csv>") -> Iterator[S
             raise CsvImportError(f"{source}:{line}: count and sources must be integers") from err
         if count < 0 or sources < 1:
             raise CsvImportError(f"{source}:{line}: count must be >= 0 and sources >= 1")
-        yield Sample("room_count", placed.tags, {"count": count, "sources": sources}, time_ms)
+        fields: dict[str, FieldValue] = {
+            RoomCountField.COUNT: count, RoomCountField.SOURCES: sources,
+        }
+        yield Sample(SeriesName.ROOM_COUNT, placed.tags, fields, time_ms)

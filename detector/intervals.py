@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from softplace.timeutil import ms_to_s
+
 
 class State(StrEnum):
     OCCUPIED = "occupied"
@@ -231,7 +233,7 @@ class Interval:
 
     @property
     def duration_s(self) -> float:
-        return (self.end_ms - self.start_ms) / 1000
+        return ms_to_s(self.end_ms - self.start_ms)
 
     @property
     def mean_count(self) -> float:

@@ -25,8 +25,8 @@ from typing import Any
 from detector.days import DayPlan, overlap
 from detector.intervals import State
 from softplace.registry import PlacedRoom
-
-MS_PER_H = 3_600_000
+from softplace.schema import MeasureField
+from softplace.timeutil import MS_PER_H
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +116,16 @@ class Tally:
     def fields(self) -> dict[str, float | int]:
         """The ``room_measure`` / ``space_measure`` fields."""
         return {
-            "available_h": self.available_ms / MS_PER_H, "used_h": self.used_ms / MS_PER_H,
-            "unknown_h": self.unknown_ms / MS_PER_H,
-            "frequency_rate": self.frequency_rate, "occupancy_rate": self.occupancy_rate,
-            "utilisation_rate": self.utilisation_rate, "peak_count": self.peak_count,
-            "idle_m2h": self.idle_m2h, "area_m2": self.area_m2, "capacity": self.capacity,
+            MeasureField.AVAILABLE_H: self.available_ms / MS_PER_H,
+            MeasureField.USED_H: self.used_ms / MS_PER_H,
+            MeasureField.UNKNOWN_H: self.unknown_ms / MS_PER_H,
+            MeasureField.FREQUENCY_RATE: self.frequency_rate,
+            MeasureField.OCCUPANCY_RATE: self.occupancy_rate,
+            MeasureField.UTILISATION_RATE: self.utilisation_rate,
+            MeasureField.PEAK_COUNT: self.peak_count,
+            MeasureField.IDLE_M2H: self.idle_m2h,
+            MeasureField.AREA_M2: self.area_m2,
+            MeasureField.CAPACITY: self.capacity,
         }
 
 

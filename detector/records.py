@@ -13,22 +13,35 @@ from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from detector.breaches import Breach
-from detector.days import local_date, local_ms
+from detector.days import local_ms
 from detector.engine import Results, SiteDetector
 from detector.intervals import Interval, State
-from detector.measures import MS_PER_H, RoomMeasure, RoomRef, SpaceMeasure, Tally
+from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally
+from softplace.schema import (
+    BreachField,
+    MeasureField,
+    RoomCountField,
+    RoomIntervalField,
+    SensorHealthField,
+    SeriesName,
+    SpaceMeasureField,
+)
 from softplace.storage.base import Sample
+from softplace.timeutil import MS_PER_H, local_date, s_to_ms
 
-ROOM_COUNT = "room_count"
-SENSOR_HEALTH = "sensor_health"
+# the two series the detector reads
+ROOM_COUNT = SeriesName.ROOM_COUNT
+SENSOR_HEALTH = SeriesName.SENSOR_HEALTH
 
 
 def interval_sample(interval: Interval, ref: RoomRef) -> Sample:
     return Sample(
-        "room_interval", {**ref.tags, "state": interval.state.value},
+        SeriesName.ROOM_INTERVAL, {**ref.tags, "state": interval.state.value},
         {
-            "end_ms": interval.end_ms, "duration_s": interval.duration_s,
-            "peak_count": interval.peak_count, "mean_count": interval.mean_count,
+            RoomIntervalField.END_MS: interval.end_ms,
+            RoomIntervalField.DURATION_S: interval.duration_s,
+            RoomIntervalField.PEAK_COUNT: interval.peak_count,
+            RoomIntervalField.MEAN_COUNT: interval.mean_count,
         },
         interval.start_ms,
     )
@@ -36,7 +49,7 @@ def interval_sample(interval: Interval, ref: RoomRef) -> Sample:
 
 def measure_sample(measure: RoomMeasure) -> Sample:
     return Sample(
-        "room_measure", {**measure.room.tags, "band": measure.band},
+        SeriesName.ROOM_MEASURE, {**measure.room.tags, "band": measure.band},
         measure.tally.fields(), measure.day_start_ms,
     )
 
@@ -45,15 +58,19 @@ def space_sample(measure: SpaceMeasure) -> Sample:
     if measure.day_start_ms is None:
         raise ValueError("only daily rollups are stored")
     return Sample(
-        "space_measure", measure.tags, {**measure.tally.fields(), "rooms": measure.tally.rooms},
+        SeriesName.SPACE_MEASURE, measure.tags,
+        {**measure.tally.fields(), SpaceMeasureField.ROOMS: measure.tally.rooms},
         measure.day_start_ms,
     )
 
 
 def breach_sample(breach: Breach) -> Sample:
     return Sample(
-        "breach", breach.room.tags,
-        {"duration_s": breach.duration_s, "limit_s": breach.limit_s, "end_ms": breach.end_ms},
+        SeriesName.BREACH, breach.room.tags,
+        {
+            BreachField.DURATION_S: breach.duration_s, BreachField.LIMIT_S: breach.limit_s,
+            BreachField.END_MS: breach.end_ms,
+        },
         breach.start_ms,
     )
 
@@ -76,9 +93,10 @@ def feed_samples(
     for sample in health:
         room = sample.tags.get("room")
         if room:
-            push_status(room, sample.tags["device"], sample.time_ms, bool(sample.fields["online"]))
+            online = bool(sample.fields[SensorHealthField.ONLINE])
+            push_status(room, sample.tags["device"], sample.time_ms, online)
     for sample in counts:
-        push_reading(sample.tags["room"], sample.time_ms, int(sample.fields["count"]))
+        push_reading(sample.tags["room"], sample.time_ms, int(sample.fields[RoomCountField.COUNT]))
     return len(counts) + len(health)
 
 
@@ -98,17 +116,17 @@ def measure_from_sample(sample: Sample, refs: Mapping[str, RoomRef], tz_name: st
     if ref is None:
         return None
     fields = sample.fields
-    available = round(_f(fields, "available_h") * MS_PER_H)
-    used = round(_f(fields, "used_h") * MS_PER_H)
-    unknown = round(_f(fields, "unknown_h") * MS_PER_H)
+    available = round(_f(fields, MeasureField.AVAILABLE_H) * MS_PER_H)
+    used = round(_f(fields, MeasureField.USED_H) * MS_PER_H)
+    unknown = round(_f(fields, MeasureField.UNKNOWN_H) * MS_PER_H)
     observed = available - unknown
-    occupancy = _f(fields, "occupancy_rate")
-    idle_m2ms = _f(fields, "idle_m2h") * MS_PER_H
+    occupancy = _f(fields, MeasureField.OCCUPANCY_RATE)
+    idle_m2ms = _f(fields, MeasureField.IDLE_M2H) * MS_PER_H
     tally = Tally(
         available_ms=available, used_ms=used, vacant_ms=max(observed - used, 0),
         unknown_ms=unknown, person_ms=round(occupancy * ref.capacity * used),
         seat_observed_ms=ref.capacity * observed, seat_used_ms=ref.capacity * used,
-        idle_m2ms=idle_m2ms, peak_count=int(_f(fields, "peak_count")), rooms=1,
+        idle_m2ms=idle_m2ms, peak_count=int(_f(fields, MeasureField.PEAK_COUNT)), rooms=1,
         area_m2=ref.area_m2, capacity=ref.capacity,
     )
     day = local_date(sample.time_ms, ZoneInfo(tz_name))
@@ -124,17 +142,18 @@ def breach_from_sample(
     fields = sample.fields
     return Breach(
         ref, local_date(sample.time_ms, ZoneInfo(tz_name)), sample.time_ms,
-        int(_f(fields, "end_ms")), round(_f(fields, "duration_s") * 1000),
-        round(_f(fields, "limit_s") * 1000),
+        int(_f(fields, BreachField.END_MS)), s_to_ms(_f(fields, BreachField.DURATION_S)),
+        s_to_ms(_f(fields, BreachField.LIMIT_S)),
     )
 
 
 def interval_from_sample(sample: Sample) -> Interval:
     fields = sample.fields
-    start, end = sample.time_ms, int(_f(fields, "end_ms"))
+    start, end = sample.time_ms, int(_f(fields, RoomIntervalField.END_MS))
     return Interval(
         sample.tags["room"], start, end, State(sample.tags["state"]),
-        int(_f(fields, "peak_count")), round(_f(fields, "mean_count") * (end - start)),
+        int(_f(fields, RoomIntervalField.PEAK_COUNT)),
+        round(_f(fields, RoomIntervalField.MEAN_COUNT) * (end - start)),
     )
 
 

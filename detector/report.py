@@ -18,7 +18,7 @@ from rich.table import Table
 from detector.batch import run_site_batch
 from detector.breaches import Breach
 from detector.idle_slots import IdleSlot, find_idle_slots
-from detector.intervals import Interval
+from detector.intervals import Interval, State
 from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally, rollup_period, room_period
 from detector.records import (
     breach_from_sample,
@@ -29,7 +29,9 @@ from detector.records import (
 from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import WEEKDAYS, Registry, Site
+from softplace.schema import MeasureField, SeriesName
 from softplace.storage.base import Store
+from softplace.timeutil import MS_PER_H, ms_to_datetime
 
 Source = Literal["auto", "stored", "recompute"]
 
@@ -116,8 +118,9 @@ def _room_use(ref: RoomRef, name: str, tally: Tally) -> RoomUse:
     fields = tally.fields()
     return RoomUse(
         room=ref.room, name=name, building=ref.building, floor=ref.floor, kind=ref.kind,
-        area_m2=ref.area_m2, capacity=ref.capacity, available_h=float(fields["available_h"]),
-        used_h=float(fields["used_h"]), unknown_h=float(fields["unknown_h"]),
+        area_m2=ref.area_m2, capacity=ref.capacity,
+        available_h=float(fields[MeasureField.AVAILABLE_H]),
+        used_h=float(fields[MeasureField.USED_H]), unknown_h=float(fields[MeasureField.UNKNOWN_H]),
         frequency_rate=tally.frequency_rate, occupancy_rate=tally.occupancy_rate,
         utilisation_rate=tally.utilisation_rate, peak_count=tally.peak_count,
         idle_m2h=tally.idle_m2h, rules=ref.rules,
@@ -157,9 +160,9 @@ def assemble_report(
     breach_rows = [
         BreachRow(
             room=b.room.room, name=names.get(b.room.room, b.room.room), date=b.date,
-            start=dt.datetime.fromtimestamp(b.start_ms / 1000, tz),
-            end=dt.datetime.fromtimestamp(b.end_ms / 1000, tz),
-            vacant_h=b.vacant_ms / 3_600_000, limit_h=b.limit_ms / 3_600_000,
+            start=ms_to_datetime(b.start_ms, tz),
+            end=ms_to_datetime(b.end_ms, tz),
+            vacant_h=b.vacant_ms / MS_PER_H, limit_h=b.limit_ms / MS_PER_H,
         )
         for b in sorted(breaches, key=lambda b: (b.start_ms, b.room.room))
     ]
@@ -212,7 +215,9 @@ def build_report(
     start_ms, _ = day_bounds_ms(start, site.timezone)
     _, end_ms = day_bounds_ms(end, site.timezone)
     tags = {"site": site.id}
-    stored = [] if source == "recompute" else store.query("room_measure", start_ms, end_ms, tags)
+    stored = [] if source == "recompute" else store.query(
+        SeriesName.ROOM_MEASURE, start_ms, end_ms, tags
+    )
     if source == "stored" or (source == "auto" and stored):
         refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
         measures = [
@@ -221,12 +226,14 @@ def build_report(
         ]
         breaches = [
             b for b in (breach_from_sample(s, refs, site.timezone)
-                        for s in store.query("breach", start_ms, end_ms, tags))
+                        for s in store.query(SeriesName.BREACH, start_ms, end_ms, tags))
             if b is not None and b.room.rules
         ]
         intervals = [
             interval_from_sample(s)
-            for s in store.query("room_interval", start_ms, end_ms, {**tags, "state": "vacant"})
+            for s in store.query(
+                SeriesName.ROOM_INTERVAL, start_ms, end_ms, {**tags, "state": State.VACANT}
+            )
         ]
         return assemble_report(
             site, start, end, settings=settings, measures=measures, breaches=breaches,

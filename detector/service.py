@@ -23,7 +23,7 @@ from pathlib import Path
 
 from detector.batch import warmup_ms
 from detector.checkpoint import load_checkpoint, save_checkpoint
-from detector.days import local_date, local_ms
+from detector.days import local_ms
 from detector.engine import Results, SiteDetector
 from detector.measures import rollup_days
 from detector.records import (
@@ -37,6 +37,7 @@ from detector.settings import DetectorSettings
 from softplace.messages import RoomReading, SensorHealth
 from softplace.registry import Registry, Site
 from softplace.storage.base import Store
+from softplace.timeutil import local_date, s_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class DetectorService:
         self.checkpoint_path = checkpoint_path or self.settings.checkpoint_path
         chosen = [registry.site(s) for s in sites] if sites else list(registry.sites)
         saved = load_checkpoint(self.checkpoint_path) or {}
-        now_ms = int(clock() * 1000)
+        now_ms = s_to_ms(clock())
         self.detectors: dict[str, SiteDetector] = {}
         for site in chosen:
             if site.id in saved:
@@ -90,7 +91,7 @@ class DetectorService:
     def step(self) -> StepStats:
         """One poll: catch every site up to ``now - reorder_window``."""
         stats = StepStats()
-        target = int(self.clock() * 1000) - int(self.settings.reorder_window_s * 1000)
+        target = s_to_ms(self.clock()) - s_to_ms(self.settings.reorder_window_s)
         chunk = int(self.settings.batch_chunk_h * 3_600_000)
         for site_id, detector in self.detectors.items():
             while detector.watermark_ms < target:
@@ -146,13 +147,13 @@ class LiveFeed:
     ) -> None:
         self.settings = settings or DetectorSettings()
         self.detector = SiteDetector(site, self.settings, start_ms)
-        self._window = int(self.settings.reorder_window_s * 1000)
+        self._window = s_to_ms(self.settings.reorder_window_s)
         self._newest = start_ms
         self._advanced = start_ms
 
     def reading(self, message: RoomReading) -> bool:
         """Queue a room reading; False when it came later than the reorder window allows."""
-        ts = round(message.ts * 1000)
+        ts = s_to_ms(message.ts)
         accepted = self.detector.push_reading(message.room, ts, message.count)
         self._tick(ts)
         return accepted
@@ -160,7 +161,7 @@ class LiveFeed:
     def health(self, message: SensorHealth) -> bool:
         if message.room is None:
             return False
-        ts = round(message.ts * 1000)
+        ts = s_to_ms(message.ts)
         accepted = self.detector.push_status(message.room, message.device, ts, message.online)
         self._tick(ts)
         return accepted

@@ -27,8 +27,10 @@ from gateway.settings import GatewaySettings
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from softplace.registry import Registry
+from softplace.schema import SeriesName
 from softplace.settings import MqttSettings
 from softplace.storage.sqlite import SqliteStore
+from softplace.timeutil import datetime_to_ms, s_to_ms
 
 
 @dataclass(slots=True)
@@ -115,8 +117,8 @@ def run_demo(
             cleanup.callback(ingest.stop)
             for sensor in sensors.values():
                 cleanup.callback(sensor.close)
-    for sample in store.query("room_count", int(start.timestamp() * 1000) - 1,
-                              int(end.timestamp() * 1000) + 1):
+    for sample in store.query(SeriesName.ROOM_COUNT, datetime_to_ms(start) - 1,
+                              datetime_to_ms(end) + 1):
         key = (sample.tags["site"], sample.tags["room"])
         result.per_room[key] = result.per_room.get(key, 0) + 1
     for site in registry.sites:
@@ -150,7 +152,7 @@ def _play(
                 count = schedule.count_at(when)
                 shares = split_count(count, len(devices), schedule.placed.room.combine)
                 for sensor, share in zip(devices, shares, strict=True):
-                    sent = sensor.observe(step * step_s * 1000, when.timestamp(), share)
+                    sent = sensor.observe(s_to_ms(step * step_s), when.timestamp(), share)
                     result.published += len(sent)
             progress.update(task, completed=step,
                             description=f"virtual sensors play {when:%a %d %b %H:%M} UTC")

@@ -6,7 +6,6 @@ upstream message is a new row.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +13,9 @@ from softplace import topics
 from softplace.errors import MessageError
 from softplace.messages import DeadLetter, RoomReading, SensorHealth, parse_message
 from softplace.registry import Registry
+from softplace.schema import DeadletterField, RoomCountField, SensorHealthField, SeriesName
 from softplace.storage.base import FieldValue, Sample
-
-
-def to_ms(ts: float) -> int:
-    return math.floor(ts * 1000)
+from softplace.timeutil import s_to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +30,9 @@ class IngestCore:
             (placed.site.id, placed.room.id): placed.tags for placed in registry.placed_rooms()
         }
         self._handlers: dict[str, Callable[[bytes], Sample]] = {
-            "room": self._room,
-            "health": self._health,
-            "deadletter": self._deadletter,
+            topics.TopicKind.ROOM: self._room,
+            topics.TopicKind.HEALTH: self._health,
+            topics.TopicKind.DEADLETTER: self._deadletter,
         }
 
     def samples_for(self, topic: str, payload: bytes) -> Sample | Rejected:
@@ -54,8 +51,10 @@ class IngestCore:
         if tags is None:
             raise MessageError("unknown_device", f"room {reading.room!r} of site "
                                                  f"{reading.site!r} is not in the registry")
-        return Sample("room_count", tags, {"count": reading.count, "sources": reading.sources},
-                      to_ms(reading.ts))
+        fields: dict[str, FieldValue] = {
+            RoomCountField.COUNT: reading.count, RoomCountField.SOURCES: reading.sources,
+        }
+        return Sample(SeriesName.ROOM_COUNT, tags, fields, s_to_ms(reading.ts))
 
     @staticmethod
     def _health(payload: bytes) -> Sample:
@@ -63,15 +62,19 @@ class IngestCore:
         tags = {"site": health.site, "device": health.device}
         if health.room:
             tags["room"] = health.room
-        fields: dict[str, FieldValue] = {"online": int(health.online)}
-        optional = {"last_seen": health.last_seen, "battery_pct": health.battery_pct,
-                    "rssi_dbm": health.rssi_dbm}
+        fields: dict[str, FieldValue] = {SensorHealthField.ONLINE: int(health.online)}
+        optional = {
+            SensorHealthField.LAST_SEEN: health.last_seen,
+            SensorHealthField.BATTERY_PCT: health.battery_pct,
+            SensorHealthField.RSSI_DBM: health.rssi_dbm,
+        }
         fields.update({k: v for k, v in optional.items() if v is not None})
-        return Sample("sensor_health", tags, fields, to_ms(health.ts))
+        return Sample(SeriesName.SENSOR_HEALTH, tags, fields, s_to_ms(health.ts))
 
     @staticmethod
     def _deadletter(payload: bytes) -> Sample:
         letter = parse_message(DeadLetter, payload)
         # the original payload stays on the site broker: only the reason is stored
-        return Sample("deadletter", {"site": letter.site, "reason": letter.reason},
-                      {"n": 1, "topic": letter.topic}, to_ms(letter.received_at))
+        return Sample(SeriesName.DEADLETTER, {"site": letter.site, "reason": letter.reason},
+                      {DeadletterField.N: 1, DeadletterField.TOPIC: letter.topic},
+                      s_to_ms(letter.received_at))

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
 
-from ingest.core import IngestCore, Rejected, to_ms
+from ingest.core import IngestCore, Rejected
 from ingest.settings import IngestSettings
 from softplace import topics
 from softplace.backoff import Backoff
@@ -32,8 +31,10 @@ from softplace.mqtt import (
     reason_failed,
 )
 from softplace.registry import Registry
+from softplace.schema import DeadletterField, SeriesName
 from softplace.settings import MqttSettings
 from softplace.storage.base import Sample, Store
+from softplace.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,9 @@ class Ingest:
             self.rejected += 1
             log.warning("rejected %s: %s: %s", message.topic, result.reason, result.detail)
             site = message.topic.split("/")[2] if message.topic.count("/") >= 2 else "unknown"
-            result = Sample("deadletter", {"site": site, "reason": result.reason},
-                            {"n": 1, "topic": message.topic[:256]}, to_ms(time.time()))
+            result = Sample(SeriesName.DEADLETTER, {"site": site, "reason": result.reason},
+                            {DeadletterField.N: 1, DeadletterField.TOPIC: message.topic[:256]},
+                            now_ms())
         return result
 
     def _write_loop(self) -> None:

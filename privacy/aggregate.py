@@ -19,10 +19,16 @@ from typing import Literal
 
 from privacy.settings import PeriodKind, PrivacySettings
 from softplace.registry import PlacedRoom, Registry
+from softplace.schema import AggregateField, MeasureField
 from softplace.storage.base import Sample
+from softplace.timeutil import ms_to_datetime
 
 Level = Literal["building", "district"]
-QUANTITIES = ("available_m2h", "idle_m2h", "used_m2h", "breaches")
+USED_M2H = "used_m2h"  # noised like the others, released only as the utilisation rate
+AVAILABLE_M2H, IDLE_M2H, BREACHES = (
+    AggregateField.AVAILABLE_M2H, AggregateField.IDLE_M2H, AggregateField.BREACHES
+)
+QUANTITIES = (AVAILABLE_M2H, IDLE_M2H, USED_M2H, BREACHES)
 RoomKey = tuple[str, str]  # (site, room)
 
 
@@ -160,7 +166,7 @@ class CellTotals:
 def _local_day(time_ms: int, timezone: str) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
-    return dt.datetime.fromtimestamp(time_ms / 1000, ZoneInfo(timezone))
+    return ms_to_datetime(time_ms, ZoneInfo(timezone))
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -207,16 +213,16 @@ def aggregate(
                 if i is None:
                     dropped["room_measure outside the period"] += 1
                     continue
-                values["available_m2h"][i] += round(available / q)
-                values["idle_m2h"][i] += round(idle / q)
-                values["used_m2h"][i] += round(used / q)
+                values[AVAILABLE_M2H][i] += round(available / q)
+                values[IDLE_M2H][i] += round(idle / q)
+                values[USED_M2H][i] += round(used / q)
     for key, local in _counted_breaches(breaches, facts, settings, dropped):
         half = "am" if local.hour < settings.day_split_hour else "pm"
         label = period_label(local.date(), half, kind)
         for area in areas_of.get(key, ()):
             i = index.get((area.id, label))
             if i is not None:
-                values["breaches"][i] += 1
+                values[BREACHES][i] += 1
     sensitivity = sensitivities(registry, released, kind, settings)
     parts = 2 if kind == "half_day" else 1
     return CellTotals(cells, values, sensitivity, parts, len(room_days), dict(dropped))
@@ -239,10 +245,12 @@ def _room_days(
             continue
         room = facts[key]
         local = _local_day(sample.time_ms, room.timezone)
-        available = _clamp(float(sample.fields.get("available_h", 0.0)), 0, 24) * room.area_m2
+        hours = float(sample.fields.get(MeasureField.AVAILABLE_H, 0.0))
+        available = _clamp(hours, 0, 24) * room.area_m2
         available = _clamp(available, 0, room.day_bound_m2h)
-        idle = _clamp(float(sample.fields.get("idle_m2h", 0.0)), 0, available)
-        used = _clamp(float(sample.fields.get("utilisation_rate", 0.0)), 0, 1) * available
+        idle = _clamp(float(sample.fields.get(MeasureField.IDLE_M2H, 0.0)), 0, available)
+        rate = float(sample.fields.get(MeasureField.UTILISATION_RATE, 0.0))
+        used = _clamp(rate, 0, 1) * available
         room_days[(key, local.date())]["am" if band == am_band else "pm"] = (available, idle, used)
     return room_days
 
@@ -294,10 +302,10 @@ def sensitivities(
     m2h = max((math.ceil(facts[r].day_bound_m2h / q) * n for r, n in holders.items()), default=0)
     breaches = max(holders.values(), default=0) * settings.max_breaches_per_room_day
     return {
-        "available_m2h": parts * m2h,
-        "idle_m2h": parts * m2h,
-        "used_m2h": parts * m2h,
-        "breaches": parts * breaches,
+        AVAILABLE_M2H: parts * m2h,
+        IDLE_M2H: parts * m2h,
+        USED_M2H: parts * m2h,
+        BREACHES: parts * breaches,
     }
 
 

@@ -15,11 +15,22 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from softplace.messages import RoomReading
-from softplace.schema import SERIES, Family, Series
+from softplace.schema import (
+    SERIES,
+    AuditField,
+    DeadletterField,
+    Family,
+    MeasureField,
+    RoomCountField,
+    RoomIntervalField,
+    Series,
+    SeriesName,
+)
 from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.timeutil import MS_PER_DAY, MS_PER_H
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+DAY_MS = MS_PER_DAY
+HOUR_MS = MS_PER_H
 
 # Name parts that would mean a field or tag could hold a person, a MAC address or an image.
 FORBIDDEN_PARTS = frozenset({
@@ -27,11 +38,16 @@ FORBIDDEN_PARTS = frozenset({
     "ssid", "ip", "image", "img", "photo", "picture", "video", "frame", "face", "badge",
 })
 DEVICE_PARTS = frozenset({"device", "dev", "boot", "seq"})
-PEOPLE_FIELDS = frozenset({"count", "peak_count", "mean_count"})
+PEOPLE_FIELDS = frozenset({
+    RoomCountField.COUNT, MeasureField.PEAK_COUNT, RoomIntervalField.PEAK_COUNT,
+    RoomIntervalField.MEAN_COUNT,
+})
 # Free-text fields allowed in storage, and why none can hold a person's name or an image.
 TEXT_FIELDS: dict[tuple[str, str], str] = {
-    ("deadletter", "topic"): "the MQTT topic of a rejected message: site and device ids only",
-    ("privacy_audit", "detail"): "text written by this audit from series and field names",
+    (SeriesName.DEADLETTER, DeadletterField.TOPIC):
+        "the MQTT topic of a rejected message: site and device ids only",
+    (SeriesName.PRIVACY_AUDIT, AuditField.DETAIL):
+        "text written by this audit from series and field names",
 }
 
 
@@ -99,7 +115,7 @@ def check_schema(
     leaked = [f for f in room_message.model_fields if _parts(f) & (DEVICE_PARTS | FORBIDDEN_PARTS)]
     if leaked:
         findings.append(Finding(
-            "minimisation", "room_count",
+            "minimisation", SeriesName.ROOM_COUNT,
             f"{room_message.__name__} carries {leaked} past the gateway",
         ))
     return findings
@@ -173,10 +189,11 @@ def audit_samples(result: AuditResult) -> list[Sample]:
     """One ``privacy_audit`` point per check (time = the audit's)."""
     return [
         Sample(
-            "privacy_audit", {"check": check},
+            SeriesName.PRIVACY_AUDIT, {"check": check},
             {
-                "ok": int(not found), "breaches": len(found),
-                "detail": "; ".join(f"{f.series}: {f.detail}" for f in found)[:1000] or "ok",
+                AuditField.OK: int(not found), AuditField.BREACHES: len(found),
+                AuditField.DETAIL:
+                    "; ".join(f"{f.series}: {f.detail}" for f in found)[:1000] or "ok",
             },
             result.now_ms,
         )

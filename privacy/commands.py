@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 import click
@@ -17,11 +16,9 @@ from privacy.settings import PERIODS, PrivacySettings
 from softplace.cli import AppContext, console, err_console, pass_app
 from softplace.errors import PrivacyError
 from softplace.registry import load_registry
+from softplace.schema import SeriesName
 from softplace.storage import open_store
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+from softplace.timeutil import MS_PER_DAY, datetime_to_ms, now_ms
 
 
 @click.group()
@@ -66,7 +63,7 @@ def audit(app: AppContext, no_record: bool) -> None:
     privacy_settings = app.section(PrivacySettings)
     store = open_store(settings, apply_retention=False)
     try:
-        result = run_audit(store, settings.retention.policies(), _now_ms(),
+        result = run_audit(store, settings.retention.policies(), now_ms(),
                            privacy_settings.retention_grace_hours)
         if not no_record:
             store.write(audit_samples(result))
@@ -92,7 +89,7 @@ def report(app: AppContext, out: Path | None) -> None:
     privacy_settings = app.section(PrivacySettings)
     store = open_store(settings, apply_retention=False)
     try:
-        result = run_audit(store, settings.retention.policies(), _now_ms(),
+        result = run_audit(store, settings.retention.policies(), now_ms(),
                            privacy_settings.retention_grace_hours)
     finally:
         store.close()
@@ -140,14 +137,14 @@ def export(
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
     registry = load_registry(settings.registry)
-    now = _now_ms()
+    now = now_ms()
     # wide margins: the period may be widened to whole weeks or months (filtered later)
-    start_ms = int(start.replace(tzinfo=dt.UTC).timestamp() * 1000) - 86_400_000 * 40
-    end_ms = int(end.replace(tzinfo=dt.UTC).timestamp() * 1000) + 86_400_000 * 40
+    start_ms = datetime_to_ms(start.replace(tzinfo=dt.UTC)) - MS_PER_DAY * 40
+    end_ms = datetime_to_ms(end.replace(tzinfo=dt.UTC)) + MS_PER_DAY * 40
     store = open_store(settings)
     try:
-        measures = store.query("room_measure", start_ms, end_ms)
-        breaches = store.query("breach", start_ms, end_ms)
+        measures = store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms)
+        breaches = store.query(SeriesName.BREACH, start_ms, end_ms)
         with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
             try:
                 release = build_release(

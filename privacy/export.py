@@ -17,8 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from privacy.release import Cell, Release
+from softplace.schema import AggregateField, SeriesName
+from softplace.timeutil import ms_to_datetime
 
-CSV_NAME = "regulator_aggregate.csv"
+CSV_NAME = f"{SeriesName.REGULATOR_AGGREGATE}.csv"
 FieldKind = Literal["string", "number", "integer", "date"]
 
 # column -> (Table Schema type, description): the CSV and its schema come from this table.
@@ -27,11 +29,13 @@ COLUMNS: dict[str, tuple[FieldKind, str]] = {
     "area": ("string", "site/building id, or district id, from the registry"),
     "period": ("string", "YYYY-MM-DD/am|pm, YYYY-MM-DD, YYYY-Www or YYYY-MM (site local time)"),
     "status": ("string", "released, primary (fewer than k rooms) or secondary suppression"),
-    "rooms": ("integer", "rooms covered (registry); empty when suppressed"),
-    "available_m2h": ("number", "open square-metre-hours, with discrete Laplace noise"),
-    "idle_m2h": ("number", "open but vacant square-metre-hours, with noise"),
-    "utilisation_rate": ("number", "utilised / available m²·h, from the noisy figures"),
-    "breaches": ("number", "vacancies longer than the rule's limit, with noise"),
+    AggregateField.ROOMS: ("integer", "rooms covered (registry); empty when suppressed"),
+    AggregateField.AVAILABLE_M2H: ("number", "open square-metre-hours, with discrete Laplace"
+                                             " noise"),
+    AggregateField.IDLE_M2H: ("number", "open but vacant square-metre-hours, with noise"),
+    AggregateField.UTILISATION_RATE: ("number", "utilised / available m²·h, from the noisy"
+                                                " figures"),
+    AggregateField.BREACHES: ("number", "vacancies longer than the rule's limit, with noise"),
 }
 
 
@@ -87,7 +91,7 @@ def table_schema() -> TableSchema:
     constraints: dict[str, dict[str, Any]] = {
         "level": {"required": True, "enum": ["building", "district"]},
         "status": {"required": True, "enum": ["released", "primary", "secondary"]},
-        "utilisation_rate": {"minimum": 0, "maximum": 1},
+        AggregateField.UTILISATION_RATE: {"minimum": 0, "maximum": 1},
     }
     return TableSchema(
         fields=[
@@ -116,9 +120,9 @@ def export_release(release: Release, out_dir: Path) -> tuple[Path, Path]:
             f" fewer than {release.k} rooms are suppressed (with secondary suppression);"
             f" figures carry discrete Laplace noise at epsilon {release.epsilon:g}."
         ),
-        created=dt.datetime.fromtimestamp(release.created_ms / 1000, dt.UTC).isoformat(),
+        created=ms_to_datetime(release.created_ms, dt.UTC).isoformat(),
         resources=[Resource(
-            name="regulator_aggregate", path=CSV_NAME,
+            name=SeriesName.REGULATOR_AGGREGATE, path=CSV_NAME,
             hash=f"sha256:{hashlib.sha256(data).hexdigest()}", bytes=len(data),
             schema_=table_schema(),
         )],

@@ -8,13 +8,13 @@ side). The file survives restarts; keep it with the backups.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from softplace.errors import PrivacyError
 from softplace.sqlitefile import immediate, open_durable
+from softplace.timeutil import now_ms as clock_ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charge (
@@ -77,7 +77,7 @@ class Ledger:
         limit = self.limit(recipient)
         charge = Charge(
             release_id or uuid.uuid4().hex, recipient, epsilon,
-            int(time.time() * 1000) if now_ms is None else now_ms, note,
+            clock_ms() if now_ms is None else now_ms, note,
         )
         with immediate(self._db):  # a refusal raised inside rolls back
             (spent,) = self._db.execute(

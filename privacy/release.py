@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from privacy import noise
 from privacy.aggregate import (
+    AVAILABLE_M2H,
+    BREACHES,
+    IDLE_M2H,
     QUANTITIES,
+    USED_M2H,
     Area,
     aggregate,
     align,
@@ -32,7 +36,9 @@ from privacy.settings import PERIODS, PeriodKind, PrivacySettings
 from privacy.suppression import Suppression, suppress
 from softplace.errors import PrivacyError
 from softplace.registry import Registry
+from softplace.schema import AggregateField, BudgetField, SeriesName
 from softplace.storage.base import Sample
+from softplace.timeutil import MS_PER_H, datetime_to_ms
 
 NEIGHBOURING = "one room-day's measures changed arbitrarily (room and its area public)"
 
@@ -115,7 +121,7 @@ def choose_period(
     share = settings.epsilon_per_release / len(QUANTITIES)
     candidates = PERIODS[PERIODS.index(settings.period):]
     for kind in candidates:
-        plan = noise.plan(sensitivities(registry, released, kind, settings)["idle_m2h"], share,
+        plan = noise.plan(sensitivities(registry, released, kind, settings)[IDLE_M2H], share,
                           settings.alpha)
         capacity = min(opening_capacity_m2h(registry, a, kind) for a in released)
         error = plan.bound * settings.m2h_quantum
@@ -174,14 +180,14 @@ def build_release(
     q = settings.m2h_quantum
     cells: list[Cell] = []
     for i, (area, label) in enumerate(totals.cells):
-        available = max(noisy["available_m2h"][i], 0) * q
-        used = max(noisy["used_m2h"][i], 0) * q
+        available = max(noisy[AVAILABLE_M2H][i], 0) * q
+        used = max(noisy[USED_M2H][i], 0) * q
         cells.append(Cell(
             level=area.level, area=area.id, period=label, status=Suppression.RELEASED,
             rooms=len(area.rooms), available_m2h=available,
-            idle_m2h=min(max(noisy["idle_m2h"][i], 0) * q, available) if available else 0.0,
+            idle_m2h=min(max(noisy[IDLE_M2H][i], 0) * q, available) if available else 0.0,
             utilisation_rate=min(used / available, 1.0) if available > 0 else None,
-            breaches=float(max(noisy["breaches"][i], 0)),
+            breaches=float(max(noisy[BREACHES][i], 0)),
         ))
     periods = sorted({label for _, label in totals.cells}) or _labels(start, end, kind)
     for area in areas:
@@ -191,7 +197,7 @@ def build_release(
                      status=decisions[area.id].status)
                 for label in periods
             )
-    units = {"breaches": "breaches"}
+    units: dict[str, str] = {BREACHES: "breaches"}
     return Release(
         id=release_id, recipient=recipient, created_ms=now_ms, start=start, end=end,
         period=kind, requested_period=settings.period, coarsening=reason, k=settings.k,
@@ -199,10 +205,10 @@ def build_release(
         noise=[
             QuantityNoise(
                 quantity=name, unit=units.get(name, "m²·h"),
-                sensitivity=p.sensitivity * (1 if name == "breaches" else q),
-                epsilon=p.epsilon, scale=p.scale * (1 if name == "breaches" else q),
-                std=p.std * (1 if name == "breaches" else q),
-                bound=p.bound * (1 if name == "breaches" else q),
+                sensitivity=p.sensitivity * (1 if name == BREACHES else q),
+                epsilon=p.epsilon, scale=p.scale * (1 if name == BREACHES else q),
+                std=p.std * (1 if name == BREACHES else q),
+                bound=p.bound * (1 if name == BREACHES else q),
             )
             for name, p in plans.items()
         ],
@@ -222,19 +228,21 @@ def to_samples(release: Release) -> list[Sample]:
     samples: list[Sample] = []
     for cell in release.cells:
         day = period_start(cell.period)
-        time_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+        time_ms = datetime_to_ms(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
         if cell.period.endswith("/pm"):
-            time_ms += 12 * 3600 * 1000
+            time_ms += 12 * MS_PER_H
         fields: dict[str, int | float] = {
-            "epsilon": release.epsilon, "k": release.k,
-            "suppressed": 0 if cell.status is Suppression.RELEASED else 1,
+            AggregateField.EPSILON: release.epsilon, AggregateField.K: release.k,
+            AggregateField.SUPPRESSED: 0 if cell.status is Suppression.RELEASED else 1,
         }
-        for name in ("available_m2h", "idle_m2h", "utilisation_rate", "breaches", "rooms"):
+        for name in (AggregateField.AVAILABLE_M2H, AggregateField.IDLE_M2H,
+                     AggregateField.UTILISATION_RATE, AggregateField.BREACHES,
+                     AggregateField.ROOMS):
             value = getattr(cell, name)
             if value is not None:
                 fields[name] = value
         samples.append(Sample(
-            "regulator_aggregate",
+            SeriesName.REGULATOR_AGGREGATE,
             {"recipient": release.recipient, "level": cell.level, "area": cell.area,
              "period": cell.period},
             fields, time_ms,
@@ -245,7 +253,10 @@ def to_samples(release: Release) -> list[Sample]:
 def budget_sample(ledger: Ledger, recipient: str, now_ms: int) -> Sample:
     state = ledger.state(recipient)
     return Sample(
-        "privacy_budget", {"recipient": recipient},
-        {"epsilon_spent": state.spent, "epsilon_limit": state.limit, "releases": state.releases},
+        SeriesName.PRIVACY_BUDGET, {"recipient": recipient},
+        {
+            BudgetField.EPSILON_SPENT: state.spent, BudgetField.EPSILON_LIMIT: state.limit,
+            BudgetField.RELEASES: state.releases,
+        },
         now_ms,
     )

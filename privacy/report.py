@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from privacy.audit import AuditResult
 from privacy.inventory import Inventory, inventory_markdown, retention_text
 from privacy.ledger import BudgetState, Charge
+from softplace.timeutil import ms_to_datetime
 
 
 def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return ms_to_datetime(ms, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render_report(

@@ -18,6 +18,11 @@ class UnknownNameError(SoftPlaceError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownSeriesError(UnknownNameError):
+    """A series name not in ``softplace.schema.SERIES`` (a typo): every store refuses to
+    write or query it, rather than answering an empty result."""
+
+
 class InvalidRangeError(SoftPlaceError, ValueError):
     """A time range that ends before it starts."""
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from softplace.errors import UnknownSeriesError
+
 FieldType = Literal["int", "float", "str", "bool"]
 
 
@@ -19,6 +21,104 @@ class Family(StrEnum):
     RAW = "raw"  # room counts and sensor health: short
     DERIVED = "derived"  # intervals, daily measures, breaches: longer
     AGGREGATES = "aggregates"  # anonymised regulator releases: longest
+
+
+class SeriesName(StrEnum):
+    """Every series SoftPlace stores; the table ``SERIES`` below describes each one."""
+
+    ROOM_COUNT = "room_count"
+    SENSOR_HEALTH = "sensor_health"
+    DEADLETTER = "deadletter"
+    ROOM_INTERVAL = "room_interval"
+    ROOM_MEASURE = "room_measure"
+    SPACE_MEASURE = "space_measure"
+    BREACH = "breach"
+    REGULATOR_AGGREGATE = "regulator_aggregate"
+    PRIVACY_BUDGET = "privacy_budget"
+    PRIVACY_AUDIT = "privacy_audit"
+
+
+class RoomCountField(StrEnum):
+    COUNT = "count"
+    SOURCES = "sources"
+
+
+class SensorHealthField(StrEnum):
+    ONLINE = "online"
+    LAST_SEEN = "last_seen"
+    BATTERY_PCT = "battery_pct"
+    RSSI_DBM = "rssi_dbm"
+
+
+class DeadletterField(StrEnum):
+    N = "n"
+    TOPIC = "topic"
+
+
+class RoomIntervalField(StrEnum):
+    END_MS = "end_ms"
+    DURATION_S = "duration_s"
+    PEAK_COUNT = "peak_count"
+    MEAN_COUNT = "mean_count"
+
+
+class MeasureField(StrEnum):
+    """The SMG measure fields, shared by ``room_measure`` and ``space_measure``."""
+
+    AVAILABLE_H = "available_h"
+    USED_H = "used_h"
+    UNKNOWN_H = "unknown_h"
+    FREQUENCY_RATE = "frequency_rate"
+    OCCUPANCY_RATE = "occupancy_rate"
+    UTILISATION_RATE = "utilisation_rate"
+    PEAK_COUNT = "peak_count"
+    IDLE_M2H = "idle_m2h"
+    AREA_M2 = "area_m2"
+    CAPACITY = "capacity"
+
+
+class SpaceMeasureField(StrEnum):
+    """``space_measure``'s own field, next to the ``MeasureField`` ones."""
+
+    ROOMS = "rooms"
+
+
+class BreachField(StrEnum):
+    DURATION_S = "duration_s"
+    LIMIT_S = "limit_s"
+    END_MS = "end_ms"
+
+
+class AggregateField(StrEnum):
+    AVAILABLE_M2H = "available_m2h"
+    IDLE_M2H = "idle_m2h"
+    UTILISATION_RATE = "utilisation_rate"
+    BREACHES = "breaches"
+    ROOMS = "rooms"
+    EPSILON = "epsilon"
+    K = "k"
+    SUPPRESSED = "suppressed"
+
+
+class BudgetField(StrEnum):
+    EPSILON_SPENT = "epsilon_spent"
+    EPSILON_LIMIT = "epsilon_limit"
+    RELEASES = "releases"
+
+
+class AuditField(StrEnum):
+    OK = "ok"
+    BREACHES = "breaches"
+    DETAIL = "detail"
+
+
+MEASURE_FIELDS: dict[str, FieldType] = {
+    MeasureField.AVAILABLE_H: "float", MeasureField.USED_H: "float",
+    MeasureField.UNKNOWN_H: "float", MeasureField.FREQUENCY_RATE: "float",
+    MeasureField.OCCUPANCY_RATE: "float", MeasureField.UTILISATION_RATE: "float",
+    MeasureField.PEAK_COUNT: "int", MeasureField.IDLE_M2H: "float",
+    MeasureField.AREA_M2: "float", MeasureField.CAPACITY: "int",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +131,12 @@ class Series:
     recipients: tuple[str, ...]
     personal_data: str  # why this is or is not personal data; goes into the inventory
 
+    def __post_init__(self) -> None:
+        # plain strings, so reprs and messages read "count", never <RoomCountField.COUNT: ...>
+        object.__setattr__(self, "name", str(self.name))
+        object.__setattr__(self, "tags", tuple(str(t) for t in self.tags))
+        object.__setattr__(self, "fields", {str(k): v for k, v in self.fields.items()})
+
 
 ROOM_TAGS = ("site", "building", "floor", "room", "kind")
 
@@ -38,86 +144,88 @@ SERIES: dict[str, Series] = {
     s.name: s
     for s in (
         Series(
-            "room_count", Family.RAW, ROOM_TAGS, {"count": "int", "sources": "int"},
+            SeriesName.ROOM_COUNT, Family.RAW, ROOM_TAGS,
+            {RoomCountField.COUNT: "int", RoomCountField.SOURCES: "int"},
             "People counted in a room, one point per room reading (no device identity).",
             ("operator: facilities", "operator: branch manager"),
             "Room-level counts; a single-person room's 0/1 can reveal one person's presence,"
             " so it stays with the operator under short retention.",
         ),
         Series(
-            "sensor_health", Family.RAW, ("site", "device", "room"),
-            {"online": "int", "last_seen": "float", "battery_pct": "float", "rssi_dbm": "int"},
+            SeriesName.SENSOR_HEALTH, Family.RAW, ("site", "device", "room"),
+            {
+                SensorHealthField.ONLINE: "int", SensorHealthField.LAST_SEEN: "float",
+                SensorHealthField.BATTERY_PCT: "float", SensorHealthField.RSSI_DBM: "int",
+            },
             "Sensor online state, last seen time, battery and radio signal. Never a count.",
             ("operator: facilities",),
             "Device identifiers and radio health; no count, so nothing about people.",
         ),
         Series(
-            "deadletter", Family.RAW, ("site", "reason"), {"n": "int", "topic": "str"},
+            SeriesName.DEADLETTER, Family.RAW, ("site", "reason"),
+            {DeadletterField.N: "int", DeadletterField.TOPIC: "str"},
             "Rejected input, one point per rejected message, with the reason.",
             ("operator: facilities",),
             "Operational; the rejected payload itself stays on the site broker.",
         ),
         Series(
-            "room_interval", Family.DERIVED, (*ROOM_TAGS, "state"),
-            {"end_ms": "int", "duration_s": "float", "peak_count": "int", "mean_count": "float"},
+            SeriesName.ROOM_INTERVAL, Family.DERIVED, (*ROOM_TAGS, "state"),
+            {
+                RoomIntervalField.END_MS: "int", RoomIntervalField.DURATION_S: "float",
+                RoomIntervalField.PEAK_COUNT: "int", RoomIntervalField.MEAN_COUNT: "float",
+            },
             "Occupied, vacant and unknown intervals per room (time = interval start).",
             ("operator: branch manager",),
             "Room-level occupancy history; operator only.",
         ),
         Series(
-            "room_measure", Family.DERIVED, (*ROOM_TAGS, "band"),
-            {
-                "available_h": "float", "used_h": "float", "unknown_h": "float",
-                "frequency_rate": "float", "occupancy_rate": "float",
-                "utilisation_rate": "float", "peak_count": "int", "idle_m2h": "float",
-                "area_m2": "float", "capacity": "int",
-            },
+            SeriesName.ROOM_MEASURE, Family.DERIVED, (*ROOM_TAGS, "band"), dict(MEASURE_FIELDS),
             "Per room, day and time band: SMG frequency, occupancy and utilisation rates,"
             " peak count, idle square-metre-hours (time = local midnight of the day).",
             ("operator: branch manager",),
             "Room-level daily figures; operator only.",
         ),
         Series(
-            "space_measure", Family.DERIVED, ("site", "building", "floor", "level", "band"),
-            {
-                "available_h": "float", "used_h": "float", "unknown_h": "float",
-                "frequency_rate": "float", "occupancy_rate": "float",
-                "utilisation_rate": "float", "peak_count": "int", "idle_m2h": "float",
-                "area_m2": "float", "capacity": "int", "rooms": "int",
-            },
+            SeriesName.SPACE_MEASURE, Family.DERIVED,
+            ("site", "building", "floor", "level", "band"),
+            {**MEASURE_FIELDS, SpaceMeasureField.ROOMS: "int"},
             "room_measure rolled up per floor, building and site (level tag), seat-weighted,"
             " rooms subject to vacancy rules only (time = local midnight of the day).",
             ("operator: branch manager",),
             "Aggregated over rooms, but a floor may hold one room; operator only.",
         ),
         Series(
-            "breach", Family.DERIVED, ROOM_TAGS,
-            {"duration_s": "float", "limit_s": "float", "end_ms": "int"},
+            SeriesName.BREACH, Family.DERIVED, ROOM_TAGS,
+            {BreachField.DURATION_S: "float", BreachField.LIMIT_S: "float",
+             BreachField.END_MS: "int"},
             "Vacancies inside opening hours longer than the rule's limit (time = start).",
             ("operator: branch manager",),
             "Room-level; only their anonymised counts leave the operator.",
         ),
         Series(
-            "regulator_aggregate", Family.AGGREGATES, ("recipient", "level", "area", "period"),
+            SeriesName.REGULATOR_AGGREGATE, Family.AGGREGATES,
+            ("recipient", "level", "area", "period"),
             {
-                "available_m2h": "float", "idle_m2h": "float", "utilisation_rate": "float",
-                "breaches": "float", "rooms": "int", "epsilon": "float", "k": "int",
-                "suppressed": "int",
+                AggregateField.AVAILABLE_M2H: "float", AggregateField.IDLE_M2H: "float",
+                AggregateField.UTILISATION_RATE: "float", AggregateField.BREACHES: "float",
+                AggregateField.ROOMS: "int", AggregateField.EPSILON: "float",
+                AggregateField.K: "int", AggregateField.SUPPRESSED: "int",
             },
             "Anonymised figures per building or district and half-day or coarser, as released.",
             ("regulator",),
             "Anonymous: cells of fewer than k rooms suppressed, counts under discrete DP noise.",
         ),
         Series(
-            "privacy_budget", Family.AGGREGATES, ("recipient",),
-            {"epsilon_spent": "float", "epsilon_limit": "float", "releases": "int"},
+            SeriesName.PRIVACY_BUDGET, Family.AGGREGATES, ("recipient",),
+            {BudgetField.EPSILON_SPENT: "float", BudgetField.EPSILON_LIMIT: "float",
+             BudgetField.RELEASES: "int"},
             "Differential-privacy budget spent per recipient, after each release.",
             ("operator: privacy officer",),
             "Bookkeeping; no data about people.",
         ),
         Series(
-            "privacy_audit", Family.DERIVED, ("check",),
-            {"ok": "int", "breaches": "int", "detail": "str"},
+            SeriesName.PRIVACY_AUDIT, Family.DERIVED, ("check",),
+            {AuditField.OK: "int", AuditField.BREACHES: "int", AuditField.DETAIL: "str"},
             "Result of each retention and minimisation audit run.",
             ("operator: privacy officer",),
             "Bookkeeping; no data about people.",
@@ -127,7 +235,8 @@ SERIES: dict[str, Series] = {
 
 
 def series(name: str) -> Series:
+    """The row of series ``name``; UnknownSeriesError (a KeyError) for any other name."""
     try:
         return SERIES[name]
     except KeyError as err:
-        raise KeyError(f"unknown series {name!r}; known: {', '.join(SERIES)}") from err
+        raise UnknownSeriesError(f"unknown series {name!r}; known: {', '.join(SERIES)}") from err

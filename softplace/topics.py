@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 PREFIX = "softplace/v1"
 SHARED_GROUP_PREFIX = "$share"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class TopicKind(StrEnum):
+    """The fourth topic segment: what a topic carries."""
+
+    DEV = "dev"
+    ROOM = "room"
+    HEALTH = "health"
+    DEADLETTER = "deadletter"  # the topic; the stored series is schema.SeriesName.DEADLETTER
 
 
 def check_segment(value: str, what: str) -> str:
@@ -72,7 +82,7 @@ def shared(group: str | None, topic_filter: str) -> str:
 @dataclass(frozen=True, slots=True)
 class ParsedTopic:
     site: str
-    kind: str  # "dev", "room", "health" or "deadletter"
+    kind: str  # a TopicKind
     subject: str | None  # device or room id
     leaf: str | None  # "reading", "status", "config" for device topics
 
@@ -83,10 +93,10 @@ def parse(topic: str) -> ParsedTopic:
     if len(parts) < 4 or "/".join(parts[:2]) != PREFIX:
         raise ValueError(f"not a {PREFIX} topic: {topic!r}")
     site, kind, rest = parts[2], parts[3], parts[4:]
-    if kind == "dev" and len(rest) == 2 and rest[1] in {"reading", "status", "config"}:
+    if kind == TopicKind.DEV and len(rest) == 2 and rest[1] in {"reading", "status", "config"}:
         return ParsedTopic(site, kind, rest[0], rest[1])
-    if kind in {"room", "health"} and len(rest) == 1:
+    if kind in {TopicKind.ROOM, TopicKind.HEALTH} and len(rest) == 1:
         return ParsedTopic(site, kind, rest[0], None)
-    if kind == "deadletter" and not rest:
+    if kind == TopicKind.DEADLETTER and not rest:
         return ParsedTopic(site, kind, None, None)
     raise ValueError(f"unknown topic layout: {topic!r}")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from devkit.simulation import RoomSchedule, split_count
-from softplace import topics
-from softplace.errors import ConfigError, MessageError
+from softplace import timeutil, topics
+from softplace.errors import ConfigError, MessageError, UnknownSeriesError
 from softplace.messages import DeviceReading, parse_message
 from softplace.registry import load_registry, parse_registry
+from softplace.schema import MEASURE_FIELDS, SERIES, SeriesName, series
 from softplace_cli.settings import load_settings
 
 SAMPLE = Path("softplace/samples/registry.yaml").read_text()
@@ -127,3 +130,47 @@ def test_messages_refuse_infinite_timestamps() -> None:
 def test_settings_environment_takes_json_for_maps() -> None:
     settings = load_settings(None, {"SOFTPLACE_PRIVACY__BUDGETS": '{"regulator": 2.5}'})
     assert settings.privacy.budgets == {"regulator": 2.5}
+
+
+def test_schema_has_one_row_per_series_name_and_plain_string_names() -> None:
+    assert list(SERIES) == list(SeriesName)
+    for row in SERIES.values():
+        assert type(row.name) is str
+        assert all(type(name) is str for name in row.fields)
+
+
+def test_schema_room_and_space_measures_share_the_smg_fields() -> None:
+    for name in (SeriesName.ROOM_MEASURE, SeriesName.SPACE_MEASURE):
+        fields = SERIES[name].fields
+        assert {k: fields[k] for k in MEASURE_FIELDS} == MEASURE_FIELDS
+
+
+def test_schema_unknown_series_raises_its_own_error() -> None:
+    with pytest.raises(UnknownSeriesError, match=r"room_cuont.*known: room_count"):
+        series("room_cuont")
+
+
+def test_timeutil_seconds_round_to_the_nearest_millisecond() -> None:
+    assert 1.001 * 1000 < 1001  # the float product floor() would take one ms early
+    assert timeutil.s_to_ms(1.001) == 1001
+    assert timeutil.s_to_ms(1_700_000_000.123) == 1_700_000_000_123
+    assert timeutil.s_to_ms(0.0004) == 0
+    assert timeutil.s_to_ms(0.0006) == 1
+    assert timeutil.ms_to_s(1500) == 1.5
+
+
+def test_timeutil_datetime_to_ms_is_exact_and_refuses_naive_times() -> None:
+    moment = dt.datetime(2024, 3, 4, 9, 0, 0, 1_600, tzinfo=dt.UTC)
+    assert timeutil.datetime_to_ms(moment) == 1_709_542_800_002
+    assert timeutil.datetime_to_ms(moment.replace(microsecond=2_500)) == 1_709_542_800_002
+    assert timeutil.ms_to_datetime(1_709_542_800_002, dt.UTC) == moment.replace(microsecond=2_000)
+    with pytest.raises(ValueError, match="no time zone"):
+        timeutil.datetime_to_ms(dt.datetime(2024, 3, 4, 9, 0))
+
+
+def test_timeutil_local_date_follows_the_time_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    midnight = timeutil.datetime_to_ms(dt.datetime(2024, 3, 31, tzinfo=paris))  # DST day
+    assert timeutil.local_date(midnight, paris) == dt.date(2024, 3, 31)
+    assert timeutil.local_date(midnight - 1, paris) == dt.date(2024, 3, 30)
+    assert timeutil.local_date(midnight, dt.UTC) == dt.date(2024, 3, 30)

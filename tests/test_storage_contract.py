@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from softplace.schema import Family
+from softplace.errors import UnknownSeriesError
+from softplace.schema import Family, SeriesName
 from softplace.storage.base import RetentionPolicy, Sample, Store
 
 DAY_MS = 86_400_000
@@ -38,6 +39,27 @@ def test_store_write_then_query_returns_points_in_time_order(store: Store) -> No
     assert [s.fields["count"] for s in got] == [3, 0, 5]
     assert got[0].tags == ROOM
     assert got == samples
+
+
+def test_store_query_of_an_unknown_series_raises(store: Store) -> None:
+    base = _now_ms() - 60_000
+    store.write([Sample(SeriesName.ROOM_COUNT, ROOM, {"count": 1, "sources": 1}, base)])
+    with pytest.raises(UnknownSeriesError, match="room_cuont"):
+        store.query("room_cuont", base - 1, base + 1)
+
+
+def test_store_write_of_an_unknown_series_raises_and_writes_nothing(store: Store) -> None:
+    base = _now_ms() - 60_000
+    with pytest.raises(UnknownSeriesError):
+        Sample("room_cuont", ROOM, {"count": 1, "sources": 1}, base)
+    good = Sample(SeriesName.ROOM_COUNT, ROOM, {"count": 1, "sources": 1}, base)
+    # a point that slipped past Sample's own check (the dataclass is frozen, not sealed)
+    forged = Sample(SeriesName.ROOM_COUNT, ROOM, {"count": 2, "sources": 1}, base + 1)
+    object.__setattr__(forged, "series", "room_cuont")
+    with pytest.raises(UnknownSeriesError, match="room_cuont"):
+        store.write([good, forged])
+    assert store.query(SeriesName.ROOM_COUNT, base - 1, base + 2) == []
+    assert "room_cuont" not in store.stored_series()
 
 
 def test_store_rewriting_the_same_key_keeps_one_point(store: Store) -> None:

@@ -29,7 +29,8 @@ class Sample:
     time_ms: int
 
     def __post_init__(self) -> None:
-        known = series(self.series)
+        known = series(self.series)  # UnknownSeriesError for a name outside the schema
+        object.__setattr__(self, "series", known.name)
         unknown_tags = set(self.tags) - set(known.tags)
         unknown_fields = set(self.fields) - set(known.fields)
         if unknown_tags or unknown_fields:
@@ -39,7 +40,9 @@ class Sample:
             raise ValueError(f"{self.series}: a point needs at least one field")
         # Both backends store each field with the schema's type, so an int-looking float
         # never conflicts with earlier points in InfluxDB and reads back the same everywhere.
-        coerced = {name: _COERCE[known.fields[name]](value) for name, value in self.fields.items()}
+        coerced = {
+            str(name): _COERCE[known.fields[name]](value) for name, value in self.fields.items()
+        }
         object.__setattr__(self, "fields", coerced)
         object.__setattr__(self, "tags", {k: str(v) for k, v in self.tags.items()})
 
@@ -60,7 +63,8 @@ class Store(Protocol):
     def write(self, samples: Sequence[Sample]) -> None:
         """Write durably and idempotently; on return the points survive a crash.
 
-        Raises StorageError when the store cannot take them (the caller retries).
+        Raises StorageError when the store cannot take them (the caller retries), and
+        UnknownSeriesError, writing nothing, for a series outside the schema.
         """
 
     def query(
@@ -71,11 +75,15 @@ class Store(Protocol):
         tags: Mapping[str, str] | None = None,
     ) -> list[Sample]:
         """Points of one series with ``start_ms <= time < end_ms`` and matching tags,
-        ordered by time (then by tags)."""
+        ordered by time (then by tags); UnknownSeriesError for a series outside the schema
+        (a typo must not read as "no data")."""
         ...
 
     def oldest_ms(self, series_name: str) -> int | None:
-        """Time of the oldest stored point of a series, or None when it is empty."""
+        """Time of the oldest stored point of a series, or None when it is empty.
+
+        Any name is accepted, so the privacy audit can inspect a stray series outside the
+        schema."""
         ...
 
     def stored_series(self) -> dict[str, set[str]]:

@@ -63,7 +63,7 @@ class InfluxStore:
     # -- writing -------------------------------------------------------------------------
     def write(self, samples: Sequence[Sample]) -> None:
         by_rp: dict[str, list[str]] = {}
-        for sample in samples:
+        for sample in samples:  # series() refuses an unknown name before anything is sent
             by_rp.setdefault(series(sample.series).family.value, []).append(to_line(sample))
         for rp, lines in by_rp.items():
             self._post_write(rp, "\n".join(lines))

@@ -6,14 +6,15 @@ import contextlib
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, Family
+from softplace.schema import SERIES, Family, series
 from softplace.sqlitefile import immediate, open_durable
 from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+from softplace.timeutil import MS_PER_DAY
+from softplace.timeutil import now_ms as clock_ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -27,7 +28,6 @@ CREATE TABLE IF NOT EXISTS points (
 CREATE INDEX IF NOT EXISTS points_by_time ON points (series, time_ms);
 CREATE TABLE IF NOT EXISTS retention (family TEXT PRIMARY KEY, days INTEGER NOT NULL);
 """
-DAY_MS = 86_400_000
 
 
 def _tag_key(tags: Mapping[str, str]) -> str:
@@ -46,6 +46,8 @@ class SqliteStore:
         self._lock = threading.Lock()
 
     def write(self, samples: Sequence[Sample]) -> None:
+        for name in {s.series for s in samples}:
+            series(name)  # refuse the whole batch, like InfluxDB, before writing any of it
         rows = [
             (s.series, _tag_key(s.tags), s.time_ms, _tag_key(s.tags), json.dumps(dict(s.fields)))
             for s in samples
@@ -79,6 +81,7 @@ class SqliteStore:
         end_ms: int,
         tags: Mapping[str, str] | None = None,
     ) -> list[Sample]:
+        series(series_name)
         sql = "SELECT tags, fields, time_ms FROM points WHERE series = ? AND time_ms >= ? " \
               "AND time_ms < ?"
         params: list[object] = [series_name, start_ms, end_ms]
@@ -123,7 +126,7 @@ class SqliteStore:
     def apply_retention(
         self, policies: Sequence[RetentionPolicy], now_ms: int | None = None
     ) -> None:
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = clock_ms() if now_ms is None else now_ms
         by_family: dict[Family, list[str]] = {}
         for item in SERIES.values():
             by_family.setdefault(item.family, []).append(item.name)
@@ -136,7 +139,7 @@ class SqliteStore:
                 )
                 if policy.days <= 0:
                     continue
-                cutoff = now_ms - policy.days * DAY_MS
+                cutoff = now_ms - policy.days * MS_PER_DAY
                 names = by_family.get(policy.family, [])
                 self._db.execute(
                     f"DELETE FROM points WHERE time_ms < ? AND series IN "
