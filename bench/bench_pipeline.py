@@ -399,8 +399,9 @@ class BacklogWatch:
 
     def handled(self) -> int:
         gateway = self.gateway
-        self.peak = max(self.peak, gateway.accepted - gateway.forwarded)
-        handled = gateway.accepted + gateway.rejected
+        counts = gateway.counts
+        self.peak = max(self.peak, counts.accepted - gateway.forwarded)
+        handled = counts.accepted + counts.dead_lettered
         if handled >= self.total and self.all_in is None:
             self.all_in = time.monotonic() - self.start
         return handled
@@ -441,9 +442,10 @@ def gateway_service(r: Runner, broker: MqttSettings, workdir: Path, site: Site,
             end = r.wait(task, "d", watch.handled, n, lambda: gateway.outbox.size() == 0)
     finally:
         gateway.stop()
-    health = gateway.forwarded - gateway.accepted
+    accepted = gateway.counts.accepted
+    health = gateway.forwarded - accepted
     return Figure("d", "Gateway service", "readings/s", n, end - start,
-                  lost=n - gateway.accepted,
+                  lost=n - accepted,
                   note=f"forwarded {gateway.forwarded} ({health} health); {watch}")
 
 
@@ -465,7 +467,7 @@ def ingest_service(r: Runner, broker: MqttSettings, influxd: Influxd, run: str,
         with r.task("e  ingest: backlog -> influxd", n) as task:
             start = time.monotonic()
             ingest.start()
-            end = r.wait(task, "e", lambda: ingest.written, n)
+            end = r.wait(task, "e", lambda: ingest.counts.persisted, n)
     finally:
         ingest.stop()
         drop_session(broker, ingest.settings.client_id)
@@ -473,7 +475,7 @@ def ingest_service(r: Runner, broker: MqttSettings, influxd: Influxd, run: str,
     store.close()
     return Figure("e", "Ingest service", "points/s", n, end - start,
                   lost=n - stored,
-                  note=f"{stored} stored, {ingest.write_failures} write failures")
+                  note=f"{stored} stored, {ingest.counts.persist_retries} write failures")
 
 
 def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path, run: str,
@@ -492,9 +494,9 @@ def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path
         with r.task("f  chain: backlog -> gateway -> ingest -> influxd", n) as task:
             start = watch.start = time.monotonic()
             gateway.start()
-            end = r.wait(task, "f", lambda: min(watch.handled(), ingest.written), n,
+            end = r.wait(task, "f", lambda: min(watch.handled(), ingest.counts.persisted), n,
                          lambda: gateway.outbox.size() == 0
-                         and ingest.written >= gateway.forwarded)
+                         and ingest.counts.persisted >= gateway.forwarded)
     finally:
         gateway.stop()
         ingest.stop()

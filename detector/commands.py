@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from detector.report import build_report, render_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
 from softplace.cli import AppContext, console, pass_app
+from softplace.lifecycle import stop_on_signals
 from softplace.registry import Registry, load_registry
 from softplace.storage.base import Sample, Store
 from softplace.timeutil import datetime_to_ms, local_date, ms_to_datetime
@@ -92,7 +94,9 @@ def detect(
             )
         else:
             console.print(f"detector following {', '.join(service.detectors)}; Ctrl-C stops")
-            service.run()
+            with stop_on_signals(threading.Event()) as stop:
+                service.run(should_stop=stop.is_set, sleep=stop.wait)
+            console.print("detector stopped; the checkpoint is saved")
     finally:
         store.close()
 

@@ -88,8 +88,10 @@ class DetectorService:
             self.detectors[site.id] = detector
         self._saved = dict(saved)
 
-    def step(self) -> StepStats:
-        """One poll: catch every site up to ``now - reorder_window``."""
+    def step(self, should_stop: Callable[[], bool] = lambda: False) -> StepStats:
+        """One poll: catch every site up to ``now - reorder_window``. ``should_stop`` is asked
+        after each chunk, once its results and the checkpoint are saved: a stop request
+        ends the step there, and a restart resumes from that checkpoint."""
         stats = StepStats()
         target = s_to_ms(self.clock()) - s_to_ms(self.settings.reorder_window_s)
         chunk = int(self.settings.batch_chunk_h * 3_600_000)
@@ -105,6 +107,8 @@ class DetectorService:
                 stats.written += self._write(detector, detector.drain(), stats)
                 self._saved[site_id] = detector.to_dict()
                 save_checkpoint(self.checkpoint_path, self._saved)
+                if should_stop():
+                    return stats
         return stats
 
     def _write(self, detector: SiteDetector, results: Results, stats: StepStats) -> int:
@@ -121,13 +125,17 @@ class DetectorService:
 
     def run(
         self, *, should_stop: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], None] = time.sleep, max_steps: int | None = None,
+        sleep: Callable[[float], object] = time.sleep, max_steps: int | None = None,
     ) -> None:
-        """Poll until ``should_stop()`` (or ``max_steps``); store errors are retried."""
+        """Poll until ``should_stop()`` (or ``max_steps``); store errors are retried.
+
+        For a clean stop on a signal, pass ``should_stop=event.is_set`` and
+        ``sleep=event.wait`` (see ``softplace.lifecycle.stop_on_signals``): the sleep ends
+        at once and the current step ends after its chunk's checkpoint."""
         steps = 0
         while not should_stop() and (max_steps is None or steps < max_steps):
             try:
-                stats = self.step()
+                stats = self.step(should_stop)
             except Exception:  # the store may be briefly away; the checkpoint is consistent
                 log.exception("detector step failed; retrying in %.0f s",
                               self.settings.poll_interval_s)
@@ -136,7 +144,8 @@ class DetectorService:
                     log.info("step: %d events, %d intervals, %d measures, %d breaches",
                              stats.readings, stats.intervals, stats.measures, stats.breaches)
             steps += 1
-            sleep(self.settings.poll_interval_s)
+            if not should_stop():
+                sleep(self.settings.poll_interval_s)
 
 
 class LiveFeed:

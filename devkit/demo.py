@@ -100,6 +100,7 @@ def run_demo(
             ]
             for sensor in devices:
                 sensor.connect(now_ts=start.timestamp())
+                result.published += 1  # its retained "online" status
                 sensors[sensor.device] = sensor
             if devices:
                 schedules.append((RoomSchedule(placed), devices))
@@ -166,18 +167,18 @@ def _wait_until_landed(
     with _progress(console) as progress:
         task = progress.add_task("gateway -> ingest -> SQLite", total=result.published)
         while time.monotonic() < deadline:
-            handled = sum(g.accepted + g.rejected for g in gateways)
+            handled = sum(g.counts.accepted + g.counts.dead_lettered for g in gateways)
             forwarded = sum(g.forwarded for g in gateways)
             progress.update(task, completed=handled)
             if (handled >= result.published and all(g.outbox.size() == 0 for g in gateways)
-                    and ingest.written >= forwarded):
+                    and ingest.counts.persisted >= forwarded):
                 break
             time.sleep(0.2)
         else:
             console.print("[yellow]timed out waiting for every reading to land[/]")
-    result.accepted = sum(g.accepted for g in gateways)
-    result.rejected = sum(g.rejected for g in gateways)
-    result.written = ingest.written
+    result.accepted = sum(g.counts.accepted for g in gateways)
+    result.rejected = sum(g.counts.dead_lettered for g in gateways)
+    result.written = ingest.counts.persisted
 
 
 def _progress(console: Console) -> Progress:

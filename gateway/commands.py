@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from softplace.cli import AppContext, console, pass_app
+from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
 
 
@@ -23,12 +21,6 @@ def gateway_command(app: AppContext, site: str | None) -> None:
     registry = load_registry(settings.registry)
     site_id = site or gateway_settings.site or registry.sites[0].id
     service = Gateway(registry.site(site_id), settings.mqtt, gateway_settings)
-    _stop_on_signals(service.stop_event)
     console.print(f"gateway for [bold]{site_id}[/]: devices from {settings.mqtt.url}, "
                   f"upstream {(gateway_settings.upstream or settings.mqtt).url}")
-    service.run_forever()
-
-
-def _stop_on_signals(event: threading.Event) -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: event.set())
+    run_until_signalled(service)

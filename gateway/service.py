@@ -1,23 +1,20 @@
 """The gateway's I/O shell: site broker in, outbox on disk, upstream broker out.
 
-A device message is acknowledged to the site broker only after what it produced is in
-the outbox. paho's network thread only queues incoming messages; a keeper thread takes
-whatever is waiting (up to ``KEEP_BATCH``), runs the core on each in order, writes all
-their outgoing messages and dedupe keys in one SQLite transaction (one fsync for the
-lot: group commit) and only then acknowledges them, in order. A forwarder thread
-publishes the outbox in order with QoS 1 and deletes each row when the upstream broker
-acknowledges it; while upstream is unreachable the outbox simply grows, and it drains in
-order after.
+The site side is the shared consumer shell (``softplace.consumer``): a device message is
+acknowledged to the site broker only after what it produced is in the outbox. Its worker
+takes whatever is waiting (up to ``KEEP_BATCH``), runs the core on each in order, writes all
+their outgoing messages and dedupe keys in one SQLite transaction (one fsync for the lot:
+group commit) and only then acknowledges them, in order. A forwarder thread publishes the
+outbox in order with QoS 1 and deletes each row when the upstream broker acknowledges it;
+while upstream is unreachable the outbox simply grows, and it drains in order after.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +25,11 @@ from gateway.dedupe import Deduper
 from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
 from softplace import topics
-from softplace.batching import take_batch
+from softplace.backoff import Backoff
+from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
-    Acknowledger,
+    ConnectionLog,
     connect_async,
     make_client,
     reason_failed,
@@ -42,20 +40,14 @@ from softplace.settings import MqttSettings
 log = logging.getLogger(__name__)
 FORWARD_WINDOW = 100
 KEEP_BATCH = 500
+OUTBOX_RETRY_CAP_S = 5.0
+FORWARDER_JOIN_S = 10.0
+STATUS_SUFFIX = "/status"
 
 
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    connection: int  # acks belong to the connection the message came on
-    received_at: float
-    redelivered: bool  # the broker's DUP flag
+class Gateway(Consumer[Decision]):
+    persist_label = "outbox write"
 
-
-class Gateway:
     def __init__(
         self,
         site: Site,
@@ -63,155 +55,104 @@ class Gateway:
         settings: GatewaySettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        client_id = settings.client_id or f"softplace-gateway-{site.id}"
+        super().__init__(f"gateway {site.id}", site_broker, client_id, batch_size=KEEP_BATCH,
+                         retry=Backoff(cap_s=OUTBOX_RETRY_CAP_S), clock=clock)
         self.site = site
         self.settings = settings
-        self.clock = clock
         state_dir = Path(settings.state_dir)
         self.outbox = Outbox(state_dir / f"{site.id}.sqlite")
         deduper = Deduper(settings.dedupe_keys_per_device)
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
-        self.accepted = 0
-        self.rejected = 0
-        self.forwarded = 0
-        self._stop = threading.Event()
-        self._stopped = False
+        self.forwarded = 0  # outbox rows the upstream broker acknowledged
+        self.parked = 0  # outbox rows the upstream broker refused for good
         self._wake = threading.Event()
         self._upstream_connected = threading.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id (forwarder thread only)
         self._pubacks: set[int] = set()
         self._refused: dict[int, str] = {}  # mid -> reason the broker gave
         self._window = FORWARD_WINDOW
-        self.parked = 0
         self._puback_lock = threading.Lock()
+        self._outbox_left: int | None = None  # its size when closed
 
-        client_id = settings.client_id or f"softplace-gateway-{site.id}"
-        self.site_client = make_client(site_broker, client_id, manual_ack=True)
-        self.site_client.on_connect = self._on_site_connect
-        self.site_client.on_message = self._on_message
-        self._site_settings = site_broker
         upstream = settings.upstream or site_broker
         self._upstream_settings = upstream
         self.upstream_client = make_client(upstream, f"{client_id}-up")
+        self._upstream_log = ConnectionLog(upstream, f"gateway {site.id} upstream")
         self.upstream_client.on_connect = self._on_upstream_connect
+        self.upstream_client.on_connect_fail = self._upstream_log.connect_failed
         self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
-        self._incoming: queue.Queue[_Incoming] = queue.Queue()
-        self._site_acks = Acknowledger(self.site_client)
-        self._keeper = threading.Thread(target=self._keep_loop, name="keeper", daemon=True)
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
-        connect_async(self.upstream_client, self._upstream_settings)
-        self._forwarder.start()
-        self._keeper.start()
-        connect_async(self.site_client, self._site_settings)
-
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        self._stop.set()
-        self._wake.set()
-        if self._keeper.is_alive():
-            self._keeper.join(10)
-        self.site_client.disconnect()
-        self.site_client.loop_stop()
-        if self._forwarder.is_alive():
-            self._forwarder.join(10)
-        self.upstream_client.disconnect()
-        self.upstream_client.loop_stop()
-        self.outbox.close()
-
-    def run_forever(self) -> None:
-        self.start()
-        try:
-            while not self._stop.wait(30):
-                log.info("gateway %s: accepted %d, rejected %d, forwarded %d, outbox %d",
-                         self.site.id, self.accepted, self.rejected, self.forwarded,
-                         self.outbox.size())
-        finally:
-            self.stop()
 
     @property
-    def stop_event(self) -> threading.Event:
-        """Set it (e.g. from a signal handler) to make ``run_forever`` return."""
-        return self._stop
+    def site_client(self) -> paho.Client:
+        return self.client
 
-    # -- site side ---------------------------------------------------------------------------
-    def _on_site_connect(self, client: paho.Client, userdata: Any, flags: Any,
-                         reason_code: Any, properties: Any = None) -> None:
-        if reason_failed(reason_code):
-            log.warning("site broker refused the connection: %s", reason_code)
-            return
-        self._site_acks.reconnected()
+    # -- lifecycle -------------------------------------------------------------------------
+    def _start(self) -> None:
+        connect_async(self.upstream_client, self._upstream_settings)
+        self._forwarder.start()
+        super()._start()  # the site side last: nothing is taken in before upstream is set
+
+    def _stop(self) -> None:
+        self._wake.set()
+        super()._stop()
+        if self._forwarder.is_alive():
+            self._forwarder.join(FORWARDER_JOIN_S)
+        self.upstream_client.disconnect()
+        self.upstream_client.loop_stop()
+        self._outbox_left = self.outbox.size()
+        self.outbox.close()
+
+    def summary(self) -> str:
+        left = self._outbox_left if self._outbox_left is not None else self.outbox.size()
+        return (f"{super().summary()}; forwarded {self.forwarded}, parked {self.parked}, "
+                f"outbox {left}")
+
+    # -- site side: the consumer's hooks ----------------------------------------------------
+    def subscriptions(self) -> list[str]:
+        return [topics.all_device_readings(self.site.id), topics.all_device_statuses(self.site.id)]
+
+    def connected(self, filters: list[str]) -> None:
         log.info("connected to the site broker for %s", self.site.id)
-        client.subscribe([
-            (topics.all_device_readings(self.site.id), QOS_AT_LEAST_ONCE),
-            (topics.all_device_statuses(self.site.id), QOS_AT_LEAST_ONCE),
-        ])
 
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self._incoming.put(_Incoming(message.topic, bytes(message.payload), message.mid,
-                                     message.qos, self._site_acks.connection, self.clock(),
-                                     bool(message.dup)))
-
-    def _keep_loop(self) -> None:
-        while not self._stop.is_set():
-            batch = take_batch(self._incoming, KEEP_BATCH)
-            if not batch:
-                continue
-            decisions = [self._decide(item) for item in batch]
-            if not self._persist(decisions):
-                return  # stopping: unacknowledged, the broker redelivers them
-            for item, decision in zip(batch, decisions, strict=True):
-                if decision is not None:
-                    self._site_acks.ack(item.mid, item.qos, item.connection)
-            for decision in decisions:
-                # the full dead letter, for whoever debugs devices at the site (best effort:
-                # the durable record is the upstream one, without the payload)
-                for message in decision.local if decision is not None else []:
-                    self.site_client.publish(message.topic, message.payload,
-                                             qos=QOS_AT_LEAST_ONCE)
-            self._wake.set()
-
-    def _decide(self, item: _Incoming) -> Decision | None:
-        try:
-            if item.topic.endswith("/status"):
-                decision = self.core.handle_status(item.topic, item.payload, item.received_at)
-            else:
-                decision = self.core.handle_reading(item.topic, item.payload, item.received_at,
-                                                    redelivered=item.redelivered)
-        except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
-            log.exception("could not handle a message on %s", item.topic)
-            return None
+    def handle(self, message: Received) -> tuple[Outcome, Decision]:
+        is_status = message.topic.endswith(STATUS_SUFFIX)
+        if is_status:
+            decision = self.core.handle_status(message.topic, message.payload,
+                                               message.received_at)
+        else:
+            decision = self.core.handle_reading(message.topic, message.payload,
+                                                message.received_at,
+                                                redelivered=message.redelivered)
         if decision.rejected is not None:
-            self.rejected += 1
             log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
-        elif decision.accepted is not None:
-            self.accepted += 1
-        return decision
+            return Outcome.DEAD_LETTERED, decision
+        # a status is accepted whether or not it changed anything; a cleared retained status
+        # and a redelivered duplicate reading have nothing to keep
+        if decision.accepted is not None or (is_status and message.payload):
+            return Outcome.ACCEPTED, decision
+        return Outcome.SKIPPED, decision
 
-    def _persist(self, decisions: list[Decision | None]) -> bool:
-        """Write the batch in one transaction, retrying until it is kept (or we stop)."""
-        kept = [(d.outgoing, d.accepted) for d in decisions if d is not None]
-        while True:
-            try:
-                self.outbox.enqueue_many(kept)
-            except Exception:  # disk full or locked: never ack what we did not keep
-                log.exception("outbox write failed; retrying")
-                if self._stop.wait(1):
-                    return False
-            else:
-                return True
+    def persist(self, batch: list[Handled[Decision]]) -> None:
+        self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch])
+
+    def after_ack(self, batch: list[Handled[Decision]]) -> None:
+        for handled in batch:
+            # the full dead letter, for whoever debugs devices at the site (best effort:
+            # the durable record is the upstream one, without the payload)
+            for message in handled.result.local:
+                self.client.publish(message.topic, message.payload, qos=QOS_AT_LEAST_ONCE)
+        self._wake.set()
 
     # -- upstream side ---------------------------------------------------------------------
     def _on_upstream_connect(self, client: paho.Client, userdata: Any, flags: Any,
                              reason_code: Any, properties: Any = None) -> None:
         if reason_failed(reason_code):
-            log.warning("upstream broker refused the connection: %s", reason_code)
+            self._upstream_log.refused(reason_code)
             return
         # never more in flight than the broker says it will take (MQTT 5 Receive Maximum)
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
@@ -224,6 +165,8 @@ class Gateway:
                                 reason_code: Any, properties: Any = None) -> None:
         self._upstream_connected.clear()
         self._wake.set()
+        if not self.stopping:
+            self._upstream_log.disconnected(reason_code)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int,
                     reason_code: Any = None, properties: Any = None) -> None:
@@ -259,7 +202,7 @@ class Gateway:
 
     def _forward_loop(self) -> None:
         last_sent = 0
-        while not self._stop.is_set():
+        while not self.stopping:
             self._wake.wait(1)
             self._wake.clear()
             # Settle first, connected or not: mosquitto closes the connection right after

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-
 import click
 
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from softplace.cli import AppContext, console, pass_app
+from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
 from softplace.storage import open_store
 
@@ -23,10 +22,8 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     store = open_store(settings)
     service = Ingest(registry, store, settings.mqtt, app.section(IngestSettings),
                      list(sites) or None)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: service.stop_event.set())
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
     try:
-        service.run_forever()
+        run_until_signalled(service)
     finally:
         store.close()

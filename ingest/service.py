@@ -1,53 +1,40 @@
 """Ingest's I/O shell: MQTT (persistent session, shared subscription) into the store.
 
-paho's network thread only queues messages; a writer thread takes batches, writes them
-(retrying with backoff while the store is down) and only then acknowledges each message
-to the broker, in arrival order. A crash before the write leaves the messages
-unacknowledged, so the broker redelivers them; the point key makes the rewrite harmless.
-The broker's receive maximum (MQTT 5) bounds how many unacknowledged messages we hold.
+A thin stage of the shared consumer shell (``softplace.consumer``): its worker turns each
+message into a point (a bad one into a dead-letter point), writes the batch (retrying with
+backoff while the store is down) and only then acknowledges each message to the broker, in
+arrival order. A crash before the write leaves the messages unacknowledged, so the broker
+redelivers them; the point key makes the rewrite harmless. The broker's receive maximum
+(MQTT 5) and the consumer's bounded queue bound how many unacknowledged messages we hold.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as paho
+import time
+from collections.abc import Callable
 
 from ingest.core import IngestCore, Rejected
 from ingest.settings import IngestSettings
 from softplace import topics
 from softplace.backoff import Backoff
-from softplace.batching import take_batch
+from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.mqtt import (
-    QOS_AT_LEAST_ONCE,
-    Acknowledger,
-    connect_async,
-    make_client,
-    reason_failed,
-)
 from softplace.registry import Registry
 from softplace.schema import DeadletterField, SeriesName
 from softplace.settings import MqttSettings
 from softplace.storage.base import Sample, Store
-from softplace.timeutil import now_ms
+from softplace.timeutil import s_to_ms
 
 log = logging.getLogger(__name__)
+UNKNOWN_SITE = "unknown"
+TOPIC_FIELD_MAX = 256
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    mid: int
-    qos: int
-    sample: Sample
-    connection: int  # acks belong to the connection the message came on
+class Ingest(Consumer[Sample]):
+    persist_label = "store write"
+    expected_errors = (StorageError,)
 
-
-class Ingest:
     def __init__(
         self,
         registry: Registry,
@@ -55,109 +42,44 @@ class Ingest:
         broker: MqttSettings,
         settings: IngestSettings,
         sites: list[str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__("ingest", broker, settings.client_id, batch_size=settings.batch_size,
+                         linger_s=settings.batch_interval_s,
+                         retry=Backoff(cap_s=settings.max_backoff_s), clock=clock)
         self.core = IngestCore(registry)
         self.store = store
         self.settings = settings
-        self.broker = broker
         self.sites = sites or ["+"]
-        self.written = 0
-        self.rejected = 0
-        self.write_failures = 0
-        self._queue: queue.Queue[_Pending] = queue.Queue()
-        self._stop = threading.Event()
-        self._stopped = False
-        self.client = make_client(broker, settings.client_id, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self._acks = Acknowledger(self.client)
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self.refused_batches = 0  # batches the store kept only in part, refusing the rest for good
 
-    def start(self) -> None:
-        self._writer.start()
-        connect_async(self.client, self.broker)
+    def summary(self) -> str:
+        # "written" first: operators (and the e2e tests) read it from the final line
+        return (f"written {self.counts.persisted}, refused batches {self.refused_batches}, "
+                f"{super().summary()}")
 
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        self._stop.set()
-        self._writer.join(30)
-        self.client.disconnect()
-        self.client.loop_stop()
-        log.info("ingest stopped: written %d, rejected %d, store failures %d",
-                 self.written, self.rejected, self.write_failures)
-
-    def run_forever(self) -> None:
-        self.start()
-        try:
-            while not self._stop.wait(30):
-                log.info("ingest: written %d, rejected %d, store failures %d",
-                         self.written, self.rejected, self.write_failures)
-        finally:
-            self.stop()
-
-    @property
-    def stop_event(self) -> threading.Event:
-        """Set it (e.g. from a signal handler) to make ``run_forever`` return."""
-        return self._stop
-
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any,
-                    reason_code: Any, properties: Any = None) -> None:
-        if reason_failed(reason_code):
-            log.warning("broker refused the connection: %s", reason_code)
-            return
-        self._acks.reconnected()
+    def subscriptions(self) -> list[str]:
         group = self.settings.shared_group if self.broker.protocol == "5" else None
-        filters = [topics.shared(group, f) for site in self.sites
-                   for f in topics.upstream_filters(site)]
-        client.subscribe([(f, QOS_AT_LEAST_ONCE) for f in filters])
-        log.info("ingest subscribed to %s", ", ".join(filters))
+        return [topics.shared(group, f) for site in self.sites
+                for f in topics.upstream_filters(site)]
 
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+    def handle(self, message: Received) -> tuple[Outcome, Sample]:
+        result = self.core.samples_for(message.topic, message.payload)
+        if not isinstance(result, Rejected):
+            return Outcome.ACCEPTED, result
+        log.warning("rejected %s: %s: %s", message.topic, result.reason, result.detail)
+        site = message.topic.split("/")[2] if message.topic.count("/") >= 2 else UNKNOWN_SITE
+        return Outcome.DEAD_LETTERED, Sample(
+            SeriesName.DEADLETTER, {"site": site, "reason": result.reason},
+            {DeadletterField.N: 1, DeadletterField.TOPIC: message.topic[:TOPIC_FIELD_MAX]},
+            s_to_ms(message.received_at),
+        )
+
+    def persist(self, batch: list[Handled[Sample]]) -> None:
         try:
-            self._queue.put(_Pending(message.mid, message.qos, self._sample_for(message),
-                                     self._acks.connection))
-        except Exception:  # paho's thread must not die; unacknowledged, it comes back
-            log.exception("could not handle a message on %s", message.topic)
-
-    def _sample_for(self, message: paho.MQTTMessage) -> Sample:
-        result = self.core.samples_for(message.topic, bytes(message.payload))
-        if isinstance(result, Rejected):
-            self.rejected += 1
-            log.warning("rejected %s: %s: %s", message.topic, result.reason, result.detail)
-            site = message.topic.split("/")[2] if message.topic.count("/") >= 2 else "unknown"
-            result = Sample(SeriesName.DEADLETTER, {"site": site, "reason": result.reason},
-                            {DeadletterField.N: 1, DeadletterField.TOPIC: message.topic[:256]},
-                            now_ms())
-        return result
-
-    def _write_loop(self) -> None:
-        backoff = Backoff(cap_s=self.settings.max_backoff_s)
-        while not self._stop.is_set():
-            batch = take_batch(self._queue, self.settings.batch_size,
-                               self.settings.batch_interval_s)
-            if not batch:
-                continue
-            while True:
-                try:
-                    self.store.write([p.sample for p in batch])
-                    backoff.reset()
-                    break
-                except RejectedWriteError:
-                    # InfluxDB kept the valid points of the batch and refused the rest for
-                    # good (e.g. older than the retention policy): retrying cannot help
-                    self.rejected += 1
-                    log.exception("store refused part of a batch")
-                    break
-                except Exception as err:  # StorageError, or a bug: never let the thread die
-                    if not isinstance(err, StorageError):
-                        log.exception("unexpected error writing a batch")
-                    self.write_failures += 1
-                    delay = backoff.next_delay()
-                    log.warning("store write failed (%s); retrying in %.1f s", err, delay)
-                    if self._stop.wait(delay):
-                        return  # unacknowledged: the broker redelivers after restart
-            for pending in batch:
-                self._acks.ack(pending.mid, pending.qos, pending.connection)
-            self.written += len(batch)
+            self.store.write([h.result for h in batch])
+        except RejectedWriteError:
+            # InfluxDB kept the valid points of the batch and refused the rest for good
+            # (e.g. older than the retention policy): retrying cannot help
+            self.refused_batches += 1
+            log.exception("store refused part of a batch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -17,6 +17,9 @@ from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 QOS_AT_LEAST_ONCE = 1
+# paho waits RECONNECT_MIN_S after a lost or failed connection, doubling up to RECONNECT_MAX_S
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,7 @@ def make_client(
         client.tls_set_context(context)
     if will is not None:
         client.will_set(will.topic, will.payload, qos=QOS_AT_LEAST_ONCE, retain=will.retain)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
     client.max_inflight_messages_set(100)
     client.max_queued_messages_set(0)
     return client
@@ -66,7 +69,10 @@ def make_client(
 class Acknowledger:
     """Acknowledges QoS 1 messages (manual ack) once the caller has kept them, and only on
     the connection they came on: after a reconnect the broker redelivers whatever was not
-    acknowledged, so an ack from the old connection must not go out on the new one."""
+    acknowledged, so an ack from the old connection must not go out on the new one.
+
+    ``connection`` is an epoch that moves on at every connect and every disconnect: an ack
+    asked for between a disconnect and the next CONNACK is dropped too."""
 
     def __init__(self, client: paho.Client) -> None:
         self._client = client
@@ -76,9 +82,16 @@ class Acknowledger:
         """Call from on_connect."""
         self.connection += 1
 
-    def ack(self, mid: int, qos: int, connection: int) -> None:
+    def lost(self) -> None:
+        """Call from on_disconnect."""
+        self.connection += 1
+
+    def ack(self, mid: int, qos: int, connection: int) -> bool:
+        """Acknowledge if it is still the message's connection; True when an ack went out."""
         if qos > 0 and connection == self.connection:
             self._client.ack(mid, qos)
+            return True
+        return False
 
 
 def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bool = True) -> None:
@@ -95,6 +108,39 @@ def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bo
         clean_start=clean_start, properties=properties,
     )
     client.loop_start()
+
+
+def address(settings: MqttSettings) -> str:
+    return f"{settings.host}:{settings.port}"
+
+
+class ConnectionLog:
+    """Says at WARNING, with the broker's address and paho's retry schedule, when a connect
+    attempt fails or a connection is lost; paho itself keeps quiet and keeps retrying.
+
+    ``connect_failed`` is an ``on_connect_fail`` callback; call ``disconnected`` from
+    ``on_disconnect``."""
+
+    def __init__(self, settings: MqttSettings, what: str) -> None:
+        self.address = address(settings)
+        self.what = what
+        self.schedule = (f"paho retries after {RECONNECT_MIN_S} s, doubling up to "
+                         f"{RECONNECT_MAX_S} s")
+
+    def connect_failed(self, client: paho.Client, userdata: Any) -> None:
+        log.warning("%s: cannot connect to the broker at %s; %s", self.what, self.address,
+                    self.schedule)
+
+    def refused(self, reason_code: object) -> None:
+        log.warning("%s: the broker at %s refused the connection (%s); %s", self.what,
+                    self.address, reason_code, self.schedule)
+
+    def disconnected(self, reason_code: object) -> None:
+        if reason_failed(reason_code):
+            log.warning("%s: lost the connection to the broker at %s (%s); %s", self.what,
+                        self.address, reason_code, self.schedule)
+        else:
+            log.info("%s: disconnected from the broker at %s", self.what, self.address)
 
 
 def reason_failed(reason_code: object) -> bool:

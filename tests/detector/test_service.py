@@ -129,3 +129,18 @@ def test_live_feed_folds_in_late_readings_and_equals_batch(tmp_path: Path) -> No
                for m in batch.results.measures)
     )
     assert canonical(results)[2] == canonical(batch.results)[2]
+
+
+def test_service_step_stops_after_a_chunk_with_its_checkpoint_saved(tmp_path: Path) -> None:
+    settings = DetectorSettings(checkpoint_path=tmp_path / "cp.json", batch_chunk_h=5)
+    store = scratch_store()
+    _week_of_data(store)
+    now = at(MON + dt.timedelta(days=2)) / 1000
+    service = DetectorService(store, registry(), settings, sites=["s1"], clock=lambda: now,
+                              since_ms=at(MON))
+    first = service.detectors["s1"].watermark_ms
+    service.step(should_stop=lambda: True)  # e.g. SIGTERM arrived during the first chunk
+    stopped_at = service.detectors["s1"].watermark_ms
+    assert stopped_at == first + 5 * HOUR  # one chunk, not the whole way to now
+    resumed = DetectorService(store, registry(), settings, sites=["s1"], clock=lambda: now)
+    assert resumed.detectors["s1"].watermark_ms == stopped_at

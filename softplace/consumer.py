@@ -1,0 +1,267 @@
+"""The MQTT consumer shell gateway and ingest share: messages in, kept durably, then acked.
+
+Modelled on aiomqtt's single callback bridge: paho's network thread does one thing with a
+message, put it into a BOUNDED queue. When the queue is full that thread blocks, paho stops
+reading the socket and the broker stops sending once its in-flight window is used up; with
+manual acks nothing is lost, only slowed. ONE worker thread then
+
+1. takes a batch (``take_batch``),
+2. runs the stage's core on each message (``handle``; an exception there is a bug: that
+   message is left unacknowledged and the batch goes on),
+3. persists the batch (``persist``; an exception is retried with backoff until it is kept
+   or the consumer stops, and a message is never acknowledged before it is kept),
+4. acknowledges the messages in arrival order, each only on the connection it came on
+   (``Acknowledger``), and finally calls ``after_ack``.
+
+Whatever was received but not acknowledged when a connection drops or the process dies is
+redelivered by the broker to the same persistent session, with the DUP flag set
+(``Received.redelivered``); a stage's persist must make that rewrite harmless.
+
+The clock (``received_at``) is injected; the counts each have one meaning, see
+``ConsumerCounts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import paho.mqtt.client as paho
+
+from softplace.backoff import Backoff
+from softplace.batching import take_batch
+from softplace.lifecycle import REPORT_EVERY_S, Service
+from softplace.mqtt import (
+    QOS_AT_LEAST_ONCE,
+    Acknowledger,
+    ConnectionLog,
+    connect_async,
+    make_client,
+    reason_failed,
+)
+from softplace.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+QUEUE_BOUND = 1000
+PUT_POLL_S = 0.5  # how often a blocked network thread checks whether we are stopping
+WORKER_JOIN_S = 30.0
+
+R = TypeVar("R")
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"  # valid input, turned into something to keep
+    DEAD_LETTERED = "dead_lettered"  # bad input, kept as a dead letter
+    SKIPPED = "skipped"  # nothing to keep (e.g. a redelivered duplicate), acked all the same
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int  # acks belong to the connection the message came on
+    received_at: float  # the injected clock, when paho handed it over
+    redelivered: bool  # the broker's DUP flag
+
+
+@dataclass(frozen=True, slots=True)
+class Handled(Generic[R]):
+    message: Received
+    outcome: Outcome
+    result: R
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerCounts:
+    """Messages counted once per delivery (a redelivery counts again)."""
+
+    connections: int = 0  # connections the broker accepted (CONNACK success)
+    received: int = 0  # taken into the queue from paho
+    accepted: int = 0  # handled: Outcome.ACCEPTED
+    dead_lettered: int = 0  # handled: Outcome.DEAD_LETTERED
+    skipped: int = 0  # handled: Outcome.SKIPPED
+    failed: int = 0  # ``handle`` raised: never persisted nor acked, the broker redelivers
+    persisted: int = 0  # handled messages whose batch ``persist`` completed
+    acknowledged: int = 0  # acks sent (QoS > 0, still on the message's connection)
+    persist_retries: int = 0  # ``persist`` attempts that raised and were retried
+
+
+class Consumer(Service, Generic[R]):
+    """Subclass and implement ``subscriptions``, ``handle`` and ``persist``."""
+
+    persist_label: ClassVar[str] = "persist"  # what the retry warning calls an attempt
+    expected_errors: ClassVar[tuple[type[BaseException], ...]] = ()  # logged without trace
+
+    def __init__(
+        self,
+        name: str,
+        broker: MqttSettings,
+        client_id: str,
+        *,
+        batch_size: int,
+        linger_s: float = 0.0,
+        queue_bound: int = QUEUE_BOUND,
+        retry: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        report_every_s: float = REPORT_EVERY_S,
+    ) -> None:
+        super().__init__(name, report_every_s=report_every_s)
+        self.broker = broker
+        self.clock = clock
+        self.batch_size = batch_size
+        self.linger_s = linger_s
+        self.queue_bound = queue_bound
+        self.client = make_client(broker, client_id, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self._connection_log = ConnectionLog(broker, name)
+        self.client.on_connect_fail = self._connection_log.connect_failed
+        self._acks = Acknowledger(self.client)
+        self._queue: queue.Queue[Received] = queue.Queue(maxsize=queue_bound)
+        self._retry = retry or Backoff()
+        self._counts = ConsumerCounts()
+        self._counts_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._work_loop, name=f"{name}-worker",
+                                        daemon=True)
+
+    # -- what a stage implements -----------------------------------------------------------
+    def subscriptions(self) -> list[str]:
+        """Topic filters, subscribed at QoS 1 on every connect."""
+        raise NotImplementedError
+
+    def handle(self, message: Received) -> tuple[Outcome, R]:
+        """Run the stage's core on one message (worker thread)."""
+        raise NotImplementedError
+
+    def persist(self, batch: list[Handled[R]]) -> None:
+        """Keep the batch durably, or raise: it is retried, never acknowledged before."""
+        raise NotImplementedError
+
+    def after_ack(self, batch: list[Handled[R]]) -> None:
+        """Called once the batch is acknowledged (best-effort follow-ups)."""
+
+    def connected(self, filters: list[str]) -> None:
+        log.info("%s subscribed to %s", self.name, ", ".join(filters))
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def counts(self) -> ConsumerCounts:
+        with self._counts_lock:
+            return self._counts
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the bounded queue (never more than ``queue_bound``)."""
+        return self._queue.qsize()
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"received {c.received}, accepted {c.accepted}, dead letters "
+                f"{c.dead_lettered}, skipped {c.skipped}, failed {c.failed}, persisted "
+                f"{c.persisted}, acknowledged {c.acknowledged}, persist retries "
+                f"{c.persist_retries}, queued {self.queued}")
+
+    def _count(self, **deltas: int) -> None:
+        with self._counts_lock:
+            current = self._counts
+            self._counts = dataclasses.replace(
+                current, **{name: getattr(current, name) + n for name, n in deltas.items()}
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._worker.start()
+        connect_async(self.client, self.broker)
+
+    def _stop(self) -> None:
+        if self._worker.is_alive():
+            self._worker.join(WORKER_JOIN_S)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- paho's network thread -------------------------------------------------------------
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any,
+                    reason_code: Any, properties: Any = None) -> None:
+        if reason_failed(reason_code):
+            self._connection_log.refused(reason_code)
+            return
+        self._acks.reconnected()
+        self._count(connections=1)
+        filters = self.subscriptions()
+        client.subscribe([(f, QOS_AT_LEAST_ONCE) for f in filters])
+        self.connected(filters)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
+                       reason_code: Any, properties: Any = None) -> None:
+        self._acks.lost()
+        if not self.stopping:
+            self._connection_log.disconnected(reason_code)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        item = Received(message.topic, bytes(message.payload), message.mid, message.qos,
+                        self._acks.connection, self.clock(), bool(message.dup))
+        while not self.stopping:
+            try:
+                self._queue.put(item, timeout=PUT_POLL_S)  # full: block, that is backpressure
+            except queue.Full:
+                continue
+            self._count(received=1)
+            return
+        # stopping: left unacknowledged, the broker redelivers it to the session
+
+    # -- the worker ------------------------------------------------------------------------
+    def _work_loop(self) -> None:
+        while not self.stopping:
+            messages = take_batch(self._queue, self.batch_size, self.linger_s)
+            if not messages:
+                continue
+            batch = [h for h in map(self._handle, messages) if h is not None]
+            if not batch:
+                continue
+            if not self._persist(batch):
+                return  # stopping: unacknowledged, the broker redelivers them
+            self._count(persisted=len(batch))
+            acked = sum(self._acks.ack(h.message.mid, h.message.qos, h.message.connection)
+                        for h in batch)
+            self._count(acknowledged=acked)
+            try:
+                self.after_ack(batch)
+            except Exception:  # best effort by contract: never let the worker die
+                log.exception("%s: after_ack failed", self.name)
+
+    def _handle(self, message: Received) -> Handled[R] | None:
+        try:
+            outcome, result = self.handle(message)
+        except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
+            log.exception("%s: could not handle a message on %s", self.name, message.topic)
+            self._count(failed=1)
+            return None
+        self._count(**{outcome.value: 1})
+        return Handled(message, outcome, result)
+
+    def _persist(self, batch: list[Handled[R]]) -> bool:
+        """Persist, retrying with backoff; False when we stopped before it was kept."""
+        while True:
+            try:
+                self.persist(batch)
+            except Exception as err:  # never ack what was not kept
+                delay = self._retry.next_delay()
+                self._count(persist_retries=1)
+                log.warning("%s failed (%s); retrying in %.1f s", self.persist_label, err, delay,
+                            exc_info=not isinstance(err, self.expected_errors))
+                if self.stop_event.wait(delay):
+                    return False
+            else:
+                self._retry.reset()
+                return True
