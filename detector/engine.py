@@ -197,6 +197,11 @@ class SiteDetector:
         return result
 
     @property
+    def refs(self) -> dict[str, RoomRef]:
+        """Each room's reference (the tags and rules its results are stored under)."""
+        return {room: pipeline.ref for room, pipeline in self.rooms.items()}
+
+    @property
     def late_dropped(self) -> int:
         return sum(p.tracker.late_dropped for p in self.rooms.values())
 
