@@ -1,7 +1,7 @@
 """Batch mode: recompute any stored time range and write the results back.
 
-It reads the store in chunks and drives the same ``SiteDetector`` the service drives,
-with a warm-up before the range (heartbeat + hold, enough to know each room's state at
+It runs the service's chunk loop (``detector/chunks.py``) over a fixed range, with a
+warm-up before the range (heartbeat + hold, enough to know each room's state at
 the start) and a look-ahead after it (hold, enough to settle a run of zeros at the end).
 Use whole local days (pass dates) for measures and breaches of every day in the range.
 """
@@ -9,21 +9,23 @@ Use whole local days (pass dates) for measures and breaches of every day in the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detector.chunks import Chunk, ResultWriter, chunk_ms, detector_from, run_chunks
 from detector.days import local_ms
-from detector.engine import Results, SiteDetector
+from detector.engine import Results
 from detector.intervals import Interval
-from detector.measures import RoomRef, SpaceMeasure, rollup_days
-from detector.records import ROOM_COUNT, SENSOR_HEALTH, feed_samples, result_samples
+from detector.measures import RoomRef, SpaceMeasure
+from detector.records import result_samples
 from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
-from softplace.storage.base import Sample, Store
+from softplace.storage.base import Store
 from softplace.timeutil import datetime_to_ms, s_to_ms
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,6 @@ def to_ms(value: TimeArg, tz: ZoneInfo) -> int:
     if isinstance(value, dt.date):
         return local_ms(value, 0, tz)
     return int(value)
-
-
-def warmup_ms(settings: DetectorSettings) -> int:
-    return s_to_ms(settings.heartbeat_s + settings.hold_s)
 
 
 @dataclass(slots=True)
@@ -94,43 +92,33 @@ def run_site_batch(
     start_ms, end_ms = to_ms(start, tz), to_ms(end, tz)
     if end_ms <= start_ms:
         raise InvalidRangeError("the batch range ends before it starts")
-    origin = start_ms - warmup_ms(settings)
-    stop = end_ms + s_to_ms(settings.hold_s)
-    detector = SiteDetector(site, settings, origin, emit_from_ms=start_ms)
-    refs = {ref.room: ref for ref in (p.ref for p in detector.rooms.values())}
+    detector = detector_from(site, settings, start_ms)
+    origin = detector.origin_ms
+    stop = end_ms + s_to_ms(settings.hold_s)  # look-ahead: settles a run of zeros at the end
     result = BatchResult(site.id, start_ms, end_ms)
-    chunk = int(settings.batch_chunk_h * 3_600_000)
-    pending: list[Sample] = []
-    tags = {"site": site.id}
-    lo = origin
-    while lo < stop:
-        hi = min(lo + chunk, stop)
-        counts = store.query(ROOM_COUNT, lo, hi, tags)
-        health = store.query(SENSOR_HEALTH, lo, hi, tags)
-        result.readings += feed_samples(detector, counts, health)
-        detector.advance(hi)
-        kept = _within(detector.drain(), start_ms, end_ms, tz)
-        rollups = rollup_days(kept.measures)
-        result.results.extend(kept)
-        result.rollups.extend(rollups)
-        if write:
-            pending.extend(result_samples(kept, refs, rollups))
-            if len(pending) >= WRITE_BATCH:
-                store.write(pending)
-                result.written += len(pending)
-                pending = []
+    writer = ResultWriter(store, detector.refs, WRITE_BATCH) if write else None
+
+    def collect(chunk: Chunk) -> None:
+        result.results.extend(chunk.results)
+        result.rollups.extend(chunk.rollups)
         if progress is not None:
-            progress(hi - origin, stop - origin)
-        lo = hi
+            progress(chunk.hi_ms - origin, stop - origin)
+
+    totals = run_chunks(
+        store, detector, stop, chunk_ms=chunk_ms(settings), writer=writer,
+        keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),
+        on_chunk=collect,
+    )
+    result.readings = totals.readings
     if end_ms < detector.watermark_ms:  # intervals still open at the end, clipped to it
         still_open = Results(intervals=detector.open_intervals())
         tail = _within(still_open, start_ms, end_ms, tz).intervals
         result.results.intervals.extend(tail)
-        if write:
-            pending.extend(result_samples(Results(intervals=tail), refs))
-    if write and pending:
-        store.write(pending)
-        result.written += len(pending)
+        if writer is not None:
+            writer.add(result_samples(Results(intervals=tail), writer.refs))
+    if writer is not None:
+        writer.flush()
+        result.written = writer.written
     result.late_dropped = detector.late_dropped
     log.info(
         "batch %s: %d readings, %d intervals, %d measures, %d breaches",

@@ -5,6 +5,12 @@ differ only in how large the steps between watermarks are, which is why they agr
 
 Results are only produced for time at or after ``emit_from_ms``; measures and breaches
 only for local days that lie wholly after it (a day seen in part is not measured).
+
+This module and what it builds on (``intervals``, ``measures``, ``breaches``, ``days``;
+``idle_slots`` beside them) are the detector's pure core. The shell around it: ``chunks``
+(the store loop), ``batch`` and ``service`` (its two drivers), ``records`` (results <->
+samples), ``checkpoint``, ``importer``, ``report`` and ``commands``; an import contract in
+``pyproject.toml`` keeps the core from importing any of them.
 """
 
 from __future__ import annotations
@@ -196,6 +202,11 @@ class SiteDetector:
             if current is not None:
                 result.append(current)
         return result
+
+    @property
+    def refs(self) -> dict[str, RoomRef]:
+        """Each room's reference (the tags and rules its results are stored under)."""
+        return {room: pipeline.ref for room, pipeline in self.rooms.items()}
 
     @property
     def late_dropped(self) -> int:

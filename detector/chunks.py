@@ -1,0 +1,145 @@
+"""The one chunk loop that batch and service share.
+
+Read ``room_count`` and ``sensor_health`` for ``[watermark, watermark + chunk)`` from the
+store, feed the site's ``SiteDetector``, advance it, drain what it concluded, and write
+that back. The callers differ only in what they pass: how far to go (the batch's
+look-ahead, the service's ``now - reorder_window``), what to keep (the batch clips to its
+range), whether each room's open interval is written as provisional (service), how many
+samples to buffer before a write, and what to do after each chunk (progress, checkpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from detector.engine import Results, SiteDetector
+from detector.measures import RoomRef, SpaceMeasure, rollup_days
+from detector.records import (
+    ROOM_COUNT,
+    SENSOR_HEALTH,
+    feed_samples,
+    interval_sample,
+    result_samples,
+)
+from detector.settings import DetectorSettings
+from softplace.registry import Site
+from softplace.storage.base import Sample, Store
+from softplace.timeutil import s_to_ms
+
+
+def warmup_ms(settings: DetectorSettings) -> int:
+    """How far before its first emitted instant a detector starts reading: enough to know
+    each room's state there (a reading's validity plus a hold)."""
+    return s_to_ms(settings.heartbeat_s + settings.hold_s)
+
+
+def chunk_ms(settings: DetectorSettings) -> int:
+    return s_to_ms(settings.batch_chunk_h * 3600)
+
+
+def detector_from(site: Site, settings: DetectorSettings, start_ms: int) -> SiteDetector:
+    """A detector emitting from ``start_ms``, reading from the warm-up before it."""
+    return SiteDetector(site, settings, start_ms - warmup_ms(settings), emit_from_ms=start_ms)
+
+
+class ResultWriter:
+    """Result samples for one site's store, written once at least ``batch`` are pending.
+
+    ``batch=1`` writes every non-empty chunk at once (what a checkpoint needs: it must not
+    run ahead of the store); a larger batch trades memory for fewer, larger writes.
+    """
+
+    def __init__(self, store: Store, refs: dict[str, RoomRef], batch: int = 1) -> None:
+        self.store = store
+        self.refs = refs
+        self.batch = batch
+        self.written = 0
+        self._pending: list[Sample] = []
+
+    def add(self, samples: Iterable[Sample]) -> None:
+        self._pending.extend(samples)
+        if len(self._pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.store.write(self._pending)
+            self.written += len(self._pending)
+            self._pending = []
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What one chunk concluded, after ``keep``: handed to ``on_chunk``."""
+
+    lo_ms: int
+    hi_ms: int
+    readings: int
+    results: Results
+    rollups: list[SpaceMeasure]
+
+
+@dataclass(slots=True)
+class ChunkTotals:
+    readings: int = 0
+    intervals: int = 0
+    measures: int = 0
+    breaches: int = 0
+
+    def count(self, chunk: Chunk) -> None:
+        self.readings += chunk.readings
+        self.intervals += len(chunk.results.intervals)
+        self.measures += len(chunk.results.measures)
+        self.breaches += len(chunk.results.breaches)
+
+    def add(self, other: ChunkTotals) -> None:
+        self.readings += other.readings
+        self.intervals += other.intervals
+        self.measures += other.measures
+        self.breaches += other.breaches
+
+
+def _everything(results: Results) -> Results:
+    return results
+
+
+def run_chunks(
+    store: Store, detector: SiteDetector, until_ms: int, *, chunk_ms: int,
+    writer: ResultWriter | None = None,
+    keep: Callable[[Results], Results] = _everything,
+    provisional: bool = False,
+    on_chunk: Callable[[Chunk], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ChunkTotals:
+    """Drive ``detector`` from its watermark to ``until_ms``, ``chunk_ms`` at a time.
+
+    Each chunk's results go through ``keep``, then (with their daily rollups, and with
+    ``provisional`` each room's still-open interval) to ``writer``; ``on_chunk`` runs after
+    the chunk was handed to the writer; ``should_stop`` is asked after that, so a stop
+    request ends the loop at a chunk boundary.
+    """
+    totals = ChunkTotals()
+    tags = {"site": detector.site.id}
+    while detector.watermark_ms < until_ms:
+        lo = detector.watermark_ms
+        hi = min(lo + chunk_ms, until_ms)
+        counts = store.query(ROOM_COUNT, lo, hi, tags)
+        health = store.query(SENSOR_HEALTH, lo, hi, tags)
+        readings = feed_samples(detector, counts, health)
+        detector.advance(hi)
+        results = keep(detector.drain())
+        chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))
+        totals.count(chunk)
+        if writer is not None:
+            samples = result_samples(results, writer.refs, chunk.rollups)
+            if provisional:
+                samples.extend(
+                    interval_sample(i, writer.refs[i.room]) for i in detector.open_intervals()
+                )
+            writer.add(samples)
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if should_stop():
+            break
+    return totals
