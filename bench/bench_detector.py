@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from detector.engine import SiteDetector
+from detector.core import SiteDetector
 from detector.settings import DetectorSettings
 from softplace.registry import Registry
 from softplace.schema import RoomCountField, SeriesName

@@ -17,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from detector.chunks import Chunk, ResultWriter, chunk_ms, detector_from, run_chunks
+from detector.core import Results
 from detector.days import local_ms
-from detector.engine import Results
 from detector.intervals import Interval
 from detector.measures import RoomRef, SpaceMeasure
 from detector.records import result_samples

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from detector.engine import Results, SiteDetector
+from detector.core import Results, SiteDetector
 from detector.measures import RoomRef, SpaceMeasure, rollup_days
 from detector.records import (
     ROOM_COUNT,

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from detector.breaches import Breach
+from detector.core import Results, SiteDetector
 from detector.days import local_ms
-from detector.engine import Results, SiteDetector
 from detector.intervals import Interval, State
 from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally
 from softplace.schema import (

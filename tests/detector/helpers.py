@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from detector.engine import Results
+from detector.core import Results
 from detector.intervals import Interval
 from softplace.registry import Registry, Site, parse_registry
 from softplace.storage.base import Sample

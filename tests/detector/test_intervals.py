@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from detector.engine import SiteDetector
+from detector.core import SiteDetector
 from detector.intervals import RoomTracker, Segment, State, TrackerConfig
 from detector.settings import DetectorSettings
 from tests.detector.helpers import MIN, at, clock, site, spans

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from detector.engine import Results, SiteDetector
+from detector.core import Results, SiteDetector
 from detector.measures import RoomMeasure, rollup_days, rollup_period
 from detector.settings import DetectorSettings
 from tests.detector.helpers import HOUR, MIN, at, site

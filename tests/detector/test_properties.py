@@ -9,7 +9,7 @@ from itertools import pairwise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector.engine import Results, SiteDetector
+from detector.core import Results, SiteDetector
 from detector.settings import DetectorSettings
 from tests.detector.helpers import MIN, at, canonical, site
 
