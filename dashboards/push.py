@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from dashboards.build import dashboard_json
 from dashboards.panels import DASHBOARDS
+from dashboards.settings import FOLDER_UID
 from dashboards.spec import (
     DATASOURCE_MIN_INTERVAL,
     DATASOURCE_NAME,
@@ -25,7 +26,6 @@ from softplace.errors import SoftPlaceError
 
 log = logging.getLogger(__name__)
 
-FOLDER_UID = "softplace"
 FOLDER_TITLE = "SoftPlace"
 _NOT_FOUND = 404
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from dashboards.settings import DashboardsSettings
 from detector.settings import DetectorSettings
 from gateway.settings import GatewaySettings
 from ingest.settings import IngestSettings
@@ -26,6 +27,9 @@ class Settings(kernel.KernelSettings):
     )
     privacy: PrivacySettings = Field(
         default_factory=PrivacySettings, description="see privacy/README.md"
+    )
+    dashboards: DashboardsSettings = Field(
+        default_factory=DashboardsSettings, description="see dashboards/README.md"
     )
 
 

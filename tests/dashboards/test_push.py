@@ -16,7 +16,6 @@ from grafana_client.client import GrafanaClientError, GrafanaServerError
 
 from dashboards import build
 from dashboards.push import (
-    FOLDER_UID,
     InfluxTarget,
     PushError,
     all_dashboard_payloads,
@@ -25,6 +24,7 @@ from dashboards.push import (
     datasource_payload,
     push,
 )
+from dashboards.settings import FOLDER_UID
 from dashboards.spec import DATASOURCE_UID
 
 TARGET = InfluxTarget("http://influxdb:8086", "softplace", "grafana", "s3cret")
@@ -169,3 +169,17 @@ def test_push_command_needs_a_url() -> None:
     result = CliRunner().invoke(cli, ["dashboards", "push"], env={"GRAFANA_URL": ""})
     assert result.exit_code != 0
     assert "--url" in result.output
+
+
+def test_push_command_takes_grafana_from_the_dashboards_section() -> None:
+    from click.testing import CliRunner
+
+    from devkit.embedded_broker import free_port
+    from softplace_cli import cli
+
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the push must try it
+    result = CliRunner().invoke(cli, ["dashboards", "push"],
+                                env={"GRAFANA_URL": "", "SOFTPLACE_DASHBOARDS__GRAFANA_URL": closed})
+    assert result.exit_code != 0
+    assert isinstance(result.exception, PushError)
+    assert "cannot reach grafana" in str(result.exception)
