@@ -12,7 +12,6 @@ from tests.conftest import NODE, SERVICE_FIXTURES, SERVICES, SLOW
 
 TESTS = Path(__file__).parent
 PYPROJECT = TESTS.parent / "pyproject.toml"
-FAST_TIER = f"not {SERVICES} and not {SLOW}"
 
 LATE_REQUEST = '''
 def test_asks_for_influxd_late(request):
@@ -40,25 +39,19 @@ def _run(*args: str) -> tuple[pytest.ExitCode | int, _Recorder]:
     return code, recorder
 
 
-def test_tiers_fast_tier_selects_no_service_fixture_and_no_node() -> None:
-    code, collected = _run("--collect-only", "-m", FAST_TIER, str(TESTS))
+def test_tiers_without_services_no_test_uses_a_service_and_node_tests_are_slow() -> None:
+    code, collected = _run("--collect-only", "-m", f"not {SERVICES}", str(TESTS))
     assert code == pytest.ExitCode.OK
     assert collected.items
     for item in collected.items:
         assert not SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())), item.nodeid
-        assert item.get_closest_marker(NODE) is None, item.nodeid
-    assert "tests/test_storage_contract.py::test_store_delete_series_by_tag[influxdb]" not in {
-        item.nodeid for item in collected.items}  # its influx_store is requested late
-
-
-def test_tiers_every_test_using_a_service_is_marked_services() -> None:
-    code, collected = _run("--collect-only", str(TESTS))
-    assert code == pytest.ExitCode.OK
-    for item in collected.items:
-        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            assert item.get_closest_marker(SERVICES) is not None, item.nodeid
         if item.get_closest_marker(NODE) is not None:
             assert item.get_closest_marker(SLOW) is not None, item.nodeid
+    nodeids = {item.nodeid for item in collected.items}
+    assert "tests/firmware/test_fw_micropython.py::test_fw_micropython_suite_passes" in nodeids
+    # the store fixture requests influx_store late (getfixturevalue): its param is marked
+    contract = "tests/test_storage_contract.py::test_store_delete_series_by_tag"
+    assert f"{contract}[sqlite]" in nodeids and f"{contract}[influxdb]" not in nodeids
 
 
 def test_tiers_a_service_requested_late_in_a_run_without_services_fails(tmp_path: Path) -> None:
