@@ -8,10 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from softplace.storage.base import Sample
 from softplace.storage.sqlite import SqliteStore
 
 DAY_MS = 86_400_000
+
+pytestmark = pytest.mark.slow  # every test spawns the installed entry point
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

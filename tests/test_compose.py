@@ -277,6 +277,8 @@ class DeployedBroker:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(10)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
             self.process = None
 
 

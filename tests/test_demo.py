@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from devkit.demo import full_days, run_demo
@@ -14,6 +15,8 @@ from softplace.registry import load_registry
 from softplace.storage.sqlite import SqliteStore
 
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
+
+pytestmark = pytest.mark.slow  # the whole chain, two simulated days
 
 
 def test_demo_plays_two_days_through_the_whole_chain(tmp_path: Path) -> None:

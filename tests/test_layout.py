@@ -8,9 +8,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("gateway", "ingest", "detector", "privacy", "dashboards")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+pytestmark = pytest.mark.slow  # import probes run in fresh interpreters
 
 
 def _modules_after(code: str) -> set[str]:

@@ -14,10 +14,9 @@ DAY_MS = 86_400_000
 ROOM = {"site": "s1", "building": "b", "floor": "f", "room": "r1", "kind": "office"}
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
+@pytest.fixture(params=["sqlite", pytest.param("influxdb", marks=pytest.mark.services)])
 def store(request: pytest.FixtureRequest) -> Store:
     if request.param == "influxdb":
-        request.applymarker(pytest.mark.services)
         result: Store = request.getfixturevalue("influx_store")
     else:
         result = request.getfixturevalue("sqlite_store")

@@ -40,6 +40,7 @@ def test_importer_errors_name_the_line(text: str, message: str) -> None:
         list(read_counts(io.StringIO(text), site(), "f.csv"))
 
 
+@pytest.mark.slow  # five days through the CLI: thousands of SQLite commits
 def test_commands_import_detect_report_slots(tmp_path: Path) -> None:
     registry_file = tmp_path / "registry.yaml"
     registry_file.write_text(REGISTRY_YAML)

@@ -4,7 +4,11 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from tests.firmware.paths import FW_TESTS
+
+pytestmark = pytest.mark.node
 
 PACKAGE = FW_TESTS / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.firmware.paths import FIRMWARE, ROOT
 
+pytestmark = pytest.mark.slow  # mpy-cross and mypy run as processes
+
 SOURCES = sorted(p for p in FIRMWARE.rglob("*.py") if "node_modules" not in p.parts)
 
 

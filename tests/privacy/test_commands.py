@@ -75,6 +75,7 @@ def test_commands_audit_exits_non_zero_on_breach(config: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow  # four releases and a report through the CLI
 def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
     registry = load_registry(SAMPLE_REGISTRY)
     monday = dt.date(2025, 3, 3)

@@ -7,6 +7,8 @@ import datetime as dt
 import math
 from collections import Counter
 
+import pytest
+
 from privacy import noise
 from privacy.aggregate import aggregate, areas_in_scope
 from privacy.settings import PrivacySettings
@@ -18,6 +20,8 @@ AREAS = areas_in_scope(REGISTRY)
 SETTINGS = PrivacySettings(epsilon_per_release=4.0)  # 1.0 per quantity: a visible ratio
 EPSILON = SETTINGS.epsilon_per_release / 4
 DRAWS = 150_000
+
+pytestmark = pytest.mark.slow  # Monte Carlo: DRAWS releases per case
 
 
 def _neighbours() -> tuple[list[int], list[int], int]:

@@ -37,6 +37,7 @@ def test_noise_variance_matches_declared_std() -> None:
     assert abs(statistics.fmean(draws)) < 5 * math.sqrt(declared / N)
 
 
+@pytest.mark.slow  # Monte Carlo
 def test_noise_bound_holds_with_declared_probability() -> None:
     plan = noise.NoisePlan(1, 1.0, SCALE, 0.05)
     outside = sum(abs(d) > plan.bound for d in _draws(SCALE)) / N

@@ -102,7 +102,8 @@ def test_release_export_csv_matches_datapackage(tmp_path: Path) -> None:
     data = csv_path.read_bytes()
     assert resource.hash == f"sha256:{hashlib.sha256(data).hexdigest()}"
     assert resource.bytes == len(data)
-    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    with csv_path.open(encoding="utf-8", newline="") as handle:  # closed: no ResourceWarning
+        rows = list(csv.DictReader(handle))
     assert list(rows[0]) == [f.name for f in resource.schema_.fields] == list(COLUMNS)
     keys = [tuple(r[k] for k in resource.schema_.primaryKey) for r in rows]
     assert len(keys) == len(set(keys)) == len(release.cells)
