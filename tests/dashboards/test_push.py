@@ -178,8 +178,8 @@ def test_push_command_takes_grafana_from_the_dashboards_section() -> None:
     from softplace_cli import cli
 
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the push must try it
-    result = CliRunner().invoke(cli, ["dashboards", "push"],
-                                env={"GRAFANA_URL": "", "SOFTPLACE_DASHBOARDS__GRAFANA_URL": closed})
+    environment = {"GRAFANA_URL": "", "SOFTPLACE_DASHBOARDS__GRAFANA_URL": closed}
+    result = CliRunner().invoke(cli, ["dashboards", "push"], env=environment)
     assert result.exit_code != 0
     assert isinstance(result.exception, PushError)
     assert "cannot reach grafana" in str(result.exception)
