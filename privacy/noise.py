@@ -75,6 +75,7 @@ def _measurement(scale: float) -> Any:
     return dp.m.make_laplace(*space, scale=scale)
 
 
+@cache  # a deterministic binary search through OpenDP's map, about 0.1 s a call
 def plan(sensitivity: int, epsilon: float, alpha: float = 0.05) -> NoisePlan:
     """The smallest scale whose OpenDP privacy map stays within ``epsilon`` at
     ``sensitivity``; the stated epsilon is the map's own answer."""
