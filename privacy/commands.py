@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from privacy.audit import audit_samples, run_audit
+from privacy.audit import AuditResult, audit_samples, run_audit
 from privacy.inventory import build_inventory
 from privacy.ledger import Ledger
 from privacy.settings import PERIODS, PrivacySettings
@@ -54,21 +54,26 @@ def apply_retention(app: AppContext) -> None:
         console.print(f"{policy.family}: {policy.days or 'forever'} days")
 
 
+def _audit(app: AppContext, *, record: bool) -> AuditResult:
+    """Audit the configured store against the retention policies (and record it)."""
+    settings = app.settings
+    store = open_store(settings, apply_retention=False)
+    try:
+        result = run_audit(store, settings.retention.policies(), now_ms(),
+                           app.section(PrivacySettings).retention_grace_hours)
+        if record:
+            store.write(audit_samples(result))
+    finally:
+        store.close()
+    return result
+
+
 @privacy.command()
 @click.option("--no-record", is_flag=True, help="do not write privacy_audit points")
 @pass_app
 def audit(app: AppContext, no_record: bool) -> None:
     """Compare retention policy and schema with what is stored; exit 1 on any breach."""
-    settings = app.settings
-    privacy_settings = app.section(PrivacySettings)
-    store = open_store(settings, apply_retention=False)
-    try:
-        result = run_audit(store, settings.retention.policies(), now_ms(),
-                           privacy_settings.retention_grace_hours)
-        if not no_record:
-            store.write(audit_samples(result))
-    finally:
-        store.close()
+    result = _audit(app, record=not no_record)
     for finding in result.findings:
         err_console.print(f"[red]{finding.check}[/] {finding.series}: {finding.detail}")
     if not result.ok:
@@ -87,12 +92,7 @@ def report(app: AppContext, out: Path | None) -> None:
 
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
-    store = open_store(settings, apply_retention=False)
-    try:
-        result = run_audit(store, settings.retention.policies(), now_ms(),
-                           privacy_settings.retention_grace_hours)
-    finally:
-        store.close()
+    result = _audit(app, record=False)
     with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
         text = render_report(build_inventory(settings), result, ledger.states(),
                              ledger.charges(), rng_source())

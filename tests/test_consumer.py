@@ -107,6 +107,20 @@ def started(consumer: Recorder) -> Recorder:
     return consumer
 
 
+def assert_session_holds_nothing(
+    mosquitto: Mosquitto, topic: str, client_id: str, publisher: paho.Client
+) -> None:
+    """The next consumer on the same session gets only what is sent now: every earlier
+    message was acknowledged to the broker."""
+    again = started(Recorder(mosquitto.settings, topic, client_id))
+    try:
+        publish(publisher, topic, ["marker"])
+        wait_for(lambda: "marker" in again.payloads(), TIMEOUT_S, "the marker never came")
+        assert again.payloads() == ["marker"]
+    finally:
+        again.stop()
+
+
 def test_consumer_redelivers_what_a_lost_connection_left_unacknowledged(
     mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client
 ) -> None:
@@ -136,13 +150,8 @@ def test_consumer_redelivers_what_a_lost_connection_left_unacknowledged(
         assert consumer.kept[0].connection != latest
     finally:
         consumer.stop()
-    again = started(Recorder(mosquitto.settings, topic, client_id))
-    try:
-        publish(publisher, topic, ["marker"])
-        wait_for(lambda: "marker" in again.payloads(), TIMEOUT_S, "the marker never came")
-        assert again.payloads() == ["marker"]  # nothing was left unacknowledged
-    finally:
-        again.stop()
+    # nothing was left unacknowledged
+    assert_session_holds_nothing(mosquitto, topic, client_id, publisher)
 
 
 def test_consumer_acknowledges_in_arrival_order_only_after_persisting(
@@ -165,13 +174,8 @@ def test_consumer_acknowledges_in_arrival_order_only_after_persisting(
         assert (counts.received, counts.accepted, counts.persisted) == (12, 12, 12)
     finally:
         consumer.stop()
-    again = started(Recorder(mosquitto.settings, topic, client_id))
-    try:
-        publish(publisher, topic, ["marker"])
-        wait_for(lambda: "marker" in again.payloads(), TIMEOUT_S, "the marker never came")
-        assert again.payloads() == ["marker"]  # the acks reached the broker
-    finally:
-        again.stop()
+    # the acks reached the broker
+    assert_session_holds_nothing(mosquitto, topic, client_id, publisher)
 
 
 def test_consumer_bounded_queue_pushes_back_while_persist_blocks(
