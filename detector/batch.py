@@ -18,15 +18,14 @@ from zoneinfo import ZoneInfo
 
 from detector.chunks import Chunk, ResultWriter, chunk_ms, detector_from, run_chunks
 from detector.core import Results
-from detector.days import local_ms
 from detector.intervals import Interval
-from detector.measures import RoomRef, SpaceMeasure
+from detector.measures import SpaceMeasure
 from detector.records import result_samples
 from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
 from softplace.storage.base import Store
-from softplace.timeutil import datetime_to_ms, s_to_ms
+from softplace.timeutil import datetime_to_ms, local_ms, s_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +137,6 @@ def run_batch(
         store, registry.site(site_id), start, end, settings=settings, write=write,
         progress=progress,
     )
-
-
-def refs_of(site: Site, settings: DetectorSettings) -> dict[str, RoomRef]:
-    return {
-        p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()
-    }
 
 
 def summary(result: BatchResult) -> dict[str, Any]:

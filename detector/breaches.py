@@ -16,7 +16,7 @@ from typing import Any
 from detector.days import DayPlan
 from detector.intervals import State
 from detector.measures import RoomRef
-from softplace.timeutil import ms_to_s
+from softplace.timeutil import ms_to_s, s_to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class Breach:
 def limit_ms_for(plan: DayPlan, limit_h: str | float) -> int:
     if isinstance(limit_h, str):  # "half_day"
         return plan.open_ms // 2
-    return int(limit_h * 3_600_000)
+    return s_to_ms(limit_h * 3600)
 
 
 class BreachTracker:

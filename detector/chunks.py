@@ -15,15 +15,10 @@ from dataclasses import dataclass
 
 from detector.core import Results, SiteDetector
 from detector.measures import RoomRef, SpaceMeasure, rollup_days
-from detector.records import (
-    ROOM_COUNT,
-    SENSOR_HEALTH,
-    feed_samples,
-    interval_sample,
-    result_samples,
-)
+from detector.records import feed_samples, interval_sample, result_samples
 from detector.settings import DetectorSettings
 from softplace.registry import Site
+from softplace.schema import SeriesName
 from softplace.storage.base import Sample, Store
 from softplace.timeutil import s_to_ms
 
@@ -124,8 +119,8 @@ def run_chunks(
     while detector.watermark_ms < until_ms:
         lo = detector.watermark_ms
         hi = min(lo + chunk_ms, until_ms)
-        counts = store.query(ROOM_COUNT, lo, hi, tags)
-        health = store.query(SENSOR_HEALTH, lo, hi, tags)
+        counts = store.query(SeriesName.ROOM_COUNT, lo, hi, tags)
+        health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, tags)
         readings = feed_samples(detector, counts, health)
         detector.advance(hi)
         results = keep(detector.drain())

@@ -1,35 +1,23 @@
 """Local days in UTC milliseconds: midnights, opening windows and band windows.
 
 Opening hours and bands are local clock times in the site's time zone; everything the
-detector computes is in UTC milliseconds. This module is the one place that converts,
-so daylight-saving days (23 h or 25 h) are handled once, by ``zoneinfo``.
+detector computes is in UTC milliseconds. The conversion of a local clock time is
+``softplace.timeutil.local_ms``; this module builds each day's windows from it, so
+daylight-saving days (23 h or 25 h) are handled once, by ``zoneinfo``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from detector.settings import Band
 from softplace.registry import OpeningHours
-from softplace.timeutil import datetime_to_ms, local_date
+from softplace.timeutil import local_date, local_ms
 
 Window = tuple[int, int]  # [start_ms, end_ms) in UTC
-
-
-def local_ms(day: dt.date, minute: int, tz: ZoneInfo) -> int:
-    """UTC ms of ``minute`` past local midnight of ``day`` (1440 = next midnight).
-
-    A clock time skipped by a DST change is read with the offset before the change
-    (PEP 495, fold=0): a midnight that does not exist maps to the instant of the jump.
-    """
-    if minute >= 24 * 60:
-        return local_ms(day + dt.timedelta(days=1), minute - 24 * 60, tz)
-    aware = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=tz)
-    return datetime_to_ms(aware)
 
 
 def _intersect(a: list[tuple[int, int]], b: tuple[int, int]) -> list[tuple[int, int]]:
@@ -112,9 +100,3 @@ def overlap(start: int, end: int, windows: tuple[Window, ...]) -> int:
             break
         total += min(end, hi) - max(start, lo)
     return total
-
-
-def in_windows(ms: int, windows: tuple[Window, ...]) -> bool:
-    starts = [lo for lo, _ in windows]
-    i = bisect_right(starts, ms) - 1
-    return i >= 0 and ms < windows[i][1]

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detector.days import local_ms
 from detector.intervals import Interval, State
 from detector.measures import RoomRef
 from detector.settings import DetectorSettings
 from softplace.registry import WEEKDAYS, OpeningHours
+from softplace.timeutil import local_ms
 
 _ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 

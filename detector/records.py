@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from detector.breaches import Breach
 from detector.core import Results, SiteDetector
-from detector.days import local_ms
 from detector.intervals import Interval, State
 from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally
 from softplace.schema import (
@@ -27,11 +26,7 @@ from softplace.schema import (
     SpaceMeasureField,
 )
 from softplace.storage.base import Sample
-from softplace.timeutil import MS_PER_H, local_date, s_to_ms
-
-# the two series the detector reads
-ROOM_COUNT = SeriesName.ROOM_COUNT
-SENSOR_HEALTH = SeriesName.SENSOR_HEALTH
+from softplace.timeutil import MS_PER_H, local_date, local_ms, s_to_ms
 
 
 def interval_sample(interval: Interval, ref: RoomRef) -> Sample:

@@ -131,8 +131,8 @@ def _space_use(measure: SpaceMeasure) -> SpaceUse:
     tally = measure.tally
     return SpaceUse(
         level=measure.level, space=measure.label, rooms=tally.rooms, area_m2=tally.area_m2,
-        available_h=tally.available_ms / 3_600_000, used_h=tally.used_ms / 3_600_000,
-        unknown_h=tally.unknown_ms / 3_600_000, frequency_rate=tally.frequency_rate,
+        available_h=tally.available_ms / MS_PER_H, used_h=tally.used_ms / MS_PER_H,
+        unknown_h=tally.unknown_ms / MS_PER_H, frequency_rate=tally.frequency_rate,
         occupancy_rate=tally.occupancy_rate, utilisation_rate=tally.utilisation_rate,
         idle_m2h=tally.idle_m2h,
     )

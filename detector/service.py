@@ -23,11 +23,10 @@ from pathlib import Path
 from detector.checkpoint import load_checkpoint, save_checkpoint
 from detector.chunks import Chunk, ChunkTotals, ResultWriter, chunk_ms, detector_from, run_chunks
 from detector.core import SiteDetector
-from detector.days import local_ms
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
 from softplace.storage.base import Store
-from softplace.timeutil import local_date, s_to_ms
+from softplace.timeutil import local_date, local_ms, s_to_ms
 
 log = logging.getLogger(__name__)
 

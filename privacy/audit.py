@@ -29,9 +29,6 @@ from softplace.schema import (
 from softplace.storage.base import RetentionPolicy, Sample, Store
 from softplace.timeutil import MS_PER_DAY, MS_PER_H
 
-DAY_MS = MS_PER_DAY
-HOUR_MS = MS_PER_H
-
 # Name parts that would mean a field or tag could hold a person, a MAC address or an image.
 FORBIDDEN_PARTS = frozenset({
     "name", "firstname", "surname", "person", "user", "email", "phone", "mac", "bssid",
@@ -83,12 +80,12 @@ def default_grace_ms(days: int) -> int:
     shard groups (default duration 1 h for policies under 2 days, 1 day up to 6 months,
     7 days beyond) and its retention service runs every 30 minutes."""
     if days < 2:
-        shard = HOUR_MS
+        shard = MS_PER_H
     elif days <= 180:
-        shard = DAY_MS
+        shard = MS_PER_DAY
     else:
-        shard = 7 * DAY_MS
-    return shard + HOUR_MS
+        shard = 7 * MS_PER_DAY
+    return shard + MS_PER_H
 
 
 def check_schema(
@@ -155,10 +152,10 @@ def audit_snapshot(
         first = oldest.get(name)
         if days == 0 or first is None:
             continue
-        grace = default_grace_ms(days) if grace_hours is None else int(grace_hours * HOUR_MS)
-        limit = now_ms - days * DAY_MS
+        grace = default_grace_ms(days) if grace_hours is None else int(grace_hours * MS_PER_H)
+        limit = now_ms - days * MS_PER_DAY
         if first < limit - grace:
-            over_days = (limit - first) / DAY_MS
+            over_days = (limit - first) / MS_PER_DAY
             findings.append(Finding(
                 "retention", name,
                 f"oldest point is {over_days:.1f} days past the {days}-day {s.family} policy",

@@ -29,6 +29,7 @@ from privacy.aggregate import (
     areas_in_scope,
     opening_capacity_m2h,
     period_start,
+    periods_between,
     sensitivities,
 )
 from privacy.ledger import Ledger
@@ -218,8 +219,6 @@ def build_release(
 
 
 def _labels(start: dt.date, end: dt.date, kind: PeriodKind) -> list[str]:
-    from privacy.aggregate import periods_between
-
     return periods_between(start, end, kind)
 
 

@@ -143,17 +143,17 @@ class KernelSettings(Section):
                 yield value
 
     def section(self, kind: type[SectionT]) -> SectionT:
-        """The stage section of this type (its defaults when the application has none)."""
+        """The stage section of this type; a model without one is a wiring error."""
         for value in self.stage_sections():
             if isinstance(value, kind):
                 return value
-        return kind()
+        raise ConfigError(f"the settings model {type(self).__name__} has no {kind.__name__}"
+                          " section")
 
 
 SettingsT = TypeVar("SettingsT", bound=KernelSettings)
 
 
-SAMPLE_SETTINGS = Path(__file__).with_name("samples") / "softplace.yaml"
 
 
 def _env_overrides(model: type[KernelSettings], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -51,3 +51,15 @@ def ms_to_datetime(ms: int, tz: dt.tzinfo) -> dt.datetime:
 def local_date(ms: int, tz: dt.tzinfo) -> dt.date:
     """The date in ``tz`` of the instant ``ms``."""
     return ms_to_datetime(ms, tz).date()
+
+
+def local_ms(day: dt.date, minute: int, tz: dt.tzinfo) -> int:
+    """UTC ms of ``minute`` past local midnight of ``day`` (1440 = next midnight).
+
+    A clock time skipped by a DST change is read with the offset before the change
+    (PEP 495, fold=0): a midnight that does not exist maps to the instant of the jump.
+    """
+    if minute >= 24 * 60:
+        return local_ms(day + dt.timedelta(days=1), minute - 24 * 60, tz)
+    aware = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=tz)
+    return datetime_to_ms(aware)

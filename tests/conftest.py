@@ -3,13 +3,14 @@ loopback ports with temporary directories, stopped by PID at the end.
 
 The test tiers are marked here, at collection, so ``-m`` selects on them:
 
-- ``services``: every test whose fixture closure holds a fixture in ``SERVICE_FIXTURES``
-  (directly or through another fixture, e.g. the e2e ``stack``);
 - ``slow``: every ``node`` test and every Hypothesis search (test modules that spawn
-  processes mark themselves ``slow``, as do Monte Carlo and long CLI tests).
+  processes mark themselves ``slow``, as do Monte Carlo and long CLI tests);
+- ``services``: every test whose fixture closure holds a fixture in ``SERVICE_FIXTURES``
+  (directly or through another fixture, e.g. the e2e ``stack``), and every ``slow`` one:
+  whatever is not the fast pure tier.
 
-The fast tier, ``-m "not services and not slow"``, needs no mosquitto, influxd or node; a
-services fixture requested anyway (``request.getfixturevalue``) fails the run.
+The fast pure tier, ``-m "not services"``, needs no mosquitto, influxd, node or subprocess;
+a services fixture requested anyway (``request.getfixturevalue``) fails the run.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker(NODE) is not None or hasattr(
                 getattr(item, "obj", None), "hypothesis"):
             item.add_marker(SLOW)
+        if item.get_closest_marker(SLOW) is not None:
+            item.add_marker(SERVICES)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

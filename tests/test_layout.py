@@ -62,5 +62,5 @@ def test_layout_a_command_loads_only_its_own_stage() -> None:
     assert "gateway.service" in loaded
     others = {m for m in loaded if m.split(".")[0] in set(STAGES) - {"gateway"}}
     # the other stages contribute their settings sections, nothing else
-    assert others == {f"{s}{part}" for s in ("ingest", "detector", "privacy")
+    assert others == {f"{s}{part}" for s in ("ingest", "detector", "privacy", "dashboards")
                       for part in ("", ".settings")}

@@ -1,6 +1,6 @@
-"""The test tiers mean what they say: ``-m "not services and not slow"`` selects no test that
-needs mosquitto, influxd or node, and a service requested behind the markers' back fails
-the test instead of starting."""
+"""The test tiers mean what they say: ``-m "not services"`` selects no test that needs
+mosquitto, influxd, node or a subprocess, and a service requested behind the markers' back
+fails the test instead of starting."""
 
 from __future__ import annotations
 
@@ -39,16 +39,18 @@ def _run(*args: str) -> tuple[pytest.ExitCode | int, _Recorder]:
     return code, recorder
 
 
-def test_tiers_without_services_no_test_uses_a_service_and_node_tests_are_slow() -> None:
+def test_tiers_without_services_no_test_uses_a_service_node_or_a_slow_search() -> None:
     code, collected = _run("--collect-only", "-m", f"not {SERVICES}", str(TESTS))
     assert code == pytest.ExitCode.OK
     assert collected.items
     for item in collected.items:
         assert not SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())), item.nodeid
-        if item.get_closest_marker(NODE) is not None:
-            assert item.get_closest_marker(SLOW) is not None, item.nodeid
+        assert item.get_closest_marker(NODE) is None, item.nodeid
+        assert item.get_closest_marker(SLOW) is None, item.nodeid
     nodeids = {item.nodeid for item in collected.items}
-    assert "tests/firmware/test_fw_micropython.py::test_fw_micropython_suite_passes" in nodeids
+    assert "tests/firmware/test_fw_micropython.py::test_fw_micropython_suite_passes" not in nodeids
+    assert not any(n.startswith(("tests/test_demo.py", "tests/test_cli.py")) for n in nodeids)
+    assert "tests/firmware/test_fw_cpython.py::test_fw_modules_all_listed" in nodeids
     # the store fixture requests influx_store late (getfixturevalue): its param is marked
     contract = "tests/test_storage_contract.py::test_store_delete_series_by_tag"
     assert f"{contract}[sqlite]" in nodeids and f"{contract}[influxdb]" not in nodeids

@@ -94,7 +94,10 @@ class Stack:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, message: str,
-             process: subprocess.Popen[bytes] | None = None) -> None:
+             process: subprocess.Popen[bytes] | None = None,
+             describe: Callable[[], str] | None = None) -> None:
+    """Poll ``condition`` until ``timeout``; the failure says ``message`` and, if given,
+    what ``describe`` finds then (counts, a log tail)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -102,4 +105,4 @@ def wait_for(condition: Callable[[], bool], timeout: float, message: str,
         if process is not None and process.poll() is not None:
             raise AssertionError(f"process exited with {process.returncode}: {message}")
         time.sleep(0.1)
-    raise AssertionError(message)
+    raise AssertionError(f"{message}: {describe()}" if describe is not None else message)

@@ -286,7 +286,9 @@ def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
         stack.start("gateway", "gateway", ready="connected upstream")
         fleet.play(2)  # 8 room readings; mosquitto drops the connection after each refusal
         wait_for(lambda: len(parked()) >= 8 and _outbox_size(tmp_path) == 0, 60,
-                 "refused messages were not parked")
+                 "refused messages were not parked",
+                 describe=lambda: f"parked {len(parked())}, outbox {_outbox_size(tmp_path)}, "
+                 f"gateway log: {stack.log('gateway')[-4000:]}")
         rows = parked()
         assert len(rows) == 8
         assert all("/room/" in topic and "authori" in reason.lower() for topic, reason in rows)

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from privacy.audit import (
-    DAY_MS,
     audit_samples,
     audit_snapshot,
     check_schema,
@@ -18,6 +17,7 @@ from softplace.settings import RetentionSettings
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
 from softplace.storage.sqlite import SqliteStore
+from softplace.timeutil import MS_PER_DAY as DAY_MS
 
 NOW = 1_750_000_000_000
 POLICIES = RetentionSettings().policies()  # raw 30 d, derived 395 d, aggregates forever
