@@ -36,10 +36,10 @@ from detector.settings import DetectorSettings
 from softplace.registry import Registry
 from softplace.schema import RoomCountField, SeriesName
 from softplace.storage.base import Sample
-from softplace.timeutil import datetime_to_ms, s_to_ms
+from softplace.timeutil import MS_PER_H, datetime_to_ms, s_to_ms
 
 MIN = 60_000
-CHUNK = 6 * 3_600_000
+CHUNK = 6 * MS_PER_H  # the detector's default batch_chunk_h
 console = Console()
 
 
@@ -116,7 +116,7 @@ def bench_detector(registry: Registry, start_ms: int, days: int, streaming: bool
             elapsed += time.perf_counter() - began
             progress.advance(task)
         began = time.perf_counter()
-        detector.advance(start_ms + days * 24 * 60 * MIN + 3_600_000)
+        detector.advance(start_ms + days * 24 * 60 * MIN + MS_PER_H)
         detector.drain()
         elapsed += time.perf_counter() - began
     return readings, elapsed

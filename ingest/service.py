@@ -54,9 +54,7 @@ class Ingest(Consumer[Sample]):
         self.refused_batches = 0  # batches the store kept only in part, refusing the rest for good
 
     def summary(self) -> str:
-        # "written" first: operators (and the e2e tests) read it from the final line
-        return (f"written {self.counts.persisted}, refused batches {self.refused_batches}, "
-                f"{super().summary()}")
+        return f"{super().summary()}, refused batches {self.refused_batches}"
 
     def subscriptions(self) -> list[str]:
         group = self.settings.shared_group if self.broker.protocol == "5" else None

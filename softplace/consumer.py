@@ -40,6 +40,7 @@ from softplace.batching import take_batch
 from softplace.lifecycle import REPORT_EVERY_S, Service
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
+    RECEIVE_MAXIMUM,
     Acknowledger,
     ConnectionLog,
     connect_async,
@@ -50,7 +51,10 @@ from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
-QUEUE_BOUND = 1000
+# Under MQTT 5 the broker never has more than Receive Maximum unacknowledged messages in
+# flight to us, so the queue bounds what waits for the worker to that; under MQTT 3.1.1 it
+# is what makes paho's thread block (backpressure).
+QUEUE_BOUND = RECEIVE_MAXIMUM
 PUT_POLL_S = 0.5  # how often a blocked network thread checks whether we are stopping
 WORKER_JOIN_S = 30.0
 

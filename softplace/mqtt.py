@@ -17,6 +17,8 @@ from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 QOS_AT_LEAST_ONCE = 1
+# unacknowledged QoS 1 messages the broker may have in flight to one of our clients (MQTT 5)
+RECEIVE_MAXIMUM = 1000
 # paho waits RECONNECT_MIN_S after a lost or failed connection, doubling up to RECONNECT_MAX_S
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -101,7 +103,7 @@ def connect_async(client: paho.Client, settings: MqttSettings, *, persistent: bo
     if settings.protocol == "5":
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s if persistent else 0
-        properties.ReceiveMaximum = 1000
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
         clean_start = not persistent
     client.connect_async(
         settings.host, settings.port, keepalive=settings.keepalive_s,

@@ -38,40 +38,40 @@ def check_segment(value: str, what: str) -> str:
 
 
 def device_reading(site: str, device: str) -> str:
-    return f"{PREFIX}/{site}/dev/{device}/reading"
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/{device}/reading"
 
 
 def device_status(site: str, device: str) -> str:
-    return f"{PREFIX}/{site}/dev/{device}/status"
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/{device}/status"
 
 
 def device_config(site: str, device: str) -> str:
-    return f"{PREFIX}/{site}/dev/{device}/config"
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/{device}/config"
 
 
 def room(site: str, room_id: str) -> str:
-    return f"{PREFIX}/{site}/room/{room_id}"
+    return f"{PREFIX}/{site}/{TopicKind.ROOM}/{room_id}"
 
 
 def health(site: str, device: str) -> str:
-    return f"{PREFIX}/{site}/health/{device}"
+    return f"{PREFIX}/{site}/{TopicKind.HEALTH}/{device}"
 
 
 def deadletter(site: str) -> str:
-    return f"{PREFIX}/{site}/deadletter"
+    return f"{PREFIX}/{site}/{TopicKind.DEADLETTER}"
 
 
 def all_device_readings(site: str) -> str:
-    return f"{PREFIX}/{site}/dev/+/reading"
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/+/reading"
 
 
 def all_device_statuses(site: str) -> str:
-    return f"{PREFIX}/{site}/dev/+/status"
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/+/status"
 
 
 def upstream_filters(site: str = "+") -> list[str]:
     """What ingest subscribes to: room readings, sensor health and dead letters."""
-    return [f"{PREFIX}/{site}/room/+", f"{PREFIX}/{site}/health/+", f"{PREFIX}/{site}/deadletter"]
+    return [room(site, "+"), health(site, "+"), deadletter(site)]
 
 
 def shared(group: str | None, topic_filter: str) -> str:

@@ -182,15 +182,16 @@ def test_pipeline_two_ingest_processes_share_the_stream(
     assert wait_landed(influx_store, fleet) == fleet.expected
     stack.kill("ingest-a", 15)
     stack.kill("ingest-b", 15)
-    written = [_last_written(stack.log(name)) for name in ("ingest-a", "ingest-b")]
+    written = [_last_persisted(stack.log(name)) for name in ("ingest-a", "ingest-b")]
     assert all(n > 0 for n in written), f"one process got nothing: {written}"
     assert sum(written) >= sum(fleet.expected.values())
 
 
-def _last_written(log: str) -> int:
-    lines = [line for line in log.splitlines() if "ingest stopped: written" in line]
-    assert lines, f"no final count in the log: {log[-2000:]}"
-    return int(lines[-1].split("written")[1].split(",")[0])
+def _last_persisted(log: str) -> int:
+    """``persisted N`` from ingest's final summary (rich may wrap the line)."""
+    tail = log[log.rindex("ingest stopped:"):] if "ingest stopped:" in log else ""
+    assert tail, f"no final count in the log: {log[-2000:]}"
+    return int(" ".join(tail.split()).split("persisted ")[1].split(",")[0])
 
 
 def test_pipeline_gateway_buffers_on_disk_while_upstream_is_down_and_replays_in_order(
