@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
@@ -262,20 +263,26 @@ def _outbox_size(workdir: Path) -> int:
 
 
 def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
-    tmp_path: Path, mosquitto: Mosquitto, influx_store: InfluxStore, fleet: Fleet
+    tmp_path: Path, mosquitto: Mosquitto, influx_store: InfluxStore
 ) -> None:
     """An upstream ACL that forbids room readings: MQTT 5 answers each with a failing
     PUBACK; the gateway keeps those messages aside instead of deleting them, and the rest
-    of its outbox (sensor health) still flows."""
+    of its outbox (sensor health) still flows.
+
+    One refused reading at a time: mosquitto 2.0 also closes the connection after a refusal,
+    and with more publishes in flight behind the refused one that close becomes a TCP reset
+    that can swallow the refusing PUBACK (paho then resends the lot, and under load the
+    gateway can spend minutes before it sees a refusal; see the gateway README)."""
     acl = ("topic read softplace/#\n"
            "topic write softplace/v1/+/health/+\n"
            "topic write softplace/v1/+/deadletter\n")
     upstream = Mosquitto(tmp_path / "upstream", acl=acl)
     upstream.start()
     registry = tmp_path / "registry.yaml"
-    write_registry(registry, SITE, rooms=4)
+    (device,) = write_registry(registry, SITE, rooms=1)
     stack = Stack(tmp_path, SITE, registry, mosquitto.settings, influx_store,
                   upstream=upstream.settings)
+    sensor = Fleet([device], mosquitto.settings)
     def parked() -> list[tuple[str, str]]:
         outbox = _outbox(tmp_path)
         try:
@@ -283,16 +290,25 @@ def test_pipeline_gateway_parks_what_the_upstream_broker_refuses(
         finally:
             outbox.close()
 
+    def state() -> str:
+        return (f"parked {len(parked())}, outbox {_outbox_size(tmp_path)}, gateway log: "
+                f"{stack.log('gateway')[-4000:]}")
+
+    def parked_at_least(refused: int) -> bool:
+        return len(parked()) >= refused
+
     try:
-        stack.start("gateway", "gateway", ready="connected upstream")
-        fleet.play(2)  # 8 room readings; mosquitto drops the connection after each refusal
-        wait_for(lambda: len(parked()) >= 8 and _outbox_size(tmp_path) == 0, 60,
-                 "refused messages were not parked",
-                 describe=lambda: f"parked {len(parked())}, outbox {_outbox_size(tmp_path)}, "
-                 f"gateway log: {stack.log('gateway')[-4000:]}")
+        sensor.connect()
+        stack.start("gateway", "gateway", ready="connected to the site broker")
+        for refused in range(1, 5):
+            sensor.play(1)  # one room reading, and sensor health when it changes
+            wait_for(functools.partial(parked_at_least, refused), 60,
+                     "refused messages were not parked", describe=state)
+        wait_for(lambda: _outbox_size(tmp_path) == 0, 60, "health did not flow", describe=state)
         rows = parked()
-        assert len(rows) == 8
+        assert len(rows) == 4
         assert all("/room/" in topic and "authori" in reason.lower() for topic, reason in rows)
     finally:
+        sensor.close()
         stack.stop_all()
         upstream.stop()
