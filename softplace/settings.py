@@ -7,7 +7,7 @@ each stage defines its own section (``gateway/settings.py``, ...) and the applic
 ``SOFTPLACE_CONFIG`` (or ``--config``) names the file; any option can be overridden by an
 environment variable ``SOFTPLACE_<SECTION>__<OPTION>``, e.g. ``SOFTPLACE_INFLUXDB__URL``.
 Errors name the file, the line and the option. The committed sample is
-``softplace/samples/softplace.yaml``.
+``softplace_cli/samples/softplace.yaml``.
 """
 
 from __future__ import annotations

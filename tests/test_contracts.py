@@ -84,7 +84,7 @@ def test_settings_error_names_line_and_option(tmp_path: Path) -> None:
 
 
 def test_sample_settings_file_is_valid() -> None:
-    settings = load_settings(Path("softplace/samples/softplace.yaml"), {})
+    settings = load_settings(Path("softplace_cli/samples/softplace.yaml"), {})
     assert settings.registry is not None and settings.registry.exists()
 
 
