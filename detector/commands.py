@@ -25,7 +25,7 @@ from softplace.cli import AppContext, console, pass_app
 from softplace.lifecycle import stop_on_signals
 from softplace.registry import Registry, load_registry
 from softplace.storage.base import Sample, Store
-from softplace.timeutil import datetime_to_ms, local_date, ms_to_datetime
+from softplace.timeutil import datetime_to_ms, local_date, local_ms, ms_to_datetime
 
 IMPORT_BATCH = 5000
 
@@ -82,7 +82,7 @@ def detect(
         since_ms = None
         if since is not None:
             site = registry.site(sites[0]) if sites else registry.sites[0]
-            since_ms = datetime_to_ms(dt.datetime.combine(since, dt.time(), site.tz))
+            since_ms = local_ms(since, 0, site.tz)
         service = DetectorService(
             store, registry, settings, sites=list(sites) or None, since_ms=since_ms
         )

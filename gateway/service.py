@@ -28,6 +28,7 @@ from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.mqtt import (
+    MAX_INFLIGHT,
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
     connect_async,
@@ -38,7 +39,7 @@ from softplace.registry import Site
 from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-FORWARD_WINDOW = 100
+FORWARD_WINDOW = MAX_INFLIGHT  # never more than paho itself keeps in flight
 KEEP_BATCH = 500
 OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0

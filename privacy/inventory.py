@@ -4,6 +4,8 @@ for how long and who receives it. Nothing here is written by hand: a new series 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict
 
 from privacy.settings import PrivacySettings
@@ -41,6 +43,10 @@ def retention_text(days: int) -> str:
     return "kept indefinitely" if days == 0 else f"{days} days"
 
 
+def _leaves_operator(recipients: Sequence[str]) -> bool:
+    return any(not r.startswith("operator") for r in recipients)
+
+
 def build_inventory(settings: KernelSettings) -> Inventory:
     days = {p.family: p.days for p in settings.retention.policies()}
     backend = settings.storage.backend
@@ -55,8 +61,7 @@ def build_inventory(settings: KernelSettings) -> Inventory:
             what=s.name, kind="series", family=str(s.family), description=s.description,
             keys=list(s.tags), fields=[f"{k}: {t}" for k, t in s.fields.items()],
             where=where(s.family), retention=retention_text(days[s.family]),
-            recipients=list(s.recipients),
-            leaves_operator=any(not r.startswith("operator") for r in s.recipients),
+            recipients=list(s.recipients), leaves_operator=_leaves_operator(s.recipients),
             personal_data=s.personal_data,
         )
         for s in SERIES.values()
@@ -64,7 +69,7 @@ def build_inventory(settings: KernelSettings) -> Inventory:
     rows.extend(
         InventoryRow(
             **holding.model_dump(), kind="file", family="-",
-            leaves_operator=any(not r.startswith("operator") for r in holding.recipients),
+            leaves_operator=_leaves_operator(holding.recipients),
         )
         for section in settings.stage_sections()
         for holding in section.local_holdings()

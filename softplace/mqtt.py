@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 QOS_AT_LEAST_ONCE = 1
 # unacknowledged QoS 1 messages the broker may have in flight to one of our clients (MQTT 5)
 RECEIVE_MAXIMUM = 1000
+# QoS 1 messages paho keeps in flight on one of our connections; more wait in its queue
+MAX_INFLIGHT = 100
 # paho waits RECONNECT_MIN_S after a lost or failed connection, doubling up to RECONNECT_MAX_S
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -63,7 +65,7 @@ def make_client(
     if will is not None:
         client.will_set(will.topic, will.payload, qos=QOS_AT_LEAST_ONCE, retain=will.retain)
     client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
-    client.max_inflight_messages_set(100)
+    client.max_inflight_messages_set(MAX_INFLIGHT)
     client.max_queued_messages_set(0)
     return client
 

@@ -48,10 +48,6 @@ class _AssembledGroup(click.Group):
         return command
 
 
-def _load(config: Path | None) -> Settings:
-    return load_settings(config)
-
-
 @click.group(cls=_AssembledGroup)
 @click.option(
     "--config", "-c", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -62,7 +58,7 @@ def _load(config: Path | None) -> Settings:
 def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     """SoftPlace: occupancy sensing for shared buildings."""
     configure_logging(verbose)
-    ctx.obj = AppContext(config, _load)
+    ctx.obj = AppContext(config, load_settings)
 
 
 def main() -> None:
