@@ -39,7 +39,8 @@ class FakePin:
 
 
 class FakeVL53L1X:
-    """Register-level model: answers by the ROI centre currently selected.
+    """Register-level replay without timing: answers by the ROI centre currently selected
+    (the no-lag assumption; ``tof_model.ToFModel`` is the timing-true model).
 
     ``pairs`` is a list of (front_mm, back_mm); each zone reading consumes that zone's
     value from the current pair, and the pair advances once both zones were read.
@@ -81,4 +82,4 @@ class FakeVL53L1X:
             return bytes((mm >> 8, mm & 0xFF))
         if mem == reg.REG_GPIO_TIO_HV_STATUS:
             return bytes((0x01 if self.ranging else 0x00,))  # active high: 1 = ready
-        return bytes((self.regs.get(mem, 0),))
+        return bytes(self.regs.get(mem + i, 0) for i in range(n))
