@@ -64,7 +64,7 @@ class Doorway:
         self._saw_both = False
         self._last = 0
         self._blocked_since = None  # type: int | None
-        self._far_since = None  # type: int | None
+        self._far_since = [None, None]  # type: list[int | None]
 
     @property
     def calibrated(self) -> bool:
@@ -86,7 +86,7 @@ class Doorway:
         self.calibrations += 1
         self._state = 0
         self._blocked_since = None
-        self._far_since = None
+        self._far_since = [None, None]
         return None
 
     def _zone(self, state: int, bit: int, mm, zone: int) -> int:
@@ -135,24 +135,24 @@ class Doorway:
             self._blocked_since = now_ms
 
     def _track_far(self, now_ms: int, front_mm, back_mm) -> None:
-        far = False
         for zone, mm in ((0, front_mm), (1, back_mm)):
-            if mm is not None and mm > 0:
-                base = self.baselines[zone]
-                if mm > base + base // 10 + 50:
-                    far = True
-                elif mm is not None:
-                    self._far_since = None
-                    return
-        if far and self._far_since is None:
-            self._far_since = now_ms
+            if mm is None or mm <= 0:
+                continue
+            base = self.baselines[zone]
+            if mm <= base + base // 10 + 50:
+                self._far_since[zone] = None
+            elif self._far_since[zone] is None:
+                self._far_since[zone] = now_ms
 
     def needs_recalibration(self, now_ms: int) -> bool:
         """A zone has read occupied for longer than anyone stands in a doorway, or an
         object that a recalibration learnt has gone (the zone reads beyond its baseline)."""
         if self._blocked_since is not None and now_ms - self._blocked_since >= self.recalibrate_ms:
             return True
-        return self._far_since is not None and now_ms - self._far_since >= FAR_MS
+        for since in self._far_since:
+            if since is not None and now_ms - since >= FAR_MS:
+                return True
+        return False
 
     @property
     def state(self) -> int:

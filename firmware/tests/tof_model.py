@@ -244,12 +244,14 @@ def config(**kw) -> dict:
 class Run:
     """The real DoorwayCounter polled every ``poll_ms`` against a scene; counts over time."""
 
-    def __init__(self, scene: Scene, lag: bool = True, poll_ms: int = 5, cfg=None) -> None:
+    def __init__(self, scene: Scene, lag: bool = True, poll_ms: int = 5, cfg=None,
+                 counter_cls=None) -> None:
         from softplace_fw.drivers.vl53l1x import VL53L1X, DoorwayCounter
 
         self.clock = Clock()
         self.model = ToFModel(self.clock, scene, lag)
-        self.counter = DoorwayCounter(VL53L1X(self.model), cfg or config(), self.clock.sleep)
+        cls = DoorwayCounter if counter_cls is None else counter_cls
+        self.counter = cls(VL53L1X(self.model), cfg or config(), self.clock.sleep)
         self.poll_ms = poll_ms
         self.entered = 0
         self.left = 0
