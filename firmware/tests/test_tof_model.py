@@ -2,7 +2,7 @@
 
 Speeds 0.5-2.0 m/s both ways, singly, in close succession, hesitating and turning back,
 a door leaf and bus faults, under ST's ROI lag and under the no-lag model. The full
-detection table (more crossings per speed) is bench/firmware_doorway_table.py; these
+detection table (50 crossings each way per speed) is printed by doorway_table.py; these
 runs are kept small enough for the MicroPython run.
 """
 
