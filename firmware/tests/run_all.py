@@ -16,6 +16,7 @@ MODULES = [
     "test_app",
     "test_tof_model",
     "test_public_traces",
+    "test_state",
 ]
 
 

@@ -238,9 +238,9 @@ class DoorwayCounter:
         self._entered = 0
         self._left = 0
 
-    def apply(self, cfg: dict) -> bool:
-        """Take the ``tof_*`` options; True when the zones or the threshold changed and the
-        counter recalibrates."""
+    def apply(self, cfg: dict) -> list:
+        """Take the ``tof_*`` options live; a change of zones or threshold recalibrates.
+        Returns the errors to report (none: every option applies)."""
         centers = (cfg["tof_front_center"], cfg["tof_back_center"])
         roi = (cfg["tof_roi_width"], cfg["tof_roi_height"])
         door = self.door
@@ -258,7 +258,7 @@ class DoorwayCounter:
             if old_roi != roi:
                 self._inited = False  # the ROI size is written at (re-)initialisation
             self._begin_calibration()
-        return changed
+        return []
 
     def start(self, now_ms: int):
         """Initialise the sensor and begin calibrating; None or why the sensor is absent."""
@@ -423,6 +423,11 @@ class WithPresence:
 
     def start(self, now_ms: int):
         return self.doorway.start(now_ms) or self.presence.start(now_ms)
+
+    def apply(self, cfg: dict) -> list:
+        errors = self.doorway.apply(cfg)
+        apply = getattr(self.presence, "apply", None)
+        return errors + (apply(cfg) if apply is not None else [])
 
     def poll(self, now_ms: int) -> None:
         self.doorway.poll(now_ms)
