@@ -54,7 +54,8 @@ class FakeUART:
     def _store(self, word: int, frame: bytes) -> None:
         p = self.params
         if word == ld2410.CMD_MAX_GATES:
-            p.moving_gate, p.still_gate, p.unmanned_s = _u32(frame, 10), _u32(frame, 16), _u32(frame, 22)
+            p.moving_gate, p.still_gate = _u32(frame, 10), _u32(frame, 16)
+            p.unmanned_s = _u32(frame, 22)
         elif word == ld2410.CMD_SENSITIVITY:
             gate, moving, still = _u32(frame, 10), _u32(frame, 16), _u32(frame, 22)
             gates = range(9) if gate == ld2410.ALL_GATES else (gate,)

@@ -7,13 +7,13 @@ from softplace_fw import ld2410
 from softplace_fw.config import DEFAULTS
 from softplace_fw.drivers.ld2410 import LD2410Sensor
 from softplace_fw.drivers.pir import PIRSensor
-from softplace_fw.presence import UNKNOWN
 from softplace_fw.drivers.vl53l1x import (
     DEFAULT_CONFIGURATION,
     VL53L1X,
     DoorwayCounter,
     WithPresence,
 )
+from softplace_fw.presence import UNKNOWN
 
 
 def test_ld2410_driver_replays_trace():

@@ -10,10 +10,10 @@ from mpytest import eq, ok
 from softplace_fw.drivers import vl53l1x as reg
 from softplace_fw.presence import UNKNOWN
 from tof_model import (
+    Clock,
     Run,
     Scene,
     ToFModel,
-    Clock,
     calibrated_run,
     config,
     crossing,
