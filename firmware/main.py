@@ -177,6 +177,17 @@ class Runner:
                 sync_clock(self.cfg, self.wall, now)
             await asyncio.sleep(60)
 
+    async def installer_loop(self) -> None:
+        """With ``ld2410_engineering`` on, the radar's gate energies go to the REPL every 2 s."""
+        while True:
+            await asyncio.sleep(2)
+            if not self.device.cfg["ld2410_engineering"]:
+                continue
+            radar = getattr(self.device.sensor, "presence", self.device.sensor)
+            energies = radar.energies() if hasattr(radar, "energies") else None
+            if energies is not None:
+                print("ld2410 gates 0-8 moving", energies["moving"], "still", energies["still"])
+
     def restamp(self, data: bytes) -> bytes:
         return self.device.core.restamp(data, self.mono.now(), self.wall.unix(), self.wall.synced)
 
@@ -238,7 +249,8 @@ class Runner:
 
     async def run(self) -> None:
         for coro in (self.sense_loop(), self.outbox_loop(), self.link_loop(),
-                     self.down_loop(), self.config_loop(), self.clock_loop()):
+                     self.down_loop(), self.config_loop(), self.clock_loop(),
+                     self.installer_loop()):
             asyncio.create_task(coro)
         if hasattr(self.device.sensor, "poll"):
             asyncio.create_task(self.poll_loop())
