@@ -173,6 +173,7 @@ class Runner:
     async def clock_loop(self) -> None:
         while True:
             now = self.mono.now()
+            self.wall.resync_s = self.device.cfg["ntp_resync_s"]  # remote, applied live
             if self.wlan.isconnected() and self.wall.needs_sync(now):
                 sync_clock(self.cfg, self.wall, now)
             await asyncio.sleep(60)

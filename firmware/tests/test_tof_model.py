@@ -187,3 +187,24 @@ def test_tof_model_reads_back_the_registers_it_was_given():
     eq(model.timing(), (50, 60))
     tof.set_timing(reg.SHORT, 20, 25)
     eq(model.timing(), (20, 25))
+
+
+def test_tof_config_applies_live():
+    scene = Scene(2200, 13)
+    run = calibrated_run(scene)
+    eq(run.counter.door.calibrations, 1)
+    cfg = config(tof_threshold_pct=70, tof_recalibrate_s=30)
+    eq(run.counter.apply(cfg), [])
+    ok(run.counter.calibrating, "a new threshold recalibrates")
+    eq(run.counter.door.recalibrate_ms, 30000)
+    run.until(6000)
+    eq(run.counter.door.calibrations, 2)
+    base = run.counter.door.baselines[0]
+    eq(run.counter.door.thresholds[0], base * 70 // 100)
+    cfg = config(tof_threshold_pct=70, tof_recalibrate_s=30, tof_roi_width=6)
+    eq(run.counter.apply(cfg), [])
+    run.until(10000)
+    eq(run.model.mem[0x0080], (15 << 4) | 5, "new ROI size written at re-initialisation")
+    eq(run.counter.door.calibrations, 3)
+    scene.add(crossing(10500, 1.0, 1))
+    eq(run.until(14000), (1, 0))
