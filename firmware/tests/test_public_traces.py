@@ -1,8 +1,8 @@
 """Sensor data taken from public vendor documents rather than from this firmware's encoder.
 
 LD2410: the two example report frames printed in Hi-Link's "HLK-LD2410 serial
-communication protocol" (V1.02, section 2.3), replayed byte for byte
-(traces/ld2410_hilink_doc.hex).
+communication protocol" (reported data frame format: normal and engineering mode),
+replayed byte for byte (traces/ld2410_hilink_doc.hex).
 
 VL53L1X: the people-counting case of ST's UM2600 ("Counting people with the VL53L1X
 long-distance ranging Time-of-Flight sensor", Rev 2): two N x 16 zones of the 16 x 16
