@@ -217,7 +217,9 @@ class DoorwayCounter:
         self.sleep_ms = sleep_ms
         self.door = Doorway(cfg["tof_threshold_pct"], cfg["tof_min_baseline_mm"],
                             cfg["tof_recalibrate_s"] * 1000)
-        self.apply(cfg)
+        self.centers = (0, 0)
+        self.roi = (0, 0)
+        self.samples = 0
         self.error = None  # type: str | None
         self.bus_errors = 0
         self.timeouts = 0
@@ -237,6 +239,7 @@ class DoorwayCounter:
         self._last_ms = None  # type: int | None
         self._entered = 0
         self._left = 0
+        self.apply(cfg)
 
     def apply(self, cfg: dict) -> list:
         """Take the ``tof_*`` options live; a change of zones or threshold recalibrates.
@@ -246,15 +249,15 @@ class DoorwayCounter:
         door = self.door
         door.recalibrate_ms = cfg["tof_recalibrate_s"] * 1000
         self.samples = cfg["tof_calibration_samples"]
-        changed = (getattr(self, "centers", None) != centers or getattr(self, "roi", None) != roi
+        changed = (self.centers != centers or self.roi != roi
                    or door.threshold_pct != cfg["tof_threshold_pct"]
                    or door.min_baseline_mm != cfg["tof_min_baseline_mm"])
         door.threshold_pct = cfg["tof_threshold_pct"]
         door.min_baseline_mm = cfg["tof_min_baseline_mm"]
-        old_roi = getattr(self, "roi", None)
+        old_roi = self.roi
         self.centers = centers
         self.roi = roi
-        if changed and getattr(self, "_inited", False):
+        if changed and self._inited:
             if old_roi != roi:
                 self._inited = False  # the ROI size is written at (re-)initialisation
             self._begin_calibration()
