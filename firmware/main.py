@@ -24,6 +24,7 @@ from softplace_fw.drivers.ld2410 import LD2410Sensor
 from softplace_fw.drivers.pir import PIRSensor
 from softplace_fw.drivers.vl53l1x import VL53L1X, DoorwayCounter, WithPresence
 from softplace_fw.health import Health
+from softplace_fw.rtcstate import RtcSlots
 
 BOOT_FILE = "/boot_count"
 SPOOL_FILE = "/spool.jsonl"
@@ -82,8 +83,9 @@ def make_sensor(cfg):
     return WithPresence(counter, presence_sensor(cfg["presence"], cfg))
 
 
-def sync_clock(cfg, wall) -> None:
+def sync_clock(cfg, wall, now_ms: int) -> None:
     ntptime.host = cfg["ntp_host"]
+    wall.tried(now_ms)
     try:
         ntptime.settime()
         wall.mark_synced()
@@ -115,8 +117,10 @@ class Runner:
         self.reset_cause = payload.reset_cause_name(machine.reset_cause())
         self.wdt = machine.WDT(timeout=self.cfg["wdt_s"] * 1000)
         self.mono = Monotonic(time.ticks_ms, time.ticks_diff)
-        self.wall = WallClock(time.time, time.gmtime(0)[0])
-        self.rtc = machine.RTC()
+        self.wall = WallClock(time.time, time.gmtime(0)[0], self.cfg["ntp_resync_s"])
+        self.rtc = RtcSlots(machine.RTC())  # sensing state first, the ring's bytes after it
+        rtc_state = self.rtc.state()
+        self.wall.restore(rtc_state)
         ring = Ring(self.cfg["buffer_rtc_bytes"])
         ring.restore(self.rtc.memory())
         spool = FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"])
@@ -125,6 +129,7 @@ class Runner:
         self.device = Device(self.cfg, device_id(self.cfg), next_boot(), make_sensor(self.cfg),
                              OfflineBuffer(ring, spool), self.wall, self.health,
                              rssi=rssi_reader(self.wlan))
+        self.device.core.restore(rtc_state)  # the doorway count survives a soft reset
         self.sensor_error = self.device.start(self.mono.now())
         self.client = MQTTClient(self.mqtt_settings())
         self.connected_once = False
@@ -153,6 +158,40 @@ class Runner:
     def save_ring(self) -> None:
         self.rtc.memory(self.device.buffer.ring.snapshot())
 
+    def save_state(self) -> None:
+        state = self.device.core.snapshot()
+        state.update(self.wall.snapshot())
+        self.rtc.save_state(state)  # writes only on change
+
+    async def poll_loop(self) -> None:
+        """Doorway counters range one zone at a time and want polling every few ms."""
+        sensor = self.device.sensor
+        while True:
+            sensor.poll(self.mono.now())
+            await asyncio.sleep_ms(sensor.poll_ms)
+
+    async def clock_loop(self) -> None:
+        while True:
+            now = self.mono.now()
+            self.wall.resync_s = self.device.cfg["ntp_resync_s"]  # remote, applied live
+            if self.wlan.isconnected() and self.wall.needs_sync(now):
+                sync_clock(self.cfg, self.wall, now)
+            await asyncio.sleep(60)
+
+    async def installer_loop(self) -> None:
+        """With ``ld2410_engineering`` on, the radar's gate energies go to the REPL every 2 s."""
+        while True:
+            await asyncio.sleep(2)
+            if not self.device.cfg["ld2410_engineering"]:
+                continue
+            radar = getattr(self.device.sensor, "presence", self.device.sensor)
+            energies = radar.energies() if hasattr(radar, "energies") else None
+            if energies is not None:
+                print("ld2410 gates 0-8 moving", energies["moving"], "still", energies["still"])
+
+    def restamp(self, data: bytes) -> bytes:
+        return self.device.core.restamp(data, self.mono.now(), self.wall.unix(), self.wall.synced)
+
     async def publish_status(self, status: dict) -> None:
         await self.client.publish(self.device.status_topic, payload.encode(status), True, 1)
 
@@ -161,6 +200,7 @@ class Runner:
             now = self.mono.now()
             if self.device.sense(now):
                 self.save_ring()
+            self.save_state()
             if self.health.ok(now):
                 self.wdt.feed()
             await asyncio.sleep_ms(self.device.cfg["sample_ms"])
@@ -172,7 +212,7 @@ class Runner:
                 await asyncio.sleep_ms(200)
                 continue
             self.health.publish_started(self.mono.now())
-            await self.client.publish(item[0], item[1], False, 1)
+            await self.client.publish(item[0], self.restamp(item[1]), False, 1)
             self.health.publish_done()
             self.device.sent()
             self.save_ring()
@@ -182,8 +222,8 @@ class Runner:
             await self.client.up.wait()
             self.client.up.clear()
             self.health.connection(self.mono.now(), True)
-            if not self.wall.synced:
-                sync_clock(self.cfg, self.wall)
+            if self.wall.needs_sync(self.mono.now()):
+                sync_clock(self.cfg, self.wall, self.mono.now())
             await self.client.subscribe(self.device.config_topic, 1)
             if not self.connected_once:
                 self.connected_once = True
@@ -210,12 +250,15 @@ class Runner:
 
     async def run(self) -> None:
         for coro in (self.sense_loop(), self.outbox_loop(), self.link_loop(),
-                     self.down_loop(), self.config_loop()):
+                     self.down_loop(), self.config_loop(), self.clock_loop(),
+                     self.installer_loop()):
             asyncio.create_task(coro)
+        if hasattr(self.device.sensor, "poll"):
+            asyncio.create_task(self.poll_loop())
         while True:
             try:
                 await self.client.wifi_connect()
-                sync_clock(self.cfg, self.wall)  # NTP before TLS: certificates need the date
+                sync_clock(self.cfg, self.wall, self.mono.now())  # TLS certificates need the date
                 await self.client.connect()
                 await asyncio.Event().wait()
                 return

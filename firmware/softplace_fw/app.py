@@ -77,6 +77,14 @@ class Device:
             return self.core.status("online", self.wall.unix(),
                                     error="config refused: not a JSON object ({})".format(err))
         new, errors = configuration.validate(update, self.cfg, remote=True)
+        apply = getattr(self.sensor, "apply", None)  # ld2410_* / tof_* applied live
+        sensor_errors = apply(new) if apply is not None else []
+        if sensor_errors:  # the sensor kept its old settings: so does the config
+            errors.extend(sensor_errors)
+            for name in update:
+                if (name.startswith("ld2410_") or name.startswith("tof_")) and name in self.cfg:
+                    new[name] = self.cfg[name]
+        self.health.offline_limit_ms = new["offline_reboot_s"] * 1000
         self.cfg = new
         self.core.reconfigure(new)
         error = configuration.summarise(errors) if errors else None

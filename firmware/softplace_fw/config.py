@@ -7,7 +7,8 @@ over MQTT). ``validate`` refuses bad values one by one: the old value stays and 
 error names the option, so a typo in a retained config cannot take a sensor offline.
 """
 
-# name: (kind, low, high, remote, default). kind: "str", "int", "bool" or a tuple of choices.
+# name: (kind, low, high, remote, default). kind: "str", "int", "bool", "gates" (one int per
+# LD2410 gate 0..8, each low..high) or a tuple of choices.
 SCHEMA = {
     "site": ("str", 0, 64, False, ""),
     "device": ("str", 0, 64, False, ""),  # empty: hex of machine.unique_id()
@@ -21,6 +22,7 @@ SCHEMA = {
     "mqtt_ca_file": ("str", 0, 64, False, "/ca.der"),
     "mqtt_keepalive_s": ("int", 10, 600, False, 60),
     "ntp_host": ("str", 1, 64, False, "pool.ntp.org"),
+    "ntp_resync_s": ("int", 600, 86400, True, 21600),
     "sensor": (("ld2410", "vl53l1x", "pir"), 0, 0, False, "ld2410"),
     "presence": (("none", "ld2410", "pir"), 0, 0, False, "none"),  # companion for vl53l1x
     "hold_s": ("int", 10, 7200, True, 300),
@@ -34,8 +36,11 @@ SCHEMA = {
     "ld2410_moving_gate": ("int", 2, 8, True, 6),
     "ld2410_still_gate": ("int", 2, 8, True, 6),
     "ld2410_unmanned_s": ("int", 0, 600, True, 5),
-    "ld2410_moving_sensitivity": ("int", 0, 100, True, 50),
-    "ld2410_still_sensitivity": ("int", 0, 100, True, 40),
+    # per-gate energy thresholds (0.75 m per gate), ESPHome's ld2410 defaults: far gates
+    # need less energy, or a person sitting still at 4-6 m is lost
+    "ld2410_moving_thresholds": ("gates", 0, 100, True, [50, 50, 40, 40, 40, 40, 30, 30, 30]),
+    "ld2410_still_thresholds": ("gates", 0, 100, True, [0, 0, 40, 40, 40, 40, 15, 15, 15]),
+    "ld2410_engineering": ("bool", 0, 0, True, False),  # installer: log gate energies
     "i2c_sda": ("int", 0, 39, False, 21),
     "i2c_scl": ("int", 0, 39, False, 22),
     "tof_threshold_pct": ("int", 30, 95, True, 80),
@@ -46,8 +51,9 @@ SCHEMA = {
     "tof_back_center": ("int", 0, 255, True, 231),
     "tof_roi_width": ("int", 4, 16, True, 8),
     "tof_roi_height": ("int", 4, 16, True, 16),
+    "count_reset_hour": ("int", -1, 23, True, -1),  # doorway: count to 0 at this UTC hour
     "pir_pin": ("int", 0, 39, False, 27),
-    "buffer_rtc_bytes": ("int", 256, 2048, False, 2000),
+    "buffer_rtc_bytes": ("int", 256, 2000, False, 2000),  # RTC memory is 2048, 48 are state
     "buffer_flash_bytes": ("int", 0, 262144, False, 32768),
     "wdt_s": ("int", 10, 120, False, 30),
     "offline_reboot_s": ("int", 300, 86400, True, 3600),
@@ -57,11 +63,18 @@ SCHEMA = {
 REMOVED = {
     "hold_time": "renamed to hold_s (seconds)",
     "mqtt_server": "renamed to mqtt_host",
+    "ld2410_moving_sensitivity": "replaced by ld2410_moving_thresholds (one value per gate 0..8)",
+    "ld2410_still_sensitivity": "replaced by ld2410_still_thresholds (one value per gate 0..8)",
 }
+
+GATES = 9
+# Options that only mean something with this hardware: refused over MQTT otherwise.
+NEEDS = (("ld2410_", "ld2410"), ("tof_", "vl53l1x"), ("count_reset_hour", "vl53l1x"))
 
 DEFAULTS = {}
 for _name in SCHEMA:
-    DEFAULTS[_name] = SCHEMA[_name][4]
+    _default = SCHEMA[_name][4]
+    DEFAULTS[_name] = list(_default) if isinstance(_default, list) else _default
 
 
 def _check(name: str, value):
@@ -74,6 +87,13 @@ def _check(name: str, value):
             return "must be an integer"
         if not lo <= value <= hi:
             return "must be {}..{}, got {}".format(lo, hi, value)
+        return None
+    if kind == "gates":
+        if not isinstance(value, list) or len(value) != GATES:
+            return "must be a list of {} integers (gates 0..8)".format(GATES)
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                return "each gate must be an integer {}..{}".format(lo, hi)
         return None
     if kind == "str":
         if not isinstance(value, str):
@@ -107,12 +127,22 @@ def validate(update: dict, base=None, remote: bool = False):
         if remote and not SCHEMA[name][3]:
             errors.append("{}: cannot be set over MQTT".format(name))
             continue
-        why = _check(name, value)
+        why = _check(name, value) if not remote else (_check(name, value)
+                                                     or _not_fitted(name, config))
         if why is not None:
             errors.append("{}: {}".format(name, why))
             continue
         config[name] = value
     return config, errors
+
+
+def _not_fitted(name: str, config: dict):
+    """Why ``name`` cannot apply on this device's hardware, or None."""
+    for prefix, hardware in NEEDS:
+        if name.startswith(prefix) and hardware not in (config.get("sensor"),
+                                                        config.get("presence")):
+            return "this device has no {}".format(hardware)
+    return None
 
 
 def missing(config: dict) -> list:

@@ -7,7 +7,10 @@ Rules (issue 3):
   (a missed exit cannot leave a phantom occupant overnight);
 * while presence is held and the doorway count is 0, the count is 1 (someone is there:
   a missed entry must not make the room look vacant);
-* presence-only hardware: the count is 1 while presence is held, else 0.
+* presence-only hardware: the count is 1 while presence is held, else 0;
+* the doorway count survives a soft reset (``SensorCore.snapshot`` in RTC memory) and,
+  besides the drift correction, is reset to 0 at ``count_reset_hour`` (UTC, once a day,
+  only with a synced clock) for sites that close at night.
 """
 
 
@@ -44,6 +47,10 @@ class RoomCount:
     def tally(self) -> int:
         return self._tally
 
+    def restore(self, tally: int) -> None:
+        """Set the doorway count (restored after a reset, or the nightly reset to 0)."""
+        self._tally = tally if tally > 0 else 0
+
 
 class Reporter:
     """Report on change, plus a heartbeat so silence means trouble, not "no change"."""
@@ -63,3 +70,7 @@ class Reporter:
             self._last_ms = now_ms
             return True
         return False
+
+    def forget(self) -> None:
+        """Report the next value whatever it is (after a gap in reporting)."""
+        self._last_ms = None

@@ -2,7 +2,9 @@
 
 The sensor sits above the door frame looking down; its SPAD array is split into a
 *front* zone (corridor side) and a *back* zone (room side), measured alternately. A
-zone is occupied when its distance drops below a threshold learned at calibration.
+zone is occupied when its distance drops below a threshold learned at calibration and
+free again only once it reads beyond the threshold plus a hysteresis band (a head at
+the threshold, read with a few cm of noise, must not flicker the zone).
 
 Combined state: 0 empty, 1 front only, 2 back only, 3 both. A crossing is a trip
 that leaves the empty state and returns to it: it is an entry when it began in
@@ -10,12 +12,20 @@ that leaves the empty state and returns to it: it is an entry when it began in
 Roode and ST's example record the exact path [1, 3, 2]; this keeps only the first
 state, whether ``both`` was seen and the last state, so hesitation in the doorway
 (1, 3, 1, 3, 2) still counts, memory is constant, and a turn-back (1, 3, 1) counts
-nothing.
+nothing. The driver feeds it after *every* zone reading (the other zone ``None``):
+the front-only and back-only states of a fast walker last about 100 ms.
+
+Recalibration: a zone that reads occupied for ``recalibrate_ms`` holds an object, so
+the baseline follows it; a zone that then reads clearly *beyond* its baseline for
+``FAR_MS`` had the object taken away, so the baseline follows that too (without it a
+person standing 60 s in the doorway would leave the zone blind until reboot).
 """
 
 FRONT = 1
 BACK = 2
 BOTH = 3
+HYSTERESIS_DIV = 4  # free again beyond threshold + (baseline - threshold) / 4
+FAR_MS = 3000
 
 
 def threshold_from(samples, pct: int, min_mm: int):
@@ -32,6 +42,11 @@ def threshold_from(samples, pct: int, min_mm: int):
     return mean * pct // 100, None
 
 
+def mean_of(samples) -> int:
+    good = [s for s in samples if s is not None and s > 0]
+    return sum(good) // len(good) if good else 0
+
+
 class Doorway:
     def __init__(self, threshold_pct: int = 80, min_baseline_mm: int = 300,
                  recalibrate_ms: int = 60000) -> None:
@@ -39,6 +54,8 @@ class Doorway:
         self.min_baseline_mm = min_baseline_mm
         self.recalibrate_ms = recalibrate_ms
         self.thresholds = None  # type: tuple[int, int] | None  # (front, back) mm
+        self.releases = (0, 0)  # free again at or beyond these (mm)
+        self.baselines = (0, 0)
         self.entered = 0
         self.left = 0
         self.calibrations = 0
@@ -47,6 +64,7 @@ class Doorway:
         self._saw_both = False
         self._last = 0
         self._blocked_since = None  # type: int | None
+        self._far_since = [None, None]  # type: list[int | None]
 
     @property
     def calibrated(self) -> bool:
@@ -60,22 +78,34 @@ class Doorway:
         back, why = threshold_from(back_samples, self.threshold_pct, self.min_baseline_mm)
         if back is None:
             return "back zone: " + str(why)
+        base = (mean_of(front_samples), mean_of(back_samples))
         self.thresholds = (front, back)
+        self.baselines = base
+        self.releases = (front + (base[0] - front) // HYSTERESIS_DIV,
+                         back + (base[1] - back) // HYSTERESIS_DIV)
         self.calibrations += 1
         self._state = 0
         self._blocked_since = None
+        self._far_since = [None, None]
         return None
 
+    def _zone(self, state: int, bit: int, mm, zone: int) -> int:
+        if mm is None or mm <= 0 or self.thresholds is None:
+            return state
+        if mm < self.thresholds[zone]:
+            return state | bit
+        if mm >= self.releases[zone]:
+            return state & ~bit
+        return state  # inside the hysteresis band: unchanged
+
     def update(self, now_ms: int, front_mm, back_mm):
-        """Feed one pair of zone distances (None: no valid reading); returns (in, out)."""
+        """Feed zone distances (None: not measured now or no valid range); returns (in, out)."""
         if self.thresholds is None:
             return 0, 0
-        state = self._state
-        if front_mm is not None:
-            state = (state | FRONT) if 0 < front_mm < self.thresholds[0] else (state & ~FRONT)
-        if back_mm is not None:
-            state = (state | BACK) if 0 < back_mm < self.thresholds[1] else (state & ~BACK)
+        state = self._zone(self._state, FRONT, front_mm, 0)
+        state = self._zone(state, BACK, back_mm, 1)
         self._track_blocked(now_ms, state)
+        self._track_far(now_ms, front_mm, back_mm)
         if state == self._state:
             return 0, 0
         previous, self._state = self._state, state
@@ -104,7 +134,26 @@ class Doorway:
         elif self._blocked_since is None:
             self._blocked_since = now_ms
 
+    def _track_far(self, now_ms: int, front_mm, back_mm) -> None:
+        for zone, mm in ((0, front_mm), (1, back_mm)):
+            if mm is None or mm <= 0:
+                continue
+            base = self.baselines[zone]
+            if mm <= base + base // 10 + 50:
+                self._far_since[zone] = None
+            elif self._far_since[zone] is None:
+                self._far_since[zone] = now_ms
+
     def needs_recalibration(self, now_ms: int) -> bool:
-        """A zone has read occupied for longer than anyone stands in a doorway."""
-        return (self._blocked_since is not None
-                and now_ms - self._blocked_since >= self.recalibrate_ms)
+        """A zone has read occupied for longer than anyone stands in a doorway, or an
+        object that a recalibration learnt has gone (the zone reads beyond its baseline)."""
+        if self._blocked_since is not None and now_ms - self._blocked_since >= self.recalibrate_ms:
+            return True
+        for since in self._far_since:
+            if since is not None and now_ms - since >= FAR_MS:
+                return True
+        return False
+
+    @property
+    def state(self) -> int:
+        return self._state

@@ -29,6 +29,7 @@ CHECK = 0x00
 CMD_ENABLE_CONFIG = 0x00FF
 CMD_END_CONFIG = 0x00FE
 CMD_MAX_GATES = 0x0060
+CMD_READ_PARAMS = 0x0061
 CMD_ENGINEERING_ON = 0x0062
 CMD_ENGINEERING_OFF = 0x0063
 CMD_SENSITIVITY = 0x0064
@@ -253,6 +254,47 @@ def gate_sensitivity(gate: int, moving: int, still: int) -> bytes:
             raise ValueError("{} sensitivity must be 0..100, got {}".format(name, value))
     return command(CMD_SENSITIVITY, _le16(0) + _le32(gate) + _le16(1) + _le32(moving)
                    + _le16(2) + _le32(still))
+
+
+def read_params() -> bytes:
+    return command(CMD_READ_PARAMS)
+
+
+class Params:
+    """The radar's stored configuration, as its read-parameters ACK reports it."""
+
+    def __init__(self, moving_gate: int, still_gate: int, moving, still, unmanned_s: int) -> None:
+        self.moving_gate = moving_gate
+        self.still_gate = still_gate
+        self.moving = list(moving)  # energy threshold per gate 0..8
+        self.still = list(still)
+        self.unmanned_s = unmanned_s
+
+    def __repr__(self) -> str:
+        return "Params(gates={}/{}, moving={}, still={}, unmanned={}s)".format(
+            self.moving_gate, self.still_gate, self.moving, self.still, self.unmanned_s)
+
+
+def decode_params(value: bytes) -> Params:
+    """The value of a CMD_READ_PARAMS ACK (after its status word); ValueError if bad.
+
+    0xAA, top gate N (8), max moving gate, max still gate, N+1 moving thresholds,
+    N+1 still thresholds, no-one duration u16 LE.
+    """
+    if len(value) < 4 or value[0] != HEAD:
+        raise ValueError("bad parameter block")
+    top = value[1]
+    end = 4 + 2 * (top + 1)
+    if top != MAX_GATE or len(value) < end + 2:
+        raise ValueError("parameter block of {} bytes for {} gates".format(len(value), top))
+    return Params(value[2], value[3], value[4:4 + top + 1], value[4 + top + 1:end],
+                  _u16(value, end))
+
+
+def params_value(params: Params) -> bytes:
+    """Encode a parameter block as the radar sends it (the test radar uses this)."""
+    return (bytes((HEAD, MAX_GATE, params.moving_gate, params.still_gate)) + bytes(params.moving)
+            + bytes(params.still) + _le16(params.unmanned_s))
 
 
 def engineering(on: bool) -> bytes:

@@ -4,7 +4,14 @@
 (filters a single radar or PIR glitch). ``hold_ms``: once occupied, the room stays
 occupied until raw presence has been absent *continuously* for this long. Time is
 injected as a non-wrapping millisecond count (see ``clock.Monotonic``).
+
+A sensor that cannot tell (a silent radar, a failing bus) reports ``UNKNOWN`` instead
+of True/False; the core holds the last known state for the hold time, then reports the
+count as unknown (it publishes nothing) and raises a fault. Never 0: an empty room is
+a claim, and a dead sensor cannot make it.
 """
+
+UNKNOWN = "unknown"
 
 
 class PresenceFilter:

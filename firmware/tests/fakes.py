@@ -4,17 +4,32 @@ from softplace_fw import ld2410
 from softplace_fw.drivers import vl53l1x as reg
 
 
-class FakeUART:
-    """Replays (t_ms, bytes) chunks as the radar would send them; answers commands."""
+def _u32(frame, at: int) -> int:
+    return frame[at] | (frame[at + 1] << 8) | (frame[at + 2] << 16) | (frame[at + 3] << 24)
 
-    def __init__(self, chunks=None, clock=None, acks=True) -> None:
+
+class FakeUART:
+    """Replays (t_ms, bytes) chunks as the radar would send them; answers commands.
+
+    It keeps the radar's parameters (factory: gates 8/8, 5 s, Hi-Link's thresholds) the
+    way the radar does: changed by 0x0060/0x0064, reported by 0x0061.
+    """
+
+    def __init__(self, chunks=None, clock=None, acks=True, ignore_writes=False) -> None:
         self.chunks = list(chunks or [])
         self.clock = clock
         self.written = []
         self.pending = b""
         self.acks = acks
+        self.ignore_writes = ignore_writes
+        self.params = ld2410.Params(8, 8, [50, 50, 40, 30, 20, 15, 15, 15, 15],
+                                    [0, 0, 40, 40, 30, 30, 20, 20, 20], 5)
+        self.fail_reads = 0
 
     def read(self):
+        if self.fail_reads:
+            self.fail_reads -= 1
+            raise OSError(5)
         now = self.clock() if self.clock is not None else None
         data = self.pending
         self.pending = b""
@@ -26,8 +41,27 @@ class FakeUART:
         self.written.append(frame)
         if self.acks:
             word = frame[6] | (frame[7] << 8)
-            self.pending += ld2410.ack_frame(word, 0, b"\x01\x00\x40\x00" if word == 0xFF else b"")
+            value = b""
+            if word == 0xFF:
+                value = b"\x01\x00\x40\x00"
+            elif word == ld2410.CMD_READ_PARAMS:
+                value = ld2410.params_value(self.params)
+            elif not self.ignore_writes:
+                self._store(word, frame)
+            self.pending += ld2410.ack_frame(word, 0, value)
         return len(frame)
+
+    def _store(self, word: int, frame: bytes) -> None:
+        p = self.params
+        if word == ld2410.CMD_MAX_GATES:
+            p.moving_gate, p.still_gate = _u32(frame, 10), _u32(frame, 16)
+            p.unmanned_s = _u32(frame, 22)
+        elif word == ld2410.CMD_SENSITIVITY:
+            gate, moving, still = _u32(frame, 10), _u32(frame, 16), _u32(frame, 22)
+            gates = range(9) if gate == ld2410.ALL_GATES else (gate,)
+            for g in gates:
+                p.moving[g] = moving
+                p.still[g] = still
 
 
 class FakePin:
@@ -39,7 +73,8 @@ class FakePin:
 
 
 class FakeVL53L1X:
-    """Register-level model: answers by the ROI centre currently selected.
+    """Register-level replay without timing: answers by the ROI centre currently selected
+    (the no-lag assumption; ``tof_model.ToFModel`` is the timing-true model).
 
     ``pairs`` is a list of (front_mm, back_mm); each zone reading consumes that zone's
     value from the current pair, and the pair advances once both zones were read.
@@ -81,4 +116,4 @@ class FakeVL53L1X:
             return bytes((mm >> 8, mm & 0xFF))
         if mem == reg.REG_GPIO_TIO_HV_STATUS:
             return bytes((0x01 if self.ranging else 0x00,))  # active high: 1 = ready
-        return bytes((self.regs.get(mem, 0),))
+        return bytes(self.regs.get(mem + i, 0) for i in range(n))

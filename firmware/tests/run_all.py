@@ -14,6 +14,9 @@ MODULES = [
     "test_clock_health",
     "test_drivers",
     "test_app",
+    "test_tof_model",
+    "test_public_traces",
+    "test_state",
 ]
 
 
