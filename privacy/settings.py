@@ -28,7 +28,8 @@ class PrivacySettings(StageSection):
     )
     ledger_path: Path = Field(
         default=Path(".softplace/privacy-ledger.sqlite"),
-        description="SQLite ledger of epsilon spent per recipient (keep it with backups)",
+        description="SQLite ledger of epsilon spent per recipient, hash-chained; a relative"
+        " path is resolved against the settings file's directory (keep it with backups)",
     )
     period: PeriodKind = Field(
         default="half_day", description="finest period released; coarsened by the error rule"
@@ -70,6 +71,15 @@ class PrivacySettings(StageSection):
         if self.half_day_bands[0] == self.half_day_bands[1]:
             raise ValueError("half_day_bands: morning and afternoon bands must differ")
         return self
+
+    def ledger_file(self, config: Path | None) -> Path:
+        """The ledger's location: relative paths hang off the settings file's directory,
+        never the working directory (a second ledger would start a fresh budget). Without
+        a settings file, the working directory is all there is; ``export`` then still
+        refuses a ledger that knows less than the store recorded."""
+        if self.ledger_path.is_absolute() or config is None:
+            return self.ledger_path
+        return config.parent / self.ledger_path
 
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(
