@@ -242,7 +242,7 @@ def build_release(
     last = end - dt.timedelta(days=1)
     if end > today:
         raise PrivacyError(
-            f"refused: the release would cover {start}..{last}, which reaches today"
+            f"the release would cover {start}..{last}, which reaches today"
             f" ({today}) or the future: only whole past days can be released"
         )
     widening = "none" if (start, end) == requested else (
@@ -264,7 +264,7 @@ def build_release(
     empty = _uncovered(totals)
     if released and empty:
         raise PrivacyError(
-            f"refused: no observed data in {', '.join(empty[:6])}"
+            f"no observed data in {', '.join(empty[:6])}"
             f"{' ...' if len(empty) > 6 else ''}; a release there would be pure noise"
         )
     noisy = {name: noise.release(totals.values[name], plans[name]) for name in QUANTITIES}
