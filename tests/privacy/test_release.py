@@ -192,6 +192,7 @@ def test_release_rate_interval_covers_the_truth() -> None:
     assert covered / draws >= 0.95
 
 
+@pytest.mark.slow  # runs the frictionless command
 def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -204,7 +205,7 @@ def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None
     units = {f["name"]: f.get("unit") for f in descriptor["resources"][0]["schema"]["fields"]}
     assert units["idle_m2h"] == "m2.h" and units["observed_h_low"] == "h"
     frictionless = Path(sys.executable).with_name("frictionless")
-    result = subprocess.run(  # noqa: S603 - our own venv's tool on our own file
+    result = subprocess.run(
         [str(frictionless), "validate", str(package_path)], capture_output=True, text=True,
         timeout=120, check=False,
     )
