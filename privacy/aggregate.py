@@ -194,7 +194,8 @@ def aggregate(
     Clamps (public, so the sensitivity is exact): each half-day band of a room-day holds at
     most ``area x longest opening day`` m²·h; for day-or-coarser periods the room-day's sum
     is clamped to that too; utilisation is clamped to [0, 1]; at most
-    ``max_breaches_per_room_day`` breaches count per room-day.
+    ``max_breaches_per_room_day`` breaches count per room-day and at most
+    ``max_breaches_per_room_cell`` per room and cell (the first ones in time).
     """
     facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
     periods = periods_between(start, end, kind)
@@ -220,9 +221,14 @@ def aggregate(
                 values[IDLE_M2H][i] += round(idle / q)
                 values[USED_M2H][i] += round(used / q)
                 values[OBSERVED_H][i] += round(observed)
+    per_room_cell: dict[tuple[RoomKey, str], int] = defaultdict(int)
     for key, local in _counted_breaches(breaches, facts, settings, dropped):
         half = "am" if local.hour < settings.day_split_hour else "pm"
         label = period_label(local.date(), half, kind)
+        if per_room_cell[(key, label)] >= settings.max_breaches_per_room_cell:
+            dropped["breach over the per-room-cell clamp"] += 1
+            continue
+        per_room_cell[(key, label)] += 1
         for area in areas_of.get(key, ()):
             i = index.get((area.id, label))
             if i is not None:
@@ -309,7 +315,9 @@ def sensitivities(
             holders[room] += 1
     q = settings.m2h_quantum
     m2h = max((math.ceil(facts[r].day_bound_m2h / q) * n for r, n in holders.items()), default=0)
-    breaches = max(holders.values(), default=0) * settings.max_breaches_per_room_day
+    # a room-day moves a room's clamped count in a cell by at most the smaller clamp
+    per_cell = min(settings.max_breaches_per_room_day, settings.max_breaches_per_room_cell)
+    breaches = max(holders.values(), default=0) * per_cell
     # observed hours: each band (half-days) or the room-day (else) is clamped to the room's
     # longest opening day, so its rounded contribution is at most that, rounded up
     hours = max((math.ceil(facts[r].max_day_hours) * n for r, n in holders.items()), default=0)

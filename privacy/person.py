@@ -69,11 +69,22 @@ def person_month_costs(
         change = {
             IDLE_M2H: math.ceil(facts.area_m2 * sum(month) / settings.m2h_quantum) * n,
             USED_M2H: math.ceil(facts.area_m2 * sum(month) / settings.m2h_quantum) * n,
-            BREACHES: settings.max_breaches_per_room_day * open_days * n,
+            BREACHES: _breach_change(open_days, kind, settings) * n,
         }
-        epsilon = sum(
-            plans[q].epsilon * min(change[q], math.inf) / sens[q]
-            for q in change if sens[q] > 0
-        )
+        epsilon = sum(plans[q].epsilon * change[q] / sens[q] for q in change if sens[q] > 0)
         costs.append(PersonCost(facts.key, open_days, epsilon))
     return sorted(costs, key=lambda c: -c.epsilon)
+
+
+def _breach_change(open_days: int, kind: PeriodKind, settings: PrivacySettings) -> int:
+    """Most breaches a month of one room can move, over the cells of one area: per cell,
+    the cell clamp or the day clamp times its days, whichever is smaller."""
+    per_day = settings.max_breaches_per_room_day
+    per_cell = settings.max_breaches_per_room_cell
+    if kind == "half_day":
+        return min(per_day, per_cell) * 2 * open_days
+    days_per_cell = {"day": 1, "week": 7, "month": MONTH_DAYS}[kind]
+    cells = math.ceil(MONTH_DAYS / days_per_cell) + (kind == "week")
+    full, rest = divmod(open_days, days_per_cell)
+    by_cell = [days_per_cell] * full + ([rest] if rest else [])
+    return sum(min(per_cell, per_day * d) for d in by_cell[:cells])

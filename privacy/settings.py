@@ -20,11 +20,12 @@ PERIODS: tuple[PeriodKind, ...] = ("half_day", "day", "week", "month")
 class PrivacySettings(StageSection):
     k: int = Field(default=5, ge=2, description="cells covering fewer rooms are suppressed")
     epsilon_per_release: float = Field(
-        default=1.0, gt=0, le=10, description="differential-privacy epsilon spent by one release"
+        default=0.5, gt=0, le=10, description="differential-privacy epsilon spent by one release"
     )
     budgets: dict[str, float] = Field(
-        default_factory=lambda: {"regulator": 12.0},
-        description="total epsilon each recipient may receive; a recipient not listed gets none",
+        default_factory=lambda: {"regulator": 1.0},
+        description="epsilon each recipient may receive on any one room-day, over all releases"
+        " (disjoint periods compose in parallel); a recipient not listed gets none",
     )
     ledger_path: Path = Field(
         default=Path(".softplace/privacy-ledger.sqlite"),
@@ -50,6 +51,11 @@ class PrivacySettings(StageSection):
     )
     max_breaches_per_room_day: int = Field(
         default=2, ge=1, description="breaches counted per room and day (clamp; bounds sensitivity)"
+    )
+    max_breaches_per_room_cell: int = Field(
+        default=2, ge=1,
+        description="breaches counted per room and released cell (clamp; bounds what one"
+        " person's month costs)",
     )
     m2h_quantum: float = Field(
         default=1.0, gt=0, description="m²·h per integer unit before discrete noise"

@@ -138,7 +138,8 @@ def relative_config(tmp_path: Path) -> Path:
     path.write_text(
         f"registry: {SAMPLE_REGISTRY}\n"
         f"storage: {{backend: sqlite, sqlite_path: {tmp_path / 'store.sqlite'}}}\n"
-        "privacy: {ledger_path: ledger/privacy.sqlite, budgets: {regulator: 3.0}}\n",
+        "privacy: {ledger_path: ledger/privacy.sqlite, budgets: {regulator: 3.0},"
+        " epsilon_per_release: 1.0}\n",
         encoding="utf-8",
     )
     _week_of_sample_data(tmp_path / "store.sqlite")

@@ -29,7 +29,8 @@ MONDAY = dt.date(2025, 3, 3)
 REGISTRY = make_registry({"d1": [5]})  # one building = its district: 2 released cells
 AREAS = areas_in_scope(REGISTRY)
 # 1.0 per quantity (5 of them): a visible ratio; a huge error target keeps days
-SETTINGS = PrivacySettings(epsilon_per_release=5.0, period="day", max_relative_error=1e9)
+SETTINGS = PrivacySettings(epsilon_per_release=5.0, period="day", max_relative_error=1e9,
+                           budgets={"regulator": 5.0})
 DRAWS = 30_000
 CONFIDENCE_TAIL = 1e-6  # each Clopper-Pearson bound fails with at most this probability
 

@@ -64,17 +64,17 @@ def test_release_model_refuses_room_level_and_small_cells() -> None:
 
 def test_release_states_epsilon_k_mechanism_and_error(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    assert release.epsilon == pytest.approx(1.0)
+    assert release.epsilon == pytest.approx(0.5)
     assert release.k == 5
     assert "discrete Laplace" in release.mechanism
     assert "OS entropy" in release.rng
     assert {q.quantity for q in release.noise} == {
         "available_m2h", "idle_m2h", "used_m2h", "breaches", "observed_h"}
     for q in release.noise:
-        assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.2)
-    assert release.budget.epsilon_this_release == pytest.approx(1.0)
-    assert release.budget.spent_in_window == pytest.approx(1.0)
-    assert release.budget.left_in_window == pytest.approx(11.0)
+        assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.1)
+    assert release.budget.epsilon_this_release == pytest.approx(0.5)
+    assert release.budget.spent_in_window == pytest.approx(0.5)
+    assert release.budget.left_in_window == pytest.approx(0.5)
     assert release.period in {"week", "month"}  # coarsened: error too large at half-days
 
 
@@ -86,9 +86,9 @@ def test_release_suppressed_cells_carry_no_figures(tmp_path: Path) -> None:
 
 
 def test_release_refused_over_budget_charges_nothing(tmp_path: Path) -> None:
-    _release(tmp_path, charge=True, budgets={"regulator": 1.5})
+    _release(tmp_path, charge=True, budgets={"regulator": 1.5}, epsilon_per_release=1.0)
     with pytest.raises(PrivacyError, match="refused"):
-        _release(tmp_path, budgets={"regulator": 1.5})
+        _release(tmp_path, budgets={"regulator": 1.5}, epsilon_per_release=1.0)
     with Ledger(tmp_path / "ledger.sqlite", {"regulator": 1.5}) as ledger:
         assert ledger.state("regulator").releases == 1
 
@@ -105,7 +105,8 @@ def test_release_export_csv_matches_datapackage(tmp_path: Path) -> None:
     import csv
     import hashlib
 
-    release = _release(tmp_path, period="day", epsilon_per_release=10.0, max_relative_error=5)
+    release = _release(tmp_path, period="day", epsilon_per_release=10.0, max_relative_error=5,
+                       budgets={"regulator": 10.0})
     csv_path, package_path = export_release(release, tmp_path / "out")
     package = DataPackage.model_validate_json(package_path.read_text())
     resource = package.resources[0]
@@ -162,7 +163,8 @@ def test_release_states_widening_and_coverage(tmp_path: Path) -> None:
 
 
 def test_release_every_row_carries_its_interval(tmp_path: Path) -> None:
-    release = _release(tmp_path, period="week", epsilon_per_release=10.0)
+    release = _release(tmp_path, period="week", epsilon_per_release=10.0,
+                       budgets={"regulator": 10.0})
     released = [c for c in release.cells if c.status is Suppression.RELEASED]
     assert released
     for cell in released:
@@ -197,7 +199,8 @@ def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None
     import subprocess
     import sys
 
-    release = _release(tmp_path, period="week", epsilon_per_release=10.0)
+    release = _release(tmp_path, period="week", epsilon_per_release=10.0,
+                       budgets={"regulator": 10.0})
     _, package_path = export_release(release, tmp_path / "out")
     descriptor = json.loads(package_path.read_text())
     assert descriptor["licenses"][0]["name"] == "CC-BY-4.0"
