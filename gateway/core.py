@@ -170,7 +170,7 @@ class GatewayCore:
     def scheduled_health(self, now: float) -> list[Outgoing]:
         """Every known device's health once per slot (``gateway.health``), never on a
         reading."""
-        slot = self.health.due(now)
+        slot = self.health.due(now) if self._devices else None  # the first slot waits
         if slot is None:
             return []
         out = []
