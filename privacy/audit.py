@@ -44,7 +44,8 @@ TEXT_FIELDS: dict[tuple[str, str], str] = {
     (SeriesName.DEADLETTER, DeadletterField.TOPIC):
         "the MQTT topic of a rejected message: site and device ids only",
     (SeriesName.PRIVACY_AUDIT, AuditField.DETAIL):
-        "text written by this audit from series and field names",
+        "text written by this audit from series and field names, the ledger's path and"
+        " recipient names",
 }
 
 

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
@@ -205,15 +206,18 @@ def _release_and_charge(
     # wide margins: the period may be widened to whole weeks or months (filtered later)
     start_ms = datetime_to_ms(dt.datetime.combine(first, dt.time(), dt.UTC)) - MS_PER_DAY * 40
     end_ms = datetime_to_ms(dt.datetime.combine(last, dt.time(), dt.UTC)) + MS_PER_DAY * 41
+    registry = load_registry(settings.registry)
+    # the earliest local date of any site: a day is released only once it is over everywhere
+    today = min(ms_to_datetime(now, ZoneInfo(site.timezone)).date() for site in registry.sites)
     try:
         release = build_release(
-            load_registry(settings.registry), app.section(PrivacySettings), ledger,
+            registry, app.section(PrivacySettings), ledger,
             recipient=recipient, start=first, end=last + dt.timedelta(days=1),
             measures=store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms),
             breaches=store.query(SeriesName.BREACH, start_ms, end_ms),
             sites=sites, districts=districts,
             period=period,  # type: ignore[arg-type]
-            now_ms=now, today=ms_to_datetime(now, dt.UTC).date(),
+            now_ms=now, today=today,
         )
     except KeyError as err:
         raise click.UsageError(str(err.args[0])) from err
