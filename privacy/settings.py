@@ -90,9 +90,13 @@ class PrivacySettings(StageSection):
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(
             what="privacy ledger",
-            description="Epsilon charged per recipient and release (release id, time, note).",
-            keys=["recipient", "release_id"], fields=["epsilon: float", "created_ms: int"],
-            where=f"SQLite {self.ledger_path}", retention="kept indefinitely (it is the proof)",
+            description="Epsilon charged per recipient, release and days; areas a release hid"
+            " or published first; append-only, each entry hash-chained to the one before.",
+            keys=["recipient", "release_id"],
+            fields=["epsilon: float", "first_day: date", "end_day: date", "area: str",
+                    "created_ms: int", "hash: str"],
+            where=f"SQLite {self.ledger_path} (relative to the settings file)",
+            retention="kept indefinitely (it is the proof)",
             recipients=["operator: privacy officer"],
             personal_data="Bookkeeping; no data about people.",
         )]
