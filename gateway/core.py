@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.dedupe import Deduper
+from gateway.health import DeviceHealth, HealthReporter
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
 from softplace import topics
@@ -15,12 +16,9 @@ from softplace.messages import (
     DeviceReading,
     DeviceStatus,
     RoomReading,
-    SensorHealth,
     parse_message,
 )
 from softplace.registry import PlacedRoom, Site
-
-HEALTH_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +42,6 @@ class Decision:
 class _DeviceState:
     online: bool = False
     last_seen: float | None = None
-    last_health_at: float | None = None
     battery_pct: float | None = None
     rssi_dbm: int | None = None
 
@@ -65,6 +62,7 @@ class GatewayCore:
             for placed in site.placed_rooms()
         }
         self._devices: dict[str, _DeviceState] = {}
+        self.health = HealthReporter(settings.sensor_stale_s)
 
     # -- readings ------------------------------------------------------------------------
     def handle_reading(
@@ -96,16 +94,12 @@ class GatewayCore:
             Outgoing(topics.room(self.site.id, placed.room.id), room_reading.to_json())
         )
         state = self._devices.setdefault(reading.device, _DeviceState())
-        was_online = state.online
         state.online = True
         state.last_seen = max(state.last_seen or 0.0, reading.ts)
         if reading.battery_pct is not None:
             state.battery_pct = reading.battery_pct
         if reading.rssi_dbm is not None:
             state.rssi_dbm = reading.rssi_dbm
-        due = state.last_health_at is None or now - state.last_health_at >= HEALTH_INTERVAL_S
-        if due or not was_online:
-            decision.outgoing.append(self._health(reading.device, state, now))
         return decision
 
     def _validate(
@@ -169,16 +163,20 @@ class GatewayCore:
             return self._reject(topic, payload, err, now)
         online = status.state == "online"
         state = self._devices.setdefault(device, _DeviceState())
-        changed = state.online != online or state.last_health_at is None
         state.online = online
         self._combiners[self.rooms_by_device[device].room.id].set_online(device, online)
-        return Decision(outgoing=[self._health(device, state, now)] if changed else [])
+        return Decision()  # health says so at the next scheduled report
 
-    def _health(self, device: str, state: _DeviceState, now: float) -> Outgoing:
-        state.last_health_at = now
-        health = SensorHealth(
-            site=self.site.id, device=device, room=self.rooms_by_device[device].room.id, ts=now,
-            online=state.online, last_seen=state.last_seen, battery_pct=state.battery_pct,
-            rssi_dbm=state.rssi_dbm,
-        )
-        return Outgoing(topics.health(self.site.id, device), health.to_json())
+    def scheduled_health(self, now: float) -> list[Outgoing]:
+        """Every known device's health once per slot (``gateway.health``), never on a
+        reading."""
+        slot = self.health.due(now) if self._devices else None  # the first slot waits
+        if slot is None:
+            return []
+        out = []
+        for device, s in sorted(self._devices.items()):
+            health = self.health.report(
+                self.site.id, device, self.rooms_by_device[device].room.id,
+                DeviceHealth(s.online, s.last_seen, s.battery_pct, s.rssi_dbm), slot)
+            out.append(Outgoing(topics.health(self.site.id, device), health.to_json()))
+        return out

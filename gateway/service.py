@@ -67,6 +67,7 @@ class Gateway(Consumer[Decision]):
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
+        self._core_lock = threading.Lock()  # the worker and the forwarder's health timer
         self.forwarded = 0  # outbox rows the upstream broker acknowledged
         self.parked = 0  # outbox rows the upstream broker refused for good
         self._wake = threading.Event()
@@ -121,6 +122,10 @@ class Gateway(Consumer[Decision]):
         log.info("connected to the site broker for %s", self.site.id)
 
     def handle(self, message: Received) -> tuple[Outcome, Decision]:
+        with self._core_lock:
+            return self._handle_locked(message)
+
+    def _handle_locked(self, message: Received) -> tuple[Outcome, Decision]:
         is_status = message.topic.endswith(STATUS_SUFFIX)
         if is_status:
             decision = self.core.handle_status(message.topic, message.payload,
@@ -201,11 +206,22 @@ class Gateway(Consumer[Decision]):
             self.outbox.delete(done)
             self.forwarded += len(done)
 
+    def _emit_health(self) -> None:
+        """Health on its own clock (``gateway.health``), never on a reading; best effort."""
+        try:
+            with self._core_lock:
+                health = self.core.scheduled_health(self.clock())
+            if health:
+                self.outbox.enqueue_many([(health, None)])
+        except Exception:  # the forwarder must outlive a failed health write
+            log.exception("could not queue the scheduled health reports")
+
     def _forward_loop(self) -> None:
         last_sent = 0
         while not self.stopping:
             self._wake.wait(1)
             self._wake.clear()
+            self._emit_health()
             # Settle first, connected or not: mosquitto closes the connection right after
             # refusing a publish. What is still in flight stays mapped: paho keeps it and
             # resends it, with the same packet id, on reconnect. After a restart, the

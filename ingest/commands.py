@@ -9,6 +9,7 @@ from ingest.settings import IngestSettings
 from softplace.cli import AppContext, console, pass_app
 from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
+from softplace.retention import RetentionSchedule
 from softplace.storage import open_store
 
 
@@ -21,7 +22,8 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     registry = load_registry(settings.registry)
     store = open_store(settings)
     service = Ingest(registry, store, settings.mqtt, app.section(IngestSettings),
-                     list(sites) or None)
+                     list(sites) or None,
+                     retention=RetentionSchedule(store, settings.retention.policies()))
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
     try:
         run_until_signalled(service)

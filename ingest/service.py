@@ -21,6 +21,7 @@ from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.errors import RejectedWriteError, StorageError
 from softplace.registry import Registry
+from softplace.retention import RetentionSchedule
 from softplace.schema import DeadletterField, SeriesName
 from softplace.settings import MqttSettings
 from softplace.storage.base import Sample, Store
@@ -43,6 +44,7 @@ class Ingest(Consumer[Sample]):
         settings: IngestSettings,
         sites: list[str] | None = None,
         clock: Callable[[], float] = time.time,
+        retention: RetentionSchedule | None = None,
     ) -> None:
         super().__init__("ingest", broker, settings.client_id, batch_size=settings.batch_size,
                          linger_s=settings.batch_interval_s,
@@ -52,6 +54,17 @@ class Ingest(Consumer[Sample]):
         self.settings = settings
         self.sites = sites or ["+"]
         self.refused_batches = 0  # batches the store kept only in part, refusing the rest for good
+        self.retention = retention  # runs while the service does (softplace.retention)
+
+    def _start(self) -> None:
+        if self.retention is not None:
+            self.retention.start()
+        super()._start()
+
+    def _stop(self) -> None:
+        super()._stop()
+        if self.retention is not None:
+            self.retention.stop()
 
     def summary(self) -> str:
         return f"{super().summary()}, refused batches {self.refused_batches}"

@@ -25,10 +25,13 @@ from softplace.timeutil import ms_to_datetime
 
 Level = Literal["building", "district"]
 USED_M2H = "used_m2h"  # noised like the others, released only as the utilisation rate
+# Coverage: room-hours the detector observed (its available_h). It depends on the data
+# (sensor uptime), so it is a noised sum like the others, never an exact count.
+OBSERVED_H = "observed_h"
 AVAILABLE_M2H, IDLE_M2H, BREACHES = (
     AggregateField.AVAILABLE_M2H, AggregateField.IDLE_M2H, AggregateField.BREACHES
 )
-QUANTITIES = (AVAILABLE_M2H, IDLE_M2H, USED_M2H, BREACHES)
+QUANTITIES = (AVAILABLE_M2H, IDLE_M2H, USED_M2H, BREACHES, OBSERVED_H)
 RoomKey = tuple[str, str]  # (site, room)
 
 
@@ -191,7 +194,8 @@ def aggregate(
     Clamps (public, so the sensitivity is exact): each half-day band of a room-day holds at
     most ``area x longest opening day`` m²·h; for day-or-coarser periods the room-day's sum
     is clamped to that too; utilisation is clamped to [0, 1]; at most
-    ``max_breaches_per_room_day`` breaches count per room-day.
+    ``max_breaches_per_room_day`` breaches count per room-day and at most
+    ``max_breaches_per_room_cell`` per room and cell (the first ones in time).
     """
     facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
     periods = periods_between(start, end, kind)
@@ -206,7 +210,7 @@ def aggregate(
     q = settings.m2h_quantum
     room_days = _room_days(measures, facts, settings, dropped)
     for (key, day), halves in room_days.items():
-        for half, (available, idle, used) in _contributions(halves, facts[key], kind):
+        for half, (available, idle, used, observed) in _contributions(halves, facts[key], kind):
             label = period_label(day, half, kind)
             for area in areas_of.get(key, ()):
                 i = index.get((area.id, label))
@@ -216,9 +220,15 @@ def aggregate(
                 values[AVAILABLE_M2H][i] += round(available / q)
                 values[IDLE_M2H][i] += round(idle / q)
                 values[USED_M2H][i] += round(used / q)
+                values[OBSERVED_H][i] += round(observed)
+    per_room_cell: dict[tuple[RoomKey, str], int] = defaultdict(int)
     for key, local in _counted_breaches(breaches, facts, settings, dropped):
         half = "am" if local.hour < settings.day_split_hour else "pm"
         label = period_label(local.date(), half, kind)
+        if per_room_cell[(key, label)] >= settings.max_breaches_per_room_cell:
+            dropped["breach over the per-room-cell clamp"] += 1
+            continue
+        per_room_cell[(key, label)] += 1
         for area in areas_of.get(key, ()):
             i = index.get((area.id, label))
             if i is not None:
@@ -228,7 +238,8 @@ def aggregate(
     return CellTotals(cells, values, sensitivity, parts, len(room_days), dict(dropped))
 
 
-Halves = dict[str, tuple[float, float, float]]  # "am"/"pm" -> (available, idle, used) m²·h
+# "am"/"pm" -> (available m²·h, idle m²·h, used m²·h, observed hours)
+Halves = dict[str, tuple[float, float, float, float]]
 
 
 def _room_days(
@@ -251,19 +262,23 @@ def _room_days(
         idle = _clamp(float(sample.fields.get(MeasureField.IDLE_M2H, 0.0)), 0, available)
         rate = float(sample.fields.get(MeasureField.UTILISATION_RATE, 0.0))
         used = _clamp(rate, 0, 1) * available
-        room_days[(key, local.date())]["am" if band == am_band else "pm"] = (available, idle, used)
+        observed = _clamp(hours, 0, room.max_day_hours)
+        room_days[(key, local.date())]["am" if band == am_band else "pm"] = (
+            available, idle, used, observed
+        )
     return room_days
 
 
 def _contributions(
     halves: Halves, room: RoomFacts, kind: PeriodKind
-) -> list[tuple[str | None, tuple[float, float, float]]]:
+) -> list[tuple[str | None, tuple[float, float, float, float]]]:
     if kind == "half_day":
         return [(half, v) for half, v in halves.items()]
     bound = room.day_bound_m2h
-    available, idle, used = (sum(v[i] for v in halves.values()) for i in range(3))
+    available, idle, used, observed = (sum(v[i] for v in halves.values()) for i in range(4))
     shrink = bound / available if available > bound else 1.0
-    return [(None, (available * shrink, idle * shrink, used * shrink))]
+    return [(None, (available * shrink, idle * shrink, used * shrink,
+                    min(observed, room.max_day_hours)))]
 
 
 def _counted_breaches(
@@ -300,12 +315,18 @@ def sensitivities(
             holders[room] += 1
     q = settings.m2h_quantum
     m2h = max((math.ceil(facts[r].day_bound_m2h / q) * n for r, n in holders.items()), default=0)
-    breaches = max(holders.values(), default=0) * settings.max_breaches_per_room_day
+    # a room-day moves a room's clamped count in a cell by at most the smaller clamp
+    per_cell = min(settings.max_breaches_per_room_day, settings.max_breaches_per_room_cell)
+    breaches = max(holders.values(), default=0) * per_cell
+    # observed hours: each band (half-days) or the room-day (else) is clamped to the room's
+    # longest opening day, so its rounded contribution is at most that, rounded up
+    hours = max((math.ceil(facts[r].max_day_hours) * n for r, n in holders.items()), default=0)
     return {
         AVAILABLE_M2H: parts * m2h,
         IDLE_M2H: parts * m2h,
         USED_M2H: parts * m2h,
         BREACHES: parts * breaches,
+        OBSERVED_H: parts * hours,
     }
 
 

@@ -44,13 +44,19 @@ TEXT_FIELDS: dict[tuple[str, str], str] = {
     (SeriesName.DEADLETTER, DeadletterField.TOPIC):
         "the MQTT topic of a rejected message: site and device ids only",
     (SeriesName.PRIVACY_AUDIT, AuditField.DETAIL):
-        "text written by this audit from series and field names",
+        "text written by this audit from series and field names, the ledger's path and"
+        " recipient names",
 }
+
+
+LEDGER_CHECK = "ledger"
+CHECKS = ("retention", "unknown_series", "unknown_field", "unknown_tag", "minimisation",
+          LEDGER_CHECK)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    check: str  # retention | unknown_series | unknown_field | unknown_tag | minimisation
+    check: str  # one of CHECKS
     series: str
     detail: str
 
@@ -67,8 +73,7 @@ class AuditResult:
         return not self.findings
 
     def by_check(self) -> dict[str, list[Finding]]:
-        checks = ("retention", "unknown_series", "unknown_field", "unknown_tag", "minimisation")
-        return {c: [f for f in self.findings if f.check == c] for c in checks}
+        return {c: [f for f in self.findings if f.check == c] for c in CHECKS}
 
 
 def _parts(name: str) -> set[str]:

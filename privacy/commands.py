@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
-from privacy.audit import AuditResult, audit_samples, run_audit
+from privacy.audit import LEDGER_CHECK, AuditResult, Finding, audit_samples, run_audit
 from privacy.inventory import build_inventory
-from privacy.ledger import Ledger
+from privacy.ledger import Ledger, recorded_spending, store_mismatches
 from privacy.settings import PERIODS, PrivacySettings
+
+if TYPE_CHECKING:
+    from privacy.release import Release
 from softplace.cli import AppContext, console, err_console, pass_app
 from softplace.errors import PrivacyError
 from softplace.registry import load_registry
 from softplace.schema import SeriesName
-from softplace.storage import open_store
-from softplace.timeutil import MS_PER_DAY, datetime_to_ms, now_ms
+from softplace.settings import ENV_PREFIX, KernelSettings
+from softplace.storage import Store, open_store
+from softplace.timeutil import MS_PER_DAY, datetime_to_ms, ms_to_datetime, now_ms
+
+
+def _config_file(app: AppContext) -> Path | None:
+    """The settings file in use (``--config`` or ``$SOFTPLACE_CONFIG``), which relative
+    ledger paths are resolved against."""
+    if app.config is not None:
+        return app.config
+    named = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    return Path(named) if named else None
 
 
 @click.group()
@@ -54,13 +71,36 @@ def apply_retention(app: AppContext) -> None:
         console.print(f"{policy.family}: {policy.days or 'forever'} days")
 
 
+def _ledger_findings(app: AppContext, store: Store, now: int) -> list[Finding]:
+    """The ledger's hash chain, and the store's recorded spending against it."""
+    privacy_settings = app.section(PrivacySettings)
+    path = privacy_settings.ledger_file(_config_file(app))
+    if not path.exists():
+        recorded = recorded_spending(store.query(SeriesName.PRIVACY_BUDGET, 0, now + MS_PER_DAY))
+        return [Finding(LEDGER_CHECK, str(path), f"ledger missing, but {_store_name(app.settings)}"
+                        f" records releases to {sorted(recorded)}")] if recorded else []
+    try:
+        with Ledger(path, privacy_settings.budgets) as ledger:
+            findings = [Finding(LEDGER_CHECK, str(path), f"entry {p.seq}: {p.detail}")
+                        for p in ledger.verify()]
+            findings += [Finding(LEDGER_CHECK, str(path), problem) for problem in
+                         _check_ledger_against_store(ledger, store, app.settings, now)]
+    except PrivacyError as err:
+        return [Finding(LEDGER_CHECK, str(path), str(err))]
+    return findings
+
+
 def _audit(app: AppContext, *, record: bool) -> AuditResult:
-    """Audit the configured store against the retention policies (and record it)."""
+    """Audit the configured store against the retention policies, and the privacy ledger
+    against its hash chain and the store (and record it)."""
     settings = app.settings
     store = open_store(settings, apply_retention=False)
     try:
-        result = run_audit(store, settings.retention.policies(), now_ms(),
+        now = now_ms()
+        result = run_audit(store, settings.retention.policies(), now,
                            app.section(PrivacySettings).retention_grace_hours)
+        result = dataclasses.replace(
+            result, findings=(*result.findings, *_ledger_findings(app, store, now)))
         if record:
             store.write(audit_samples(result))
     finally:
@@ -93,7 +133,8 @@ def report(app: AppContext, out: Path | None) -> None:
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
     result = _audit(app, record=False)
-    with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
+    with Ledger(privacy_settings.ledger_file(_config_file(app)),
+                privacy_settings.budgets) as ledger:
         text = render_report(build_inventory(settings), result, ledger.states(),
                              ledger.charges(), rng_source())
     if out is None:
@@ -107,65 +148,137 @@ def report(app: AppContext, out: Path | None) -> None:
 @privacy.command()
 @pass_app
 def budget(app: AppContext) -> None:
-    """Epsilon spent and left per recipient."""
+    """Epsilon spent and left per recipient (the worst room-day over all releases)."""
     privacy_settings = app.section(PrivacySettings)
-    with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
+    with Ledger(privacy_settings.ledger_file(_config_file(app)),
+                privacy_settings.budgets) as ledger:
         for state in ledger.states():
-            console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g}"
-                          f" in {state.releases} releases")
+            console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g} on"
+                          f" the worst day; {state.total:.4g} in total over {state.releases}"
+                          " releases")
+
+
+class LocalDay(click.ParamType):  # type: ignore[type-arg]
+    """A local calendar day, ``YYYY-MM-DD``; ranges of them are inclusive at both ends."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a day (YYYY-MM-DD)", param, ctx)
+
+
+LOCAL_DAY = LocalDay()
+
+
+def _store_name(settings: KernelSettings) -> str:
+    if settings.storage.backend == "influxdb":
+        return f"the store (InfluxDB {settings.influxdb.url}, {settings.influxdb.database})"
+    return f"the store (SQLite {settings.storage.sqlite_path})"
+
+
+def _check_ledger_against_store(ledger: Ledger, store: Store, settings: KernelSettings,
+                                now: int) -> list[str]:
+    recorded = recorded_spending(store.query(SeriesName.PRIVACY_BUDGET, 0, now + MS_PER_DAY))
+    return store_mismatches(ledger, recorded, _store_name(settings))
+
+
+def _release_and_charge(
+    app: AppContext, store: Store, ledger: Ledger, *, recipient: str, sites: tuple[str, ...],
+    districts: tuple[str, ...], first: dt.date, last: dt.date, period: str | None,
+    out_dir: Path,
+) -> tuple[Release, Path, Path]:
+    """Build the release, stage its files (fsynced), charge, then move them into place:
+    a failure before the charge leaves no files in ``out_dir`` and charges nothing."""
+    from privacy.export import discard_staged, publish_staged, stage_release
+    from privacy.release import budget_sample, build_release, to_samples
+
+    settings = app.settings
+    now = now_ms()
+    lost = _check_ledger_against_store(ledger, store, settings, now)
+    if lost:
+        raise PrivacyError("; ".join(lost))
+    # wide margins: the period may be widened to whole weeks or months (filtered later)
+    start_ms = datetime_to_ms(dt.datetime.combine(first, dt.time(), dt.UTC)) - MS_PER_DAY * 40
+    end_ms = datetime_to_ms(dt.datetime.combine(last, dt.time(), dt.UTC)) + MS_PER_DAY * 41
+    registry = load_registry(settings.registry)
+    # the earliest local date of any site: a day is released only once it is over everywhere
+    today = min(ms_to_datetime(now, ZoneInfo(site.timezone)).date() for site in registry.sites)
+    try:
+        release = build_release(
+            registry, app.section(PrivacySettings), ledger,
+            recipient=recipient, start=first, end=last + dt.timedelta(days=1),
+            measures=store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms),
+            breaches=store.query(SeriesName.BREACH, start_ms, end_ms),
+            sites=sites, districts=districts,
+            period=period,  # type: ignore[arg-type]
+            now_ms=now, today=today,
+        )
+    except KeyError as err:
+        raise click.UsageError(str(err.args[0])) from err
+    try:
+        staging = stage_release(release, out_dir)
+    except OSError as err:
+        raise PrivacyError(f"cannot write the release into {out_dir}: {err.strerror};"
+                           " nothing was charged") from err
+    try:
+        ledger.charge(recipient, release.epsilon, start=release.start, end=release.end,
+                      release_id=release.id, now_ms=now,
+                      note=f"{release.period} {release.start}..{release.end} k={release.k}",
+                      hidden=release.hidden_areas(), published=release.published_areas())
+    except PrivacyError:
+        discard_staged(staging)  # a concurrent export spent it first
+        raise
+    csv_path, package_path = publish_staged(staging)
+    store.write([*to_samples(release), budget_sample(ledger, recipient, now)])
+    return release, csv_path, package_path
 
 
 @click.command("export")
 @click.option("--recipient", required=True, help="who receives it; needs a budget")
 @click.option("--site", "sites", multiple=True, help="limit to these sites' buildings")
 @click.option("--district", "districts", multiple=True, help="these districts, whole")
-@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="exclusive")
+@click.option("--from", "first", required=True, type=LOCAL_DAY, help="first day (inclusive)")
+@click.option("--to", "last", required=True, type=LOCAL_DAY, help="last day (inclusive)")
 @click.option("--period", type=click.Choice(PERIODS), default=None,
               help="finest period (default: privacy.period); may be coarsened")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False))
 @pass_app
 def export(
     app: AppContext, *, recipient: str, sites: tuple[str, ...], districts: tuple[str, ...],
-    start: dt.datetime, end: dt.datetime, period: str | None, out_dir: Path,
+    first: dt.date, last: dt.date, period: str | None, out_dir: Path,
 ) -> None:
-    """Anonymised regulator aggregates as CSV + datapackage.json; spends privacy budget."""
-    from privacy.export import export_release
-    from privacy.release import budget_sample, build_release, to_samples
+    """Anonymised regulator aggregates as CSV + datapackage.json; spends privacy budget.
+
+    The days are widened to whole weeks or months when the period needs it (the output
+    and the datapackage say so). Epsilon is charged only once the files are on disk."""
 
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
-    registry = load_registry(settings.registry)
-    now = now_ms()
-    # wide margins: the period may be widened to whole weeks or months (filtered later)
-    start_ms = datetime_to_ms(start.replace(tzinfo=dt.UTC)) - MS_PER_DAY * 40
-    end_ms = datetime_to_ms(end.replace(tzinfo=dt.UTC)) + MS_PER_DAY * 40
     store = open_store(settings)
     try:
-        measures = store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms)
-        breaches = store.query(SeriesName.BREACH, start_ms, end_ms)
-        with Ledger(privacy_settings.ledger_path, privacy_settings.budgets) as ledger:
-            try:
-                release = build_release(
-                    registry, privacy_settings, ledger, recipient=recipient,
-                    start=start.date(), end=end.date(), measures=measures, breaches=breaches,
-                    sites=sites, districts=districts,
-                    period=period,  # type: ignore[arg-type]
-                    now_ms=now,
-                )
-            except KeyError as err:
-                raise click.UsageError(str(err.args[0])) from err
-            store.write([*to_samples(release), budget_sample(ledger, recipient, now)])
+        with Ledger(privacy_settings.ledger_file(_config_file(app)),
+                    privacy_settings.budgets) as ledger:
+            release, csv_path, package_path = _release_and_charge(
+                app, store, ledger, recipient=recipient, sites=sites, districts=districts,
+                first=first, last=last, period=period, out_dir=out_dir,
+            )
     except PrivacyError as err:
         err_console.print(f"[bold red]refused:[/] {err}")
         raise click.exceptions.Exit(3) from err
     finally:
         store.close()
-    csv_path, package_path = export_release(release, out_dir)
     released = sum(c.status == "released" for c in release.cells)
     click.echo(json.dumps({
-        "release": release.id, "period": release.period, "epsilon": release.epsilon,
-        "k": release.k, "cells": len(release.cells), "released": released,
+        "release": release.id, "period": release.period, "widening": release.widening,
+        "first_day": str(release.start), "last_day": str(release.budget.window_last_day),
+        "epsilon": release.epsilon, "spent_in_window": release.budget.spent_in_window,
+        "left_in_window": release.budget.left_in_window, "k": release.k,
+        "cells": len(release.cells), "released": released,
         "csv": str(csv_path), "datapackage": str(package_path),
     }))

@@ -51,10 +51,15 @@ class NoisePlan:
     @property
     def bound(self) -> float:
         """|noise| <= bound with probability 1 - alpha, per cell (OpenDP's accuracy)."""
-        if self.scale == 0:
-            return 0.0
-        value: float = _dp().discrete_laplacian_scale_to_accuracy(self.scale, self.alpha)
-        return value
+        return accuracy(self.scale, self.alpha)
+
+
+def accuracy(scale: float, alpha: float) -> float:
+    """|noise| <= this with probability 1 - alpha, for discrete Laplace noise of ``scale``."""
+    if scale == 0:
+        return 0.0
+    value: float = _dp().discrete_laplacian_scale_to_accuracy(scale, alpha)
+    return value
 
 
 def discrete_laplace_std(scale: float) -> float:

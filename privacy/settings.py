@@ -20,15 +20,17 @@ PERIODS: tuple[PeriodKind, ...] = ("half_day", "day", "week", "month")
 class PrivacySettings(StageSection):
     k: int = Field(default=5, ge=2, description="cells covering fewer rooms are suppressed")
     epsilon_per_release: float = Field(
-        default=1.0, gt=0, le=10, description="differential-privacy epsilon spent by one release"
+        default=0.5, gt=0, le=10, description="differential-privacy epsilon spent by one release"
     )
     budgets: dict[str, float] = Field(
-        default_factory=lambda: {"regulator": 12.0},
-        description="total epsilon each recipient may receive; a recipient not listed gets none",
+        default_factory=lambda: {"regulator": 1.0},
+        description="epsilon each recipient may receive on any one room-day, over all releases"
+        " (disjoint periods compose in parallel); a recipient not listed gets none",
     )
     ledger_path: Path = Field(
         default=Path(".softplace/privacy-ledger.sqlite"),
-        description="SQLite ledger of epsilon spent per recipient (keep it with backups)",
+        description="SQLite ledger of epsilon spent per recipient, hash-chained; a relative"
+        " path is resolved against the settings file's directory (keep it with backups)",
     )
     period: PeriodKind = Field(
         default="half_day", description="finest period released; coarsened by the error rule"
@@ -49,6 +51,11 @@ class PrivacySettings(StageSection):
     )
     max_breaches_per_room_day: int = Field(
         default=2, ge=1, description="breaches counted per room and day (clamp; bounds sensitivity)"
+    )
+    max_breaches_per_room_cell: int = Field(
+        default=2, ge=1,
+        description="breaches counted per room and released cell (clamp; bounds what one"
+        " person's month costs)",
     )
     m2h_quantum: float = Field(
         default=1.0, gt=0, description="m²·h per integer unit before discrete noise"
@@ -71,12 +78,25 @@ class PrivacySettings(StageSection):
             raise ValueError("half_day_bands: morning and afternoon bands must differ")
         return self
 
+    def ledger_file(self, config: Path | None) -> Path:
+        """The ledger's location: relative paths hang off the settings file's directory,
+        never the working directory (a second ledger would start a fresh budget). Without
+        a settings file, the working directory is all there is; ``export`` then still
+        refuses a ledger that knows less than the store recorded."""
+        if self.ledger_path.is_absolute() or config is None:
+            return self.ledger_path
+        return config.parent / self.ledger_path
+
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(
             what="privacy ledger",
-            description="Epsilon charged per recipient and release (release id, time, note).",
-            keys=["recipient", "release_id"], fields=["epsilon: float", "created_ms: int"],
-            where=f"SQLite {self.ledger_path}", retention="kept indefinitely (it is the proof)",
+            description="Epsilon charged per recipient, release and days; areas a release hid"
+            " or published first; append-only, each entry hash-chained to the one before.",
+            keys=["recipient", "release_id"],
+            fields=["epsilon: float", "first_day: date", "end_day: date", "area: str",
+                    "created_ms: int", "hash: str"],
+            where=f"SQLite {self.ledger_path} (relative to the settings file)",
+            retention="kept indefinitely (it is the proof)",
             recipients=["operator: privacy officer"],
             personal_data="Bookkeeping; no data about people.",
         )]

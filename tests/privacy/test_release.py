@@ -20,15 +20,23 @@ REGISTRY = make_registry({"d1": [6, 2, 5, 7], "d2": [3]})
 ROOM_IDS = {p.room.id for p in REGISTRY.placed_rooms()}
 
 
-def _release(tmp_path: Path, **overrides: object) -> Release:
+TODAY = dt.date(2025, 6, 1)
+
+
+def _release(tmp_path: Path, *, charge: bool = False, days: int = 14,
+             data_days: int = 14, **overrides: object) -> Release:
     settings = PrivacySettings(**overrides)  # type: ignore[arg-type]
-    measures, breaches = week_of_data(REGISTRY, MONDAY, days=14)
+    measures, breaches = week_of_data(REGISTRY, MONDAY, days=data_days)
     with Ledger(tmp_path / "ledger.sqlite", settings.budgets) as ledger:
-        return build_release(
+        release = build_release(
             REGISTRY, settings, ledger, recipient="regulator", start=MONDAY,
-            end=MONDAY + dt.timedelta(days=14), measures=measures, breaches=breaches,
-            now_ms=1_741_000_000_000,
+            end=MONDAY + dt.timedelta(days=days), measures=measures, breaches=breaches,
+            now_ms=1_741_000_000_000, today=TODAY,
         )
+        if charge:
+            ledger.charge("regulator", release.epsilon, start=release.start, end=release.end,
+                          hidden=release.hidden_areas(), published=release.published_areas())
+    return release
 
 
 def test_release_holds_no_room_or_device_level_row(tmp_path: Path) -> None:
@@ -56,14 +64,17 @@ def test_release_model_refuses_room_level_and_small_cells() -> None:
 
 def test_release_states_epsilon_k_mechanism_and_error(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    assert release.epsilon == pytest.approx(1.0)
+    assert release.epsilon == pytest.approx(0.5)
     assert release.k == 5
     assert "discrete Laplace" in release.mechanism
     assert "OS entropy" in release.rng
     assert {q.quantity for q in release.noise} == {
-        "available_m2h", "idle_m2h", "used_m2h", "breaches"}
+        "available_m2h", "idle_m2h", "used_m2h", "breaches", "observed_h"}
     for q in release.noise:
-        assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.25)
+        assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.1)
+    assert release.budget.epsilon_this_release == pytest.approx(0.5)
+    assert release.budget.spent_in_window == pytest.approx(0.5)
+    assert release.budget.left_in_window == pytest.approx(0.5)
     assert release.period in {"week", "month"}  # coarsened: error too large at half-days
 
 
@@ -75,9 +86,9 @@ def test_release_suppressed_cells_carry_no_figures(tmp_path: Path) -> None:
 
 
 def test_release_refused_over_budget_charges_nothing(tmp_path: Path) -> None:
-    _release(tmp_path, budgets={"regulator": 1.5})
+    _release(tmp_path, charge=True, budgets={"regulator": 1.5}, epsilon_per_release=1.0)
     with pytest.raises(PrivacyError, match="refused"):
-        _release(tmp_path, budgets={"regulator": 1.5})
+        _release(tmp_path, budgets={"regulator": 1.5}, epsilon_per_release=1.0)
     with Ledger(tmp_path / "ledger.sqlite", {"regulator": 1.5}) as ledger:
         assert ledger.state("regulator").releases == 1
 
@@ -94,7 +105,8 @@ def test_release_export_csv_matches_datapackage(tmp_path: Path) -> None:
     import csv
     import hashlib
 
-    release = _release(tmp_path, period="day", epsilon_per_release=10.0, max_relative_error=5)
+    release = _release(tmp_path, period="day", epsilon_per_release=10.0, max_relative_error=5,
+                       budgets={"regulator": 10.0})
     csv_path, package_path = export_release(release, tmp_path / "out")
     package = DataPackage.model_validate_json(package_path.read_text())
     resource = package.resources[0]
@@ -122,3 +134,82 @@ def test_release_export_csv_matches_datapackage(tmp_path: Path) -> None:
     assert descriptor["softplace:privacy"]["epsilon"] == pytest.approx(release.epsilon)
     assert descriptor["softplace:privacy"]["k"] == 5
     assert "cells" not in descriptor["softplace:privacy"]
+
+
+def test_release_refuses_days_without_coverage(tmp_path: Path) -> None:
+    """Four weeks asked, two observed: the empty weeks would be pure noise."""
+    with pytest.raises(PrivacyError, match="no observed data"):
+        _release(tmp_path, days=28, data_days=14, period="week", max_relative_error=100)
+
+
+def test_release_refuses_today_and_the_future(tmp_path: Path) -> None:
+    settings = PrivacySettings()
+    with Ledger(tmp_path / "ledger.sqlite", settings.budgets) as ledger, \
+            pytest.raises(PrivacyError, match="future"):
+        build_release(REGISTRY, settings, ledger, recipient="regulator", start=MONDAY,
+                      end=MONDAY + dt.timedelta(days=14), measures=[], breaches=[],
+                      now_ms=0, today=MONDAY + dt.timedelta(days=10))
+
+
+def test_release_states_widening_and_coverage(tmp_path: Path) -> None:
+    release = _release(tmp_path, period="month")
+    assert release.start == dt.date(2025, 3, 1) and release.end == dt.date(2025, 4, 1)
+    assert release.widening.startswith("widened from 2025-03-03..2025-03-16 to"
+                                       " 2025-03-01..2025-03-31")
+    for cell in release.cells:
+        if cell.status is Suppression.RELEASED:
+            assert cell.observed_h is not None and cell.observed_h_low is not None
+            assert cell.observed_h_low <= cell.observed_h <= (cell.observed_h_high or 0)
+
+
+def test_release_every_row_carries_its_interval(tmp_path: Path) -> None:
+    release = _release(tmp_path, period="week", epsilon_per_release=10.0,
+                       budgets={"regulator": 10.0})
+    released = [c for c in release.cells if c.status is Suppression.RELEASED]
+    assert released
+    for cell in released:
+        for name in ("available_m2h", "idle_m2h", "breaches", "observed_h"):
+            low, high = getattr(cell, name + "_low"), getattr(cell, name + "_high")
+            assert low is not None and high is not None and low <= high
+        assert cell.utilisation_rate_low is not None and cell.utilisation_rate_high is not None
+        assert 0 <= cell.utilisation_rate_low <= cell.utilisation_rate_high <= 1
+    assert "biases" in release.clipping
+
+
+def test_release_rate_interval_covers_the_truth() -> None:
+    """The utilisation interval (both sums' bounds at alpha/2) covers the true rate at
+    least 95 % of the time, drawn through the real noise."""
+    from privacy import noise
+    from privacy.release import _rate_interval
+
+    plan = noise.plan(400, 0.2)
+    true_used, true_available = 3000, 8000
+    draws = 2000
+    used = noise.release([true_used] * draws, plan)
+    available = noise.release([true_available] * draws, plan)
+    covered = 0
+    for u, a in zip(used, available, strict=True):
+        low, high = _rate_interval(u, a, plan.scale, plan.scale, 0.05)
+        covered += low is not None and high is not None and low <= 3000 / 8000 <= high
+    assert covered / draws >= 0.95
+
+
+@pytest.mark.slow  # runs the frictionless command
+def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    release = _release(tmp_path, period="week", epsilon_per_release=10.0,
+                       budgets={"regulator": 10.0})
+    _, package_path = export_release(release, tmp_path / "out")
+    descriptor = json.loads(package_path.read_text())
+    assert descriptor["licenses"][0]["name"] == "CC-BY-4.0"
+    assert descriptor["sources"] and descriptor["version"]
+    units = {f["name"]: f.get("unit") for f in descriptor["resources"][0]["schema"]["fields"]}
+    assert units["idle_m2h"] == "m2.h" and units["observed_h_low"] == "h"
+    frictionless = Path(sys.executable).with_name("frictionless")
+    result = subprocess.run(
+        [str(frictionless), "validate", str(package_path)], capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privacy.aggregate import areas_in_scope
+from privacy.ledger import Ledger
+from privacy.release import Release, build_release
+from privacy.settings import PrivacySettings
 from privacy.suppression import Suppression, recoverable, suppress
-from tests.privacy.helpers import make_registry
+from tests.privacy.helpers import make_registry, week_of_data
+
+ATTACK_REGISTRY = make_registry({"d1": [6, 5, 2]})  # A, B and C (2 rooms: below k)
+ATTACK_DAY = dt.date(2025, 3, 3)
 
 
 def _status(district_sizes: dict[str, list[int]], k: int = 5) -> dict[str, Suppression]:
@@ -74,3 +84,67 @@ def test_suppression_no_hidden_cell_recoverable_by_differencing(
             children = [a for a in areas if a.level == "building" and a.rooms <= area.rooms]
             hidden = [c for c in children if decisions[c.id].status is not Suppression.RELEASED]
             assert len(hidden) != 1
+
+
+# -- across releases: the district - A - B attack of issue 13 --------------------------------
+def _attack_release(
+    ledger_path: Path, *, sites: Sequence[str] = (), districts: Sequence[str] = ()
+) -> Release:
+    settings = PrivacySettings(epsilon_per_release=10.0, period="month",
+                               budgets={"regulator": 100.0})
+    measures, breaches = week_of_data(ATTACK_REGISTRY, ATTACK_DAY, days=28)
+    with Ledger(ledger_path, settings.budgets) as ledger:
+        release = build_release(
+            ATTACK_REGISTRY, settings, ledger, recipient="regulator", start=ATTACK_DAY,
+            end=ATTACK_DAY + dt.timedelta(days=28), measures=measures, breaches=breaches,
+            sites=sites, districts=districts, now_ms=0, today=dt.date(2026, 1, 1),
+        )
+        ledger.charge("regulator", release.epsilon, start=release.start, end=release.end,
+                      hidden=release.hidden_areas(), published=release.published_areas())
+    return release
+
+
+def _difference(releases: Sequence[Release], district: str, others: Sequence[str]
+                ) -> float | None:
+    """What a recipient holding every release gets for the hidden building: the district's
+    published idle m²·h minus the other buildings' (from any release), or None."""
+    published: dict[str, float] = {}
+    for release in releases:
+        for cell in release.cells:
+            if cell.status is Suppression.RELEASED and cell.idle_m2h is not None:
+                published[cell.area] = cell.idle_m2h
+    if district not in published or any(o not in published for o in others):
+        return None
+    return published[district] - sum(published[o] for o in others)
+
+
+A, B, C = "d1-s0/b0", "d1-s1/b1", "d1-s2/b2"
+
+
+def test_suppression_across_releases_district_then_sites(tmp_path: Path) -> None:
+    first = _attack_release(tmp_path / "ledger.sqlite", districts=["d1"])
+    assert {A: "released", B: "secondary", C: "primary"}.items() <= {
+        c.area: str(c.status) for c in first.cells}.items()
+    second = _attack_release(tmp_path / "ledger.sqlite", sites=["d1-s0", "d1-s1"])
+    assert B in second.hidden_areas()
+    assert _difference([first, second], "d1", [A, B]) is None
+
+
+def test_suppression_across_releases_sites_then_district(tmp_path: Path) -> None:
+    first = _attack_release(tmp_path / "ledger.sqlite", sites=["d1-s0", "d1-s1"])
+    assert {A, B} <= first.published_areas()
+    second = _attack_release(tmp_path / "ledger.sqlite", districts=["d1"])
+    assert "d1" in second.hidden_areas()  # no unpublished sibling left to hide with C
+    assert _difference([first, second], "d1", [A, B]) is None
+
+
+def test_suppression_attack_succeeds_without_the_memory(tmp_path: Path) -> None:
+    """Negative control: with a fresh ledger per release (the old behaviour) the same two
+    releases give C back, within the noise."""
+    first = _attack_release(tmp_path / "one.sqlite", districts=["d1"])
+    second = _attack_release(tmp_path / "two.sqlite", sites=["d1-s0", "d1-s1"])
+    recovered = _difference([first, second], "d1", [A, B])
+    assert recovered is not None
+    truth = 2 * 28 * 2 * 40  # 2 rooms x 28 days x 2 bands x 40 idle m²·h
+    bound = next(q.bound for q in first.noise if q.quantity == "idle_m2h")
+    assert abs(recovered - truth) <= 3 * bound
