@@ -80,10 +80,14 @@ def test_core_rejects_unknown_device(core: GatewayCore) -> None:
     assert rejected is not None and rejected.reason == "unknown_device"
 
 
-def test_core_rejects_duplicate_and_accepts_next_good_reading(core: GatewayCore) -> None:
+def test_core_duplicate_is_acked_quietly_and_next_good_reading_accepted(
+    core: GatewayCore,
+) -> None:
     assert handle(core, reading())[1] is None
-    _, rejected = handle(core, reading())
-    assert rejected is not None and rejected.reason == "duplicate"
+    raw = json.dumps(reading()).encode()  # a device re-send (no DUP flag): no dead letter
+    decision = core.handle_reading(topics.device_reading(SITE, "lyon-office-1"), raw, NOW)
+    assert decision.outgoing == [] and decision.rejected is None
+    assert decision.ack == ("lyon-office-1", 3, 10)
     rooms, rejected = handle(core, reading(seq=11, count=1))
     assert rejected is None and rooms[0].count == 1
 
