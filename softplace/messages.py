@@ -21,7 +21,7 @@ DEAD_LETTER_KEEP_BYTES = 2048
 # Checked before parsing: every message we define is a flat object of well under 4 KB
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_NESTING = 8
-MAX_INT_DIGITS = 19  # a longer JSON integer is refused before Python converts it
+MAX_INT_DIGITS = 20  # a longer JSON integer is refused before Python converts it
 # what SQLite (signed 64-bit) and InfluxDB (int64 fields) can hold
 INT64_MAX = 2**63 - 1
 # boot and seq: exact even in a double (JavaScript dashboards), far above any device's life
