@@ -5,7 +5,9 @@ status, last will, reconnect), and it counts with the firmware's own core
 It follows the device acknowledgement protocol (``softplace.messages.DeviceAck``): each
 reading is kept until an ack on ``.../dev/<device>/ack`` covers its ``(boot, seq)``, and the
 unacknowledged tail is re-sent in order after every reconnect and whenever no ack covered
-the oldest one for ``ACK_RESEND_S`` (checked by ``poll``, on the injected clock)."""
+the oldest one for ``ACK_RESEND_S`` (checked by ``poll``, on the injected clock). With
+``follows_acks=False`` it behaves like firmware that predates acks: it forgets a reading
+once the broker has it (PUBACK)."""
 
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class VirtualSensor:
         rssi_dbm: int | None = -60,
         clock: Callable[[], float] = time.monotonic,
         resend_after_s: float = ACK_RESEND_S,
+        follows_acks: bool = True,
     ) -> None:
         self.site = site
         self.device = device
@@ -65,6 +68,7 @@ class VirtualSensor:
         self.last_count = 0
         self.clock = clock
         self.resend_after_s = resend_after_s
+        self.follows_acks = follows_acks
         # (boot, seq) -> (payload, when last sent), oldest first, until an ack covers it
         self._unacked: OrderedDict[tuple[int, int], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -85,7 +89,8 @@ class VirtualSensor:
         if reason_failed(reason_code):
             log.warning("%s: broker refused the connection: %s", self.device, reason_code)
             return
-        client.subscribe(self._ack_topic, QOS_AT_LEAST_ONCE)
+        if self.follows_acks:
+            client.subscribe(self._ack_topic, QOS_AT_LEAST_ONCE)
         self._connects += 1
         self._connected.set()
         if self._connects > 1:
@@ -150,8 +155,10 @@ class VirtualSensor:
         now = self.clock()
         for reading in readings:
             payload = fw_payload.encode(reading)
-            with self._lock:
-                self._unacked[(int(reading["boot"]), int(reading["seq"]))] = (payload, now)
+            if self.follows_acks:
+                with self._lock:
+                    key = (int(reading["boot"]), int(reading["seq"]))
+                    self._unacked[key] = (payload, now)
             self.client.publish(self._reading_topic, payload, qos=QOS_AT_LEAST_ONCE)
         self.published += len(readings)
         self.poll()

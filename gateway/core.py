@@ -18,12 +18,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from gateway.dedupe import Deduper
+from gateway.dedupe import AckTracker, Deduper
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.errors import MessageError
 from softplace.messages import (
+    ACK_RESEND_S,
     COUNTER_MAX,
     DeadLetter,
     DeadLetterReason,
@@ -41,6 +42,9 @@ MS_PER_S = 1000
 DEVICE_STATE = "device/"  # + device id: its _DeviceState as JSON
 DEADLETTER_MARK = "mark/deadletter"  # the last dead letter's received_at, in ms
 ROOM_MARK = "mark/room/"  # + room id: the last gateway-stamped ts of the room, in ms
+ACKED = "acked/"  # + device id: "boot seq" of the last DeviceAck
+# a hole in a device's readings is skipped after the device re-sent its tail twice
+ACK_GAP_WAIT_S = 2.5 * ACK_RESEND_S
 DeviceKey = tuple[str, int, int]
 
 
@@ -99,6 +103,7 @@ class GatewayCore:
         self._devices: dict[str, _DeviceState] = {}
         self._deadletter_ms = 0
         self._room_ms: dict[str, int] = {}
+        self._acks: dict[str, AckTracker] = {}
 
     # -- state kept across restarts ------------------------------------------------------
     def restore(self, rows: dict[str, str]) -> None:
@@ -106,6 +111,9 @@ class GatewayCore:
         for key, value in rows.items():
             if key == DEADLETTER_MARK:
                 self._deadletter_ms = int(value)
+            elif key.startswith(ACKED):
+                boot, seq = value.split()
+                self._tracker(key.removeprefix(ACKED)).acked = (int(boot), int(seq))
             elif key.startswith(ROOM_MARK):
                 self._room_ms[key.removeprefix(ROOM_MARK)] = int(value)
             elif key.startswith(DEVICE_STATE):
@@ -126,13 +134,33 @@ class GatewayCore:
     def internal_error(self, topic: str, payload: bytes, detail: str, now: float) -> Decision:
         """A dead letter for a message whose handling or keeping raised (a bug)."""
         decision = self._reject(topic, payload, MessageError("internal_error", detail), now)
-        decision.ack = self._loose_ack(topic, payload)
+        return self._acknowledge(decision, self._reading_key(topic, payload), now)
+
+    def _tracker(self, device: str) -> AckTracker:
+        tracker = self._acks.get(device)
+        if tracker is None:
+            tracker = self._acks[device] = AckTracker(ACK_GAP_WAIT_S,
+                                                      self.settings.dedupe_keys_per_device)
+        return tracker
+
+    def _acknowledge(self, decision: Decision, key: DeviceKey | None, now: float) -> Decision:
+        """Set what ``decision`` lets the gateway acknowledge once it is kept."""
+        if key is None:
+            return decision
+        device, boot, seq = key
+        tracker = self._tracker(device)
+        before = tracker.acked
+        acked = tracker.reached(boot, seq, now)
+        if acked is not None:
+            decision.ack = (device, *acked)
+            if acked != before:
+                decision.state[ACKED + device] = f"{acked[0]} {acked[1]}"
         return decision
 
-    def _loose_ack(self, topic: str, payload: bytes) -> DeviceKey | None:
-        """(device, boot, seq) of a reading on this site's reading topic, if the payload
-        carries a usable pair even though it is otherwise refused: acknowledging it stops
-        the device re-sending it forever."""
+    def _reading_key(self, topic: str, payload: bytes) -> DeviceKey | None:
+        """(topic device, boot, seq) of a reading on this site's reading topic when the
+        payload carries a usable pair, even if it is otherwise refused: acknowledging it
+        stops the device re-sending it forever."""
         try:
             parsed = topics.parse(topic)
             data = decode_json_object(payload)
@@ -157,11 +185,10 @@ class GatewayCore:
         try:
             reading, placed = self._validate(topic, payload, now)
         except MessageError as err:
+            key = self._reading_key(topic, payload)
             if err.reason == "duplicate":
-                return Decision(ack=self._loose_ack(topic, payload))
-            decision = self._reject(topic, payload, err, now)
-            decision.ack = self._loose_ack(topic, payload)
-            return decision
+                return self._acknowledge(Decision(), key, now)
+            return self._acknowledge(self._reject(topic, payload, err, now), key, now)
         room_id = placed.room.id
         state_rows: dict[str, str] = {}
         if not reading.synced:
@@ -180,7 +207,7 @@ class GatewayCore:
         # a batch that then fails to reach disk is never acknowledged, and the restarted
         # gateway reloads only the keys that did
         self.deduper.remember(*reading.key)
-        decision = Decision(accepted=reading.key, ack=reading.key)
+        decision = Decision(accepted=reading.key)
         decision.outgoing.append(
             Outgoing(topics.room(self.site.id, room_id), room_reading.to_json())
         )
@@ -199,7 +226,7 @@ class GatewayCore:
             decision.outgoing.append(self._health(reading.device, state, now))
         state_rows.update(self._device_row(reading.device, state))
         decision.state = state_rows
-        return decision
+        return self._acknowledge(decision, reading.key, now)
 
     def _validate(
         self, topic: str, payload: bytes, now: float

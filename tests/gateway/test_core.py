@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.core import GatewayCore
-from gateway.dedupe import Deduper
+from gateway.dedupe import AckTracker, Deduper
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
 from softplace import topics
@@ -87,7 +87,6 @@ def test_core_duplicate_is_acked_quietly_and_next_good_reading_accepted(
     raw = json.dumps(reading()).encode()  # a device re-send (no DUP flag): no dead letter
     decision = core.handle_reading(topics.device_reading(SITE, "lyon-office-1"), raw, NOW)
     assert decision.outgoing == [] and decision.rejected is None
-    assert decision.ack == ("lyon-office-1", 3, 10)
     rooms, rejected = handle(core, reading(seq=11, count=1))
     assert rejected is None and rooms[0].count == 1
 
@@ -235,12 +234,36 @@ def test_core_acks_every_reading_that_carries_a_key_even_refused_ones(
     core: GatewayCore,
 ) -> None:
     topic = topics.device_reading(SITE, "lyon-office-1")
-    accepted = core.handle_reading(topic, json.dumps(reading(seq=4)).encode(), NOW)
-    refused = core.handle_reading(topic, json.dumps(reading(seq=5, count=99)).encode(), NOW)
+    accepted = core.handle_reading(topic, json.dumps(reading(seq=0)).encode(), NOW)
+    refused = core.handle_reading(topic, json.dumps(reading(seq=1, count=99)).encode(), NOW)
     garbage = core.handle_reading(topic, b"not json", NOW)
-    assert accepted.ack == ("lyon-office-1", 3, 4)
-    assert refused.rejected is not None and refused.ack == ("lyon-office-1", 3, 5)
+    again = core.handle_reading(topic, json.dumps(reading(seq=0)).encode(), NOW)
+    assert accepted.ack == ("lyon-office-1", 3, 0)
+    assert refused.rejected is not None and refused.ack == ("lyon-office-1", 3, 1)
     assert garbage.rejected is not None and garbage.ack is None
+    assert again.ack == ("lyon-office-1", 3, 1)  # a duplicate learns the latest ack
+    restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
+    restarted.restore(accepted.state | refused.state)
+    later = restarted.handle_reading(topic, json.dumps(reading(seq=2)).encode(), NOW)
+    assert later.ack == ("lyon-office-1", 3, 2)
+
+
+def test_ack_tracker_never_acks_past_a_hole_until_it_has_waited() -> None:
+    tracker = AckTracker(gap_wait_s=75)
+    assert tracker.reached(1, 0, 0.0) == (1, 0)
+    assert tracker.reached(1, 2, 1.0) == (1, 0)  # (1, 1) never reached us (yet)
+    assert tracker.reached(1, 3, 2.0) == (1, 0)
+    assert tracker.reached(1, 1, 30.0) == (1, 3)  # the re-sent tail fills the hole
+    assert tracker.reached(2, 0, 31.0) == (2, 0)  # a reboot moves on at once
+    assert tracker.reached(2, 5, 32.0) == (2, 0)
+    assert tracker.reached(2, 6, 32.0 + 74) == (2, 0)
+    assert tracker.reached(2, 7, 32.0 + 75) == (2, 7)  # the device no longer has 1..4
+
+
+def test_ack_tracker_first_seen_mid_boot_waits_then_starts_there() -> None:
+    tracker = AckTracker(gap_wait_s=75)
+    assert tracker.reached(4, 100, 0.0) is None
+    assert tracker.reached(4, 101, 80.0) == (4, 101)
 
 
 def test_core_room_combiner_is_rebuilt_from_its_state_rows(core: GatewayCore) -> None:
