@@ -35,6 +35,7 @@ DEVICES = 10
 BAD_BOOT = 999  # bad payloads that carry a key never share one with a good reading
 FUZZ_BAD = 20_000
 BAD_PER_GOOD = 4  # one good reading after every 4 bad payloads
+PUBLISH_CHUNK = 20_000  # at most this many unacknowledged publishes
 Message = tuple[str, bytes]
 
 
@@ -230,7 +231,9 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
         time.sleep(0.5)  # its subscription reaches the broker
         started = time.monotonic()
         last = None
-        for topic, payload in payloads:
+        for i, (topic, payload) in enumerate(payloads):
+            if last is not None and i % PUBLISH_CHUNK == 0:
+                last.wait_for_publish(timeout_s)  # packet ids wrap at 65,535
             last = publisher.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
         assert last is not None
         last.wait_for_publish(timeout_s)
