@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.backoff import Backoff
-from softplace.consumer import Consumer, Handled, Outcome, Received
+from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
 from softplace.messages import DeviceAck
 from softplace.mqtt import (
     MAX_INFLIGHT,
@@ -74,6 +75,7 @@ class Gateway(Consumer[Decision]):
         self.core = GatewayCore(site, settings, deduper)
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
+        self.dead_letters: Counter[str] = Counter()  # kept dead letters, by reason
         self.forwarded = 0  # outbox rows the upstream broker acknowledged
         self.parked = 0  # outbox rows the upstream broker refused for good
         self._wake = threading.Event()
@@ -103,6 +105,8 @@ class Gateway(Consumer[Decision]):
     def _start(self) -> None:
         connect_async(self.upstream_client, self._upstream_settings)
         self._forwarder.start()
+        watch_client(self.upstream_client)  # a thread that dies ends the process
+        watch(self._forwarder)
         super()._start()  # the site side last: nothing is taken in before upstream is set
 
     def _stop(self) -> None:
@@ -117,8 +121,9 @@ class Gateway(Consumer[Decision]):
 
     def summary(self) -> str:
         left = self._outbox_left if self._outbox_left is not None else self.outbox.size()
+        by_reason = ", ".join(f"{r} {n}" for r, n in sorted(self.dead_letters.copy().items()))
         return (f"{super().summary()}; forwarded {self.forwarded}, parked {self.parked}, "
-                f"outbox {left}")
+                f"outbox {left}" + (f"; dead letters by reason: {by_reason}" if by_reason else ""))
 
     # -- site side: the consumer's hooks ----------------------------------------------------
     def subscriptions(self) -> list[str]:
@@ -171,6 +176,8 @@ class Gateway(Consumer[Decision]):
             # the durable record is the upstream one, without the payload)
             for message in handled.result.local:
                 self.client.publish(message.topic, message.payload, qos=QOS_AT_LEAST_ONCE)
+            if handled.result.rejected is not None:
+                self.dead_letters[handled.result.rejected.reason] += 1
             if handled.result.ack is not None:
                 device, boot, seq = handled.result.ack
                 highest[device] = max(highest.get(device, (boot, seq)), (boot, seq))

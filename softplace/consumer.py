@@ -25,9 +25,9 @@ redelivered by the broker to the same persistent session, with the DUP flag set
 
 The clock (``received_at``) is injected; the counts each have one meaning, see
 ``ConsumerCounts``. A thread of ours that dies anyway (the worker, paho's network thread,
-a stage's own thread started with ``fatal_on_death``) takes the process down with exit
-status ``EXIT_THREAD_DIED``, so a supervisor restarts it: never a live process that stopped
-working.
+a stage's own thread wrapped in ``fatal_on_death`` or passed to ``watch``) takes the
+process down with exit status ``EXIT_THREAD_DIED``, so a supervisor restarts it: never a
+live process that stopped working.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -135,12 +136,27 @@ def fatal_on_death(target: Callable[[], None], what: str) -> Callable[[], None]:
     return run
 
 
+_watched: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _previous_excepthook = threading.excepthook
 
 
 def _exit_on_thread_death(args: threading.ExceptHookArgs) -> None:
     _previous_excepthook(args)
-    die(f"thread {args.thread.name if args.thread else '?'}")
+    if args.thread is not None and args.thread in _watched:
+        die(f"thread {args.thread.name}")
+
+
+def watch(thread: threading.Thread | None) -> None:
+    """Make an uncaught exception in ``thread`` end the process (``die``); for threads we
+    do not start ourselves, such as paho's network thread (``client._thread``)."""
+    if thread is not None:
+        _watched.add(thread)
+    threading.excepthook = _exit_on_thread_death
+
+
+def watch_client(client: paho.Client) -> None:
+    """``watch`` a paho client's network thread (call after ``loop_start``)."""
+    watch(getattr(client, "_thread", None))
 
 
 class Consumer(Service, Generic[R]):
@@ -251,9 +267,9 @@ class Consumer(Service, Generic[R]):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
-        threading.excepthook = _exit_on_thread_death  # paho's network thread too
         self._worker.start()
         connect_async(self.client, self.broker)
+        watch_client(self.client)
 
     def _stop(self) -> None:
         if self._worker.is_alive():

@@ -136,7 +136,8 @@ class FuzzResult:
     dead_lettered: int = 0
     letters_upstream: int = 0  # dead letters the gateway forwarded, counted upstream
     letter_keys: int = 0  # distinct (reason, received ms) among them
-    reasons: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # of the forwarded letters
+    reasons_counted: Counter[str] = field(default_factory=Counter)  # the gateway's own count
     good_missing: int = 0  # good readings not in the outbox's dedupe keys
     connections: int = 0
     seconds: float = 0.0
@@ -171,6 +172,7 @@ def messages(bad: int, seed: int = 17) -> tuple[list[Message], list[tuple[str, i
         out.append(KINDS[kind](rng, device, start))
         kinds[kind] += 1
         if i % BAD_PER_GOOD == 0:
+            device = devices[len(good) % DEVICES]  # every device in turn
             seq = seqs[device]
             seqs[device] += 1
             synced = seq % 7 != 0
@@ -253,6 +255,7 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
         result.letter_keys = len({(x.reason, round(x.received_at * 1000))
                                   for x in counter.letters})
         result.reasons = Counter(x.reason for x in counter.letters)
+        result.reasons_counted = Counter(gateway.dead_letters)
         kept = set(gateway.outbox.seen_keys(settings.dedupe_keys_per_device))
         result.good_missing = len(set(good) - kept)
         return result
@@ -273,5 +276,6 @@ def test_fuzz_every_adversarial_payload_is_dead_lettered_and_no_good_reading_los
     assert result.dead_lettered == result.bad, summary
     assert result.letters_upstream == result.letter_keys == result.bad, summary
     assert "internal_error" not in result.reasons, summary
+    assert result.reasons_counted == result.reasons, summary
     assert result.connections == 1, summary  # never dropped, never restarted
 
