@@ -265,6 +265,7 @@ class Fragile(Recorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outage = threading.Event()
+        self.results: list[str] = []
 
     def handle(self, message: Received) -> tuple[Outcome, str]:
         if message.payload == b"boom":
@@ -285,17 +286,14 @@ class Fragile(Recorder):
         self.kept.extend(h.message for h in batch)
         self.results.extend(h.result for h in batch)
 
-    @property
-    def results(self) -> list[str]:
-        return self.__dict__.setdefault("_results", [])
-
 
 def test_consumer_dead_letters_what_handling_or_persisting_raised_and_goes_on(
     mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client
 ) -> None:
     topic, client_id = names
     sent = ["a", "boom", "b", "poison", "c"]
-    consumer = started(Fragile(mosquitto.settings, topic, client_id, batch_size=10))
+    consumer = Fragile(mosquitto.settings, topic, client_id, batch_size=10)
+    started(consumer)
     try:
         publish(publisher, topic, sent)
         wait_for(lambda: consumer.counts.acknowledged == len(sent), TIMEOUT_S,
