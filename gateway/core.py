@@ -26,6 +26,7 @@ from softplace.errors import MessageError
 from softplace.messages import (
     ACK_RESEND_S,
     COUNTER_MAX,
+    INTERNAL_ERROR,
     DeadLetter,
     DeadLetterReason,
     DeviceReading,
@@ -133,7 +134,7 @@ class GatewayCore:
 
     def internal_error(self, topic: str, payload: bytes, detail: str, now: float) -> Decision:
         """A dead letter for a message whose handling or keeping raised (a bug)."""
-        decision = self._reject(topic, payload, MessageError("internal_error", detail), now)
+        decision = self._reject(topic, payload, MessageError(INTERNAL_ERROR, detail), now)
         return self._acknowledge(decision, self._reading_key(topic, payload), now)
 
     def _tracker(self, device: str) -> AckTracker:

@@ -9,8 +9,8 @@ manual acks nothing is lost, only slowed. ONE worker thread then
 2. runs the stage's core on each message (``handle``; an exception there is a bug: the
    stage's ``internal_error`` turns that message into a dead letter with reason
    ``internal_error`` and the exception type, and the batch goes on),
-3. persists the batch (``persist``). A ``transient_errors`` exception (the store is down,
-   full or read-only) is retried with backoff until it is kept or the consumer stops, and
+3. persists the batch (``persist``). An error the stage calls ``transient`` (the store is
+   down, full or read-only) is retried with backoff until it is kept or the consumer stops, and
    logged once per outage: nothing is acknowledged meanwhile, so the bounded queue fills
    and paho's flow control holds back the rest. Any other exception is a bug in one
    message: the batch is retried one message at a time and the one that fails is kept as
@@ -69,7 +69,6 @@ QUEUE_BOUND = RECEIVE_MAXIMUM
 PUT_POLL_S = 0.5  # how often a blocked network thread checks whether we are stopping
 WORKER_JOIN_S = 30.0
 EXIT_THREAD_DIED = 70  # EX_SOFTWARE
-INTERNAL_ERROR = "internal_error"
 
 R = TypeVar("R")
 
@@ -221,8 +220,8 @@ class Consumer(Service, Generic[R]):
         return True
 
     def internal_error(self, message: Received, detail: str) -> R:
-        """A dead letter (reason ``INTERNAL_ERROR``) for a message whose handling or
-        persisting raised; ``detail`` names the exception type."""
+        """A dead letter (reason ``messages.INTERNAL_ERROR``) for a message whose handling
+        or persisting raised; ``detail`` names the exception type."""
         raise NotImplementedError
 
     def store_name(self) -> str:

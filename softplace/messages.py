@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -123,6 +123,7 @@ class SensorHealth(_Message):
     rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
 
 
+INTERNAL_ERROR: Final = "internal_error"
 DeadLetterReason = Literal[
     "malformed_json",
     "invalid_payload",
