@@ -1,24 +1,51 @@
-"""The gateway's pure core: one device message in, what to publish out. No I/O."""
+"""The gateway's pure core: one device message in, what to publish out. No I/O.
+
+What the core must remember across restarts (each device's last contribution to its room,
+its health, the tie-break marks below) comes out of every decision as ``state`` rows the
+shell keeps in the same transaction as the outgoing messages, and goes back in through
+``restore`` at start.
+
+Point keys never collide: a dead letter is stored under (site, reason, received ms) and a
+room reading under (room, ts ms), so the gateway stamps every dead letter, and every reading
+whose ts it supplies itself (unsynced clock), at least 1 ms after the previous one of the
+same key (a monotonic tie-break; under a sustained burst of more than 1,000 a second the
+stamps run ahead of the clock by the backlog).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import math
+from dataclasses import asdict, dataclass, field
 
-from gateway.dedupe import Deduper
+from gateway.dedupe import AckTracker, Deduper
 from gateway.health import DeviceHealth, HealthReporter
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.errors import MessageError
 from softplace.messages import (
+    ACK_RESEND_S,
+    COUNTER_MAX,
+    INTERNAL_ERROR,
     DeadLetter,
     DeadLetterReason,
     DeviceReading,
     DeviceStatus,
     RoomReading,
+    decode_json_object,
     parse_message,
 )
 from softplace.registry import PlacedRoom, Site
+
+MS_PER_S = 1000
+DEVICE_STATE = "device/"  # + device id: its _DeviceState as JSON
+DEADLETTER_MARK = "mark/deadletter"  # the last dead letter's received_at, in ms
+ROOM_MARK = "mark/room/"  # + room id: the last gateway-stamped ts of the room, in ms
+ACKED = "acked/"  # + device id: "boot seq" of the last DeviceAck
+# a hole in a device's readings is skipped after the device re-sent its tail twice
+ACK_GAP_WAIT_S = 2.5 * ACK_RESEND_S
+DeviceKey = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +57,16 @@ class Outgoing:
 
 @dataclass(slots=True)
 class Decision:
-    """What handling one message produced; ``accepted`` is the reading's dedupe key."""
+    """What handling one message produced; ``accepted`` is the reading's dedupe key;
+    ``ack`` the (device, boot, seq) the device may forget once this decision is kept
+    (accepted, dead-lettered or a duplicate alike); ``state`` rows to keep with it."""
 
     outgoing: list[Outgoing] = field(default_factory=list)  # upstream, via the outbox
     local: list[Outgoing] = field(default_factory=list)  # the site broker only
-    accepted: tuple[str, int, int] | None = None
+    accepted: DeviceKey | None = None
     rejected: DeadLetter | None = None
+    ack: DeviceKey | None = None
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -44,6 +75,13 @@ class _DeviceState:
     last_seen: float | None = None
     battery_pct: float | None = None
     rssi_dbm: int | None = None
+    count: int | None = None  # its latest contribution to its room
+    count_ts: float | None = None
+
+
+def _stamp(now: float, last_ms: int) -> int:
+    """``now`` in ms, at least 1 ms after ``last_ms``."""
+    return max(math.floor(now * MS_PER_S), last_ms + 1)
 
 
 class GatewayCore:
@@ -63,26 +101,106 @@ class GatewayCore:
         }
         self._devices: dict[str, _DeviceState] = {}
         self.health = HealthReporter(settings.sensor_stale_s)
+        self._deadletter_ms = 0
+        self._room_ms: dict[str, int] = {}
+        self._acks: dict[str, AckTracker] = {}
+
+    # -- state kept across restarts ------------------------------------------------------
+    def restore(self, rows: dict[str, str]) -> None:
+        """Take back the ``state`` rows of earlier decisions (the latest value per key)."""
+        for key, value in rows.items():
+            if key == DEADLETTER_MARK:
+                self._deadletter_ms = int(value)
+            elif key.startswith(ACKED):
+                boot, seq = value.split()
+                self._tracker(key.removeprefix(ACKED)).acked = (int(boot), int(seq))
+            elif key.startswith(ROOM_MARK):
+                self._room_ms[key.removeprefix(ROOM_MARK)] = int(value)
+            elif key.startswith(DEVICE_STATE):
+                device = key.removeprefix(DEVICE_STATE)
+                placed = self.rooms_by_device.get(device)
+                if placed is None:
+                    continue  # moved out of the registry since
+                state = _DeviceState(**json.loads(value))
+                self._devices[device] = state
+                combiner = self._combiners[placed.room.id]
+                if state.count is not None and state.count_ts is not None:
+                    combiner.update(device, state.count, state.count_ts)
+                combiner.set_online(device, state.online)
+
+    def _device_row(self, device: str, state: _DeviceState) -> dict[str, str]:
+        return {DEVICE_STATE + device: json.dumps(asdict(state))}
+
+    def internal_error(self, topic: str, payload: bytes, detail: str, now: float) -> Decision:
+        """A dead letter for a message whose handling or keeping raised (a bug)."""
+        decision = self._reject(topic, payload, MessageError(INTERNAL_ERROR, detail), now)
+        return self._acknowledge(decision, self._reading_key(topic, payload), now)
+
+    def _tracker(self, device: str) -> AckTracker:
+        tracker = self._acks.get(device)
+        if tracker is None:
+            tracker = self._acks[device] = AckTracker(ACK_GAP_WAIT_S,
+                                                      self.settings.dedupe_keys_per_device)
+        return tracker
+
+    def _acknowledge(self, decision: Decision, key: DeviceKey | None, now: float) -> Decision:
+        """Set what ``decision`` lets the gateway acknowledge once it is kept."""
+        if key is None:
+            return decision
+        device, boot, seq = key
+        tracker = self._tracker(device)
+        before = tracker.acked
+        acked = tracker.reached(boot, seq, now)
+        if acked is not None:
+            decision.ack = (device, *acked)
+            if acked != before:
+                decision.state[ACKED + device] = f"{acked[0]} {acked[1]}"
+        return decision
+
+    def _reading_key(self, topic: str, payload: bytes) -> DeviceKey | None:
+        """(topic device, boot, seq) of a reading on this site's reading topic when the
+        payload carries a usable pair, even if it is otherwise refused: acknowledging it
+        stops the device re-sending it forever."""
+        try:
+            parsed = topics.parse(topic)
+            data = decode_json_object(payload)
+        except (ValueError, MessageError):
+            return None
+        boot, seq = data.get("boot"), data.get("seq")
+        if (parsed.site != self.site.id or parsed.kind != topics.TopicKind.DEV
+                or parsed.leaf != "reading" or parsed.subject is None):
+            return None
+        if type(boot) is not int or type(seq) is not int:
+            return None
+        if not (0 <= boot <= COUNTER_MAX and 0 <= seq <= COUNTER_MAX):
+            return None
+        return (parsed.subject, boot, seq)
 
     # -- readings ------------------------------------------------------------------------
     def handle_reading(
         self, topic: str, payload: bytes, now: float, *, redelivered: bool = False
     ) -> Decision:
-        """``redelivered``: the broker's DUP flag. A duplicate that is the broker redelivering
-        what we already kept is acknowledged quietly; any other duplicate is dead-lettered."""
+        """A duplicate (the broker redelivering, ``redelivered``, or the device re-sending
+        what no ack covered yet) is acknowledged quietly; the outbox already has it."""
         try:
             reading, placed = self._validate(topic, payload, now)
         except MessageError as err:
-            if err.reason == "duplicate" and redelivered:
-                return Decision()
-            return self._reject(topic, payload, err, now)
+            key = self._reading_key(topic, payload)
+            if err.reason == "duplicate":
+                return self._acknowledge(Decision(), key, now)
+            return self._acknowledge(self._reject(topic, payload, err, now), key, now)
+        room_id = placed.room.id
+        state_rows: dict[str, str] = {}
         if not reading.synced:
             # an unsynced clock counts from 2000 or from boot: the gateway's clock is better
-            reading = reading.model_copy(update={"ts": now, "synced": True})
-        combiner = self._combiners[placed.room.id]
+            stamped = _stamp(now, self._room_ms.get(room_id, 0))
+            self._room_ms[room_id] = stamped
+            state_rows[ROOM_MARK + room_id] = str(stamped)
+            reading = reading.model_copy(update={"ts": stamped / MS_PER_S, "synced": True})
+        combiner = self._combiners[room_id]
         room_count = combiner.update(reading.device, reading.count, reading.ts)
         room_reading = RoomReading(
-            site=self.site.id, room=placed.room.id, ts=reading.ts,
+            site=self.site.id, room=room_id, ts=reading.ts,
             count=room_count.count, sources=room_count.sources,
         )
         # remembered at once, so a copy later in the same batch is already a duplicate;
@@ -91,16 +209,20 @@ class GatewayCore:
         self.deduper.remember(*reading.key)
         decision = Decision(accepted=reading.key)
         decision.outgoing.append(
-            Outgoing(topics.room(self.site.id, placed.room.id), room_reading.to_json())
+            Outgoing(topics.room(self.site.id, room_id), room_reading.to_json())
         )
         state = self._devices.setdefault(reading.device, _DeviceState())
         state.online = True
         state.last_seen = max(state.last_seen or 0.0, reading.ts)
+        if state.count_ts is None or reading.ts >= state.count_ts:
+            state.count, state.count_ts = reading.count, reading.ts
         if reading.battery_pct is not None:
             state.battery_pct = reading.battery_pct
         if reading.rssi_dbm is not None:
             state.rssi_dbm = reading.rssi_dbm
-        return decision
+        state_rows.update(self._device_row(reading.device, state))
+        decision.state = state_rows
+        return self._acknowledge(decision, reading.key, now)
 
     def _validate(
         self, topic: str, payload: bytes, now: float
@@ -135,15 +257,18 @@ class GatewayCore:
 
     def _reject(self, topic: str, payload: bytes, err: MessageError, now: float) -> Decision:
         reason: DeadLetterReason = err.reason  # type: ignore[assignment]
+        self._deadletter_ms = _stamp(now, self._deadletter_ms)
         letter = DeadLetter.of(site=self.site.id, topic=topic, payload=payload, reason=reason,
-                               detail=err.detail, received_at=now)
+                               detail=err.detail, received_at=self._deadletter_ms / MS_PER_S)
         where = topics.deadletter(self.site.id)
+        mark = {DEADLETTER_MARK: str(self._deadletter_ms)}
         if not self.payload_stays_on_site:
-            return Decision(outgoing=[Outgoing(where, letter.to_json())], rejected=letter)
+            return Decision(outgoing=[Outgoing(where, letter.to_json())], rejected=letter,
+                            state=mark)
         return Decision(
             outgoing=[Outgoing(where, letter.without_payload().to_json())],
             local=[Outgoing(where, letter.to_json())],
-            rejected=letter,
+            rejected=letter, state=mark,
         )
 
     # -- device status -------------------------------------------------------------------
@@ -165,7 +290,8 @@ class GatewayCore:
         state = self._devices.setdefault(device, _DeviceState())
         state.online = online
         self._combiners[self.rooms_by_device[device].room.id].set_online(device, online)
-        return Decision()  # health says so at the next scheduled report
+        # health says so at the next scheduled report
+        return Decision(state=self._device_row(device, state))
 
     def scheduled_health(self, now: float) -> list[Outgoing]:
         """Every known device's health once per slot (``gateway.health``), never on a

@@ -1,10 +1,12 @@
-"""The gateway's durable state: an ordered outbox of messages for upstream, and the
-dedupe keys, both in one SQLite file so one transaction covers a handled reading."""
+"""The gateway's durable state: an ordered outbox of messages for upstream, the dedupe
+keys and the core's state rows (room contributions, tie-break marks), all in one SQLite
+file so one transaction covers a handled reading. The ``seen`` table is trimmed to the
+newest ``keys_per_device`` keys of each device in that same transaction."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gateway.core import Outgoing
@@ -29,20 +31,28 @@ CREATE TABLE IF NOT EXISTS seen (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     UNIQUE (device, boot, seq)
 );
+CREATE INDEX IF NOT EXISTS seen_by_device ON seen (device, id);
+CREATE TABLE IF NOT EXISTS core_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+DEFAULT_KEYS_PER_DEVICE = 4096
 
 
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keys_per_device: int = DEFAULT_KEYS_PER_DEVICE) -> None:
         self.path = path
+        self.keys_per_device = keys_per_device
         self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def enqueue_many(
-        self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]]
+        self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]],
+        state: Mapping[str, str] | None = None,
     ) -> None:
-        """Durably queue what several handled messages produced, in order, in one
-        transaction: one fsync for the batch."""
+        """Durably queue what several handled messages produced, in order, with their
+        dedupe keys and the core's ``state`` rows, in one transaction: one fsync."""
         rows: list[tuple[str, bytes, int]] = []
         keys: list[tuple[str, int, int]] = []
         for messages, seen in handled:
@@ -56,6 +66,33 @@ class Outbox:
             self._db.executemany(
                 "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
             )
+            for device in {key[0] for key in keys}:
+                self._trim_seen(device)
+            if state:
+                self._db.executemany(
+                    "INSERT INTO core_state (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    list(state.items()),
+                )
+
+    def _trim_seen(self, device: str) -> None:
+        """Keep the newest ``keys_per_device`` keys of a device (inside a transaction)."""
+        self._db.execute(
+            "DELETE FROM seen WHERE device = ? AND id <= (SELECT id FROM seen WHERE device = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (device, device, self.keys_per_device),
+        )
+
+    def core_state(self) -> dict[str, str]:
+        """The core's state rows, the latest value of each key."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM core_state").fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+    def seen_count(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT count(*) FROM seen").fetchone()
+        return int(count)
 
     def pending(self, after_id: int, limit: int) -> list[tuple[int, Outgoing]]:
         with self._lock:

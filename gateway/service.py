@@ -12,8 +12,10 @@ while upstream is unreachable the outbox simply grows, and it drains in order af
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.backoff import Backoff
-from softplace.consumer import Consumer, Handled, Outcome, Received
+from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
+from softplace.messages import DeviceAck
 from softplace.mqtt import (
     MAX_INFLIGHT,
     QOS_AT_LEAST_ONCE,
@@ -44,6 +47,9 @@ KEEP_BATCH = 500
 OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0
 STATUS_SUFFIX = "/status"
+# a persist error of these kinds is a bug in one message, not an unavailable outbox
+_BUG_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError,
+               sqlite3.DataError)
 
 
 class Gateway(Consumer[Decision]):
@@ -62,12 +68,15 @@ class Gateway(Consumer[Decision]):
         self.site = site
         self.settings = settings
         state_dir = Path(settings.state_dir)
-        self.outbox = Outbox(state_dir / f"{site.id}.sqlite")
+        self.outbox = Outbox(state_dir / f"{site.id}.sqlite", settings.dedupe_keys_per_device)
         deduper = Deduper(settings.dedupe_keys_per_device)
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
         self._core_lock = threading.Lock()  # the worker and the forwarder's health timer
+        self.core.restore(self.outbox.core_state())
+        self.device_acks = 0  # DeviceAck messages published
+        self.dead_letters: Counter[str] = Counter()  # kept dead letters, by reason
         self.forwarded = 0  # outbox rows the upstream broker acknowledged
         self.parked = 0  # outbox rows the upstream broker refused for good
         self._wake = threading.Event()
@@ -97,6 +106,8 @@ class Gateway(Consumer[Decision]):
     def _start(self) -> None:
         connect_async(self.upstream_client, self._upstream_settings)
         self._forwarder.start()
+        watch_client(self.upstream_client)  # a thread that dies ends the process
+        watch(self._forwarder)
         super()._start()  # the site side last: nothing is taken in before upstream is set
 
     def _stop(self) -> None:
@@ -111,8 +122,9 @@ class Gateway(Consumer[Decision]):
 
     def summary(self) -> str:
         left = self._outbox_left if self._outbox_left is not None else self.outbox.size()
+        by_reason = ", ".join(f"{r} {n}" for r, n in sorted(self.dead_letters.copy().items()))
         return (f"{super().summary()}; forwarded {self.forwarded}, parked {self.parked}, "
-                f"outbox {left}")
+                f"outbox {left}" + (f"; dead letters by reason: {by_reason}" if by_reason else ""))
 
     # -- site side: the consumer's hooks ----------------------------------------------------
     def subscriptions(self) -> list[str]:
@@ -144,14 +156,42 @@ class Gateway(Consumer[Decision]):
         return Outcome.SKIPPED, decision
 
     def persist(self, batch: list[Handled[Decision]]) -> None:
-        self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch])
+        state: dict[str, str] = {}
+        for handled in batch:
+            state.update(handled.result.state)  # the latest row of each key wins
+        self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch],
+                                 state)
+
+    def transient(self, err: Exception) -> bool:
+        # full, read-only, locked, I/O error, corrupt file: wait for the operator
+        return isinstance(err, (sqlite3.DatabaseError, OSError)) and not isinstance(
+            err, _BUG_ERRORS)
+
+    def internal_error(self, message: Received, detail: str) -> Decision:
+        with self._core_lock:
+            return self.core.internal_error(message.topic, message.payload, detail,
+                                            message.received_at)
+
+    def store_name(self) -> str:
+        return str(self.outbox.path)
 
     def after_ack(self, batch: list[Handled[Decision]]) -> None:
+        highest: dict[str, tuple[int, int]] = {}
         for handled in batch:
             # the full dead letter, for whoever debugs devices at the site (best effort:
             # the durable record is the upstream one, without the payload)
             for message in handled.result.local:
                 self.client.publish(message.topic, message.payload, qos=QOS_AT_LEAST_ONCE)
+            if handled.result.rejected is not None:
+                self.dead_letters[handled.result.rejected.reason] += 1
+            if handled.result.ack is not None:
+                device, boot, seq = handled.result.ack
+                highest[device] = max(highest.get(device, (boot, seq)), (boot, seq))
+        # the batch is committed: tell each device what it may forget (one ack per device)
+        for device, (boot, seq) in highest.items():
+            self.client.publish(topics.device_ack(self.site.id, device),
+                                DeviceAck(boot=boot, seq=seq).to_json(), qos=QOS_AT_LEAST_ONCE)
+        self.device_acks += len(highest)
         self._wake.set()
 
     # -- upstream side ---------------------------------------------------------------------

@@ -6,10 +6,16 @@ reading the socket and the broker stops sending once its in-flight window is use
 manual acks nothing is lost, only slowed. ONE worker thread then
 
 1. takes a batch (``take_batch``),
-2. runs the stage's core on each message (``handle``; an exception there is a bug: that
-   message is left unacknowledged and the batch goes on),
-3. persists the batch (``persist``; an exception is retried with backoff until it is kept
-   or the consumer stops, and a message is never acknowledged before it is kept),
+2. runs the stage's core on each message (``handle``; an exception there is a bug: the
+   stage's ``internal_error`` turns that message into a dead letter with reason
+   ``internal_error`` and the exception type, and the batch goes on),
+3. persists the batch (``persist``). An error the stage calls ``transient`` (the store is
+   down, full or read-only) is retried with backoff until it is kept or the consumer stops, and
+   logged once per outage: nothing is acknowledged meanwhile, so the bounded queue fills
+   and paho's flow control holds back the rest. Any other exception is a bug in one
+   message: the batch is retried one message at a time and the one that fails is kept as
+   an ``internal_error`` dead letter instead, so no message can stall the stage. A message
+   is never acknowledged before it (or its dead letter) is kept,
 4. acknowledges the messages in arrival order, each only on the connection it came on
    (``Acknowledger``), and finally calls ``after_ack``.
 
@@ -18,7 +24,10 @@ redelivered by the broker to the same persistent session, with the DUP flag set
 (``Received.redelivered``); a stage's persist must make that rewrite harmless.
 
 The clock (``received_at``) is injected; the counts each have one meaning, see
-``ConsumerCounts``.
+``ConsumerCounts``. A thread of ours that dies anyway (the worker, paho's network thread,
+a stage's own thread wrapped in ``fatal_on_death`` or passed to ``watch``) takes the
+process down with exit status ``EXIT_THREAD_DIED``, so a supervisor restarts it: never a
+live process that stopped working.
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -57,6 +68,7 @@ log = logging.getLogger(__name__)
 QUEUE_BOUND = RECEIVE_MAXIMUM
 PUT_POLL_S = 0.5  # how often a blocked network thread checks whether we are stopping
 WORKER_JOIN_S = 30.0
+EXIT_THREAD_DIED = 70  # EX_SOFTWARE
 
 R = TypeVar("R")
 
@@ -94,10 +106,56 @@ class ConsumerCounts:
     accepted: int = 0  # handled: Outcome.ACCEPTED
     dead_lettered: int = 0  # handled: Outcome.DEAD_LETTERED
     skipped: int = 0  # handled: Outcome.SKIPPED
-    failed: int = 0  # ``handle`` raised: never persisted nor acked, the broker redelivers
+    failed: int = 0  # ``handle`` or a one-message ``persist`` raised: kept as internal_error
+    dropped: int = 0  # failed, and its internal_error dead letter could not be kept either
     persisted: int = 0  # handled messages whose batch ``persist`` completed
     acknowledged: int = 0  # acks sent (QoS > 0, still on the message's connection)
     persist_retries: int = 0  # ``persist`` attempts that raised and were retried
+    isolations: int = 0  # batches retried one by one after a non-transient persist error
+
+
+def die(what: str) -> None:
+    """End the process now with ``EXIT_THREAD_DIED`` (from any thread)."""
+    log.critical("%s died; exiting with status %d so a supervisor restarts us", what,
+                 EXIT_THREAD_DIED)
+    logging.shutdown()
+    os._exit(EXIT_THREAD_DIED)
+
+
+def fatal_on_death(target: Callable[[], None], what: str) -> Callable[[], None]:
+    """Wrap a thread's target: if it raises, the process exits (``die``)."""
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException:
+            log.exception("%s raised", what)
+            die(what)
+
+    return run
+
+
+_watched: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_previous_excepthook = threading.excepthook
+
+
+def _exit_on_thread_death(args: threading.ExceptHookArgs) -> None:
+    _previous_excepthook(args)
+    if args.thread is not None and args.thread in _watched:
+        die(f"thread {args.thread.name}")
+
+
+def watch(thread: threading.Thread | None) -> None:
+    """Make an uncaught exception in ``thread`` end the process (``die``); for threads we
+    do not start ourselves, such as paho's network thread (``client._thread``)."""
+    if thread is not None:
+        _watched.add(thread)
+    threading.excepthook = _exit_on_thread_death
+
+
+def watch_client(client: paho.Client) -> None:
+    """``watch`` a paho client's network thread (call after ``loop_start``)."""
+    watch(getattr(client, "_thread", None))
 
 
 class Consumer(Service, Generic[R]):
@@ -136,8 +194,11 @@ class Consumer(Service, Generic[R]):
         self._retry = retry or Backoff()
         self._counts = ConsumerCounts()
         self._counts_lock = threading.Lock()
-        self._worker = threading.Thread(target=self._work_loop, name=f"{name}-worker",
-                                        daemon=True)
+        self._worker = threading.Thread(
+            target=fatal_on_death(self._work_loop, f"{name} worker"), name=f"{name}-worker",
+            daemon=True,
+        )
+        self._outage: str | None = None  # the persist error being retried, logged once
 
     # -- what a stage implements -----------------------------------------------------------
     def subscriptions(self) -> list[str]:
@@ -151,6 +212,21 @@ class Consumer(Service, Generic[R]):
     def persist(self, batch: list[Handled[R]]) -> None:
         """Keep the batch durably, or raise: it is retried, never acknowledged before."""
         raise NotImplementedError
+
+    def transient(self, err: Exception) -> bool:
+        """Whether a ``persist`` error says the store is unavailable (retry the same batch)
+        rather than a bug in one message (isolate it). Everything is retried unless the
+        stage narrows this; one that does also implements ``internal_error``."""
+        return True
+
+    def internal_error(self, message: Received, detail: str) -> R:
+        """A dead letter (reason ``messages.INTERNAL_ERROR``) for a message whose handling
+        or persisting raised; ``detail`` names the exception type."""
+        raise NotImplementedError
+
+    def store_name(self) -> str:
+        """Where ``persist`` writes, for the log (e.g. a file path)."""
+        return self.persist_label
 
     def after_ack(self, batch: list[Handled[R]]) -> None:
         """Called once the batch is acknowledged (best-effort follow-ups)."""
@@ -168,6 +244,11 @@ class Consumer(Service, Generic[R]):
     def queued(self) -> int:
         """Messages waiting in the bounded queue (never more than ``queue_bound``)."""
         return self._queue.qsize()
+
+    @property
+    def accepting(self) -> bool:
+        """False while ``persist`` fails for a transient reason (store down, full, read-only)."""
+        return self._outage is None
 
     def summary(self) -> str:
         c = self.counts
@@ -187,6 +268,7 @@ class Consumer(Service, Generic[R]):
     def _start(self) -> None:
         self._worker.start()
         connect_async(self.client, self.broker)
+        watch_client(self.client)
 
     def _stop(self) -> None:
         if self._worker.is_alive():
@@ -233,8 +315,10 @@ class Consumer(Service, Generic[R]):
             batch = [h for h in map(self._handle, messages) if h is not None]
             if not batch:
                 continue
-            if not self._persist(batch):
+            kept = self._persist(batch)
+            if kept is None:
                 return  # stopping: unacknowledged, the broker redelivers them
+            batch = kept
             self._count(persisted=len(batch))
             acked = sum(self._acks.ack(h.message.mid, h.message.qos, h.message.connection)
                         for h in batch)
@@ -247,25 +331,85 @@ class Consumer(Service, Generic[R]):
     def _handle(self, message: Received) -> Handled[R] | None:
         try:
             outcome, result = self.handle(message)
-        except Exception:  # a bug, not bad input: leave it unacknowledged, keep going
+        except Exception as err:  # a bug, not bad input: dead-letter it, keep going
             log.exception("%s: could not handle a message on %s", self.name, message.topic)
-            self._count(failed=1)
-            return None
+            return self._internal_error(message, "handling", err)
         self._count(**{outcome.value: 1})
         return Handled(message, outcome, result)
 
-    def _persist(self, batch: list[Handled[R]]) -> bool:
-        """Persist, retrying with backoff; False when we stopped before it was kept."""
+    def _internal_error(self, message: Received, stage: str,
+                        err: BaseException) -> Handled[R] | None:
+        self._count(failed=1)
+        detail = f"{stage} raised {type(err).__name__}: {err}"
+        try:
+            result = self.internal_error(message, detail)
+        except Exception:
+            log.exception("%s: no dead letter for a message on %s; left unacknowledged",
+                          self.name, message.topic)
+            return None
+        self._count(dead_lettered=1)
+        return Handled(message, Outcome.DEAD_LETTERED, result)
+
+    def _persist(self, batch: list[Handled[R]]) -> list[Handled[R]] | None:
+        """Persist, retrying transient errors with backoff and isolating a poisoned
+        message; what was kept (to acknowledge), or None when we stopped first."""
         while True:
             try:
                 self.persist(batch)
-            except Exception as err:  # never ack what was not kept
-                delay = self._retry.next_delay()
-                self._count(persist_retries=1)
-                log.warning("%s failed (%s); retrying in %.1f s", self.persist_label, err, delay,
-                            exc_info=not isinstance(err, self.expected_errors))
-                if self.stop_event.wait(delay):
-                    return False
+            except Exception as err:
+                if self.transient(err):  # never ack what was not kept
+                    if not self._wait_out(err):
+                        return None
+                    continue
+                log.exception("%s failed; retrying the %d messages one by one",
+                              self.persist_label, len(batch))
+                self._count(isolations=1)
+                return self._persist_one_by_one(batch)
             else:
-                self._retry.reset()
-                return True
+                self._recovered()
+                return batch
+
+    def _persist_one_by_one(self, batch: list[Handled[R]]) -> list[Handled[R]] | None:
+        kept: list[Handled[R]] = []
+        for handled in batch:
+            attempt: Handled[R] | None = handled
+            while attempt is not None:
+                try:
+                    self.persist([attempt])
+                except Exception as err:
+                    if self.transient(err):
+                        if not self._wait_out(err):
+                            return None
+                        continue
+                    if attempt is not handled:  # not even its dead letter can be kept
+                        log.exception("%s: the internal_error dead letter of a message on "
+                                      "%s cannot be kept; acknowledged and dropped",
+                                      self.name, handled.message.topic)
+                        self._count(dropped=1)
+                        kept.append(attempt)
+                        break
+                    attempt = self._internal_error(handled.message, self.persist_label, err)
+                    continue
+                self._recovered()
+                kept.append(attempt)
+                break
+        return kept
+
+    def _wait_out(self, err: BaseException) -> bool:
+        """Back off after a transient persist error; False when we stopped meanwhile."""
+        delay = self._retry.next_delay()
+        self._count(persist_retries=1)
+        described = f"{type(err).__name__}: {err}"
+        if self._outage != described:  # once per outage, not once per second
+            log.error("%s to %s failed (%s); not accepting, retrying every %.1f s or less "
+                      "until it works", self.persist_label, self.store_name(), described,
+                      self._retry.cap_s, exc_info=not isinstance(err, self.expected_errors))
+            self._outage = described
+        return not self.stop_event.wait(delay)
+
+    def _recovered(self) -> None:
+        self._retry.reset()
+        if self._outage is not None:
+            log.warning("%s to %s works again; accepting", self.persist_label,
+                        self.store_name())
+            self._outage = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,15 +18,29 @@ from softplace.errors import MessageError
 
 SCHEMA_VERSION = 1
 DEAD_LETTER_KEEP_BYTES = 2048
+# Checked before parsing: every message we define is a flat object of well under 4 KB
+MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_NESTING = 8
+MAX_INT_DIGITS = 20  # a longer JSON integer is refused before Python converts it
+# what SQLite (signed 64-bit) and InfluxDB (int64 fields) can hold
+INT64_MAX = 2**63 - 1
+# boot and seq: exact even in a double (JavaScript dashboards), far above any device's life
+COUNTER_MAX = 2**53 - 1
+UNIX_S_MAX = 253_402_300_799  # 9999-12-31: a ts above cannot become milliseconds anywhere
 SensorKind = Literal["ld2410", "vl53l1x", "pir", "virtual"]
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 M = TypeVar("M", bound="_Message")
-UnixSeconds = Annotated[float, Field(ge=0, description="Unix time in seconds (UTC)")]
+UnixSeconds = Annotated[
+    float, Field(ge=0, le=UNIX_S_MAX, description="Unix time in seconds (UTC)")
+]
+Int64 = Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]
+Counter = Annotated[int, Field(ge=0, le=COUNTER_MAX)]
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # strict: "3" is not 3, "true" is not true, true is not 1
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
     v: Literal[1] = 1
 
@@ -41,11 +55,11 @@ class DeviceReading(_Message):
     """
 
     device: DeviceId
-    boot: int = Field(ge=0, description="persisted boot counter")
-    seq: int = Field(ge=0, description="sequence number, restarts at 0 on each boot")
+    boot: Counter = Field(description="persisted boot counter")
+    seq: Counter = Field(description="sequence number, restarts at 0 on each boot")
     ts: UnixSeconds
     synced: bool = Field(description="whether the clock was NTP-synced when ts was taken")
-    count: int = Field(description="people in the watched space (0 or 1 for presence-only)")
+    count: Int64 = Field(description="people in the watched space (0 or 1 for presence-only)")
     sensor: SensorKind
     battery_pct: float | None = Field(default=None, ge=0, le=100)
     rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
@@ -53,6 +67,25 @@ class DeviceReading(_Message):
     @property
     def key(self) -> tuple[str, int, int]:
         return (self.device, self.boot, self.seq)
+
+
+# the device re-sends its unacknowledged readings when no DeviceAck covered the oldest one
+# it sent for this long (and after every reconnect)
+ACK_RESEND_S = 30.0
+
+
+class DeviceAck(_Message):
+    """Gateway -> device on ``.../dev/<device>/ack`` (QoS 1, never retained): every reading
+    of the device with ``(boot, seq) <= (this boot, this seq)``, compared as a pair, that
+    reached the gateway is durably in its outbox or dead-lettered; the device may forget it.
+    Published after the outbox commit, at most one per device per committed batch."""
+
+    boot: Counter
+    seq: Counter
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.boot, self.seq)
 
 
 class DeviceStatus(_Message):
@@ -72,8 +105,9 @@ class RoomReading(_Message):
     site: Identifier
     room: Identifier
     ts: UnixSeconds
-    count: int = Field(ge=0)
-    sources: int = Field(ge=1, description="how many fresh sensors this count combines")
+    count: int = Field(ge=0, le=INT64_MAX)
+    sources: int = Field(ge=1, le=INT64_MAX, description="how many fresh sensors this count "
+                         "combines")
 
 
 class SensorHealth(_Message):
@@ -89,6 +123,7 @@ class SensorHealth(_Message):
     rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
 
 
+INTERNAL_ERROR: Final = "internal_error"
 DeadLetterReason = Literal[
     "malformed_json",
     "invalid_payload",
@@ -100,6 +135,7 @@ DeadLetterReason = Literal[
     "timestamp_too_old",
     "duplicate",
     "unknown_topic",
+    "internal_error",  # handling raised: a bug; the detail names the exception type
 ]
 
 
@@ -113,7 +149,7 @@ class DeadLetter(_Message):
         description=f"the original payload, base64; only its first {DEAD_LETTER_KEEP_BYTES} "
         "bytes when longer, so a junk message cannot outgrow the broker's packet limit",
     )
-    payload_bytes: int = Field(ge=0, description="length of the original payload")
+    payload_bytes: int = Field(ge=0, le=INT64_MAX, description="length of the original payload")
     payload_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     reason: DeadLetterReason
     detail: str = Field(max_length=500)
@@ -141,11 +177,66 @@ class DeadLetter(_Message):
         return base64.b64decode(self.payload_b64)
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MessageError("malformed_json", f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MessageError("malformed_json", f"integer of {len(text)} characters")
+    return int(text)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MessageError("malformed_json", f"{name} is not JSON")
+
+
+def nesting_depth(payload: bytes) -> int:
+    """The deepest ``[``/``{`` nesting outside strings, without parsing."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_NESTING:
+        return MAX_NESTING  # cannot be deeper: the common case costs two scans in C
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def decode_json_object(payload: bytes) -> dict[str, Any]:
-    """Parse a payload as one JSON object; raises MessageError("malformed_json")."""
+    """Parse a payload as one JSON object; raises MessageError("malformed_json").
+
+    Size and nesting are checked before parsing, so no payload costs more than
+    ``MAX_PAYLOAD_BYTES`` of work; duplicate keys, NaN/Infinity and integers longer than
+    ``MAX_INT_DIGITS`` are refused while parsing."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MessageError("malformed_json",
+                           f"payload of {len(payload)} bytes, more than {MAX_PAYLOAD_BYTES}")
+    depth = nesting_depth(payload)
+    if depth > MAX_NESTING:
+        raise MessageError("malformed_json", f"nested {depth} deep, more than {MAX_NESTING}")
     try:
-        value = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = payload.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_refuse_duplicate_keys,
+                           parse_int=_bounded_int, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError too
         raise MessageError("malformed_json", f"not JSON: {err}") from err
     if not isinstance(value, dict):
         raise MessageError("malformed_json", f"expected a JSON object, got {type(value).__name__}")
@@ -155,9 +246,10 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
 def parse_message(model: type[M], payload: bytes) -> M:
     """Decode and validate; MessageError carries a dead-letter reason and a readable detail."""
     data = decode_json_object(payload)
-    if data.get("v") != SCHEMA_VERSION:
+    version = data.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python
         raise MessageError(
-            "unknown_schema_version", f"schema version {data.get('v')!r}, expected {SCHEMA_VERSION}"
+            "unknown_schema_version", f"schema version {version!r}, expected {SCHEMA_VERSION}"
         )
     try:
         return model.model_validate(data)

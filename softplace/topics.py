@@ -4,6 +4,7 @@ Device side (site broker), device -> gateway:
     softplace/v1/<site>/dev/<device>/reading
     softplace/v1/<site>/dev/<device>/status    (retained; last will "offline")
     softplace/v1/<site>/dev/<device>/config    (retained; installer -> device)
+    softplace/v1/<site>/dev/<device>/ack       (gateway -> device: kept up to (boot, seq))
 Gateway -> upstream (no device identity in room readings):
     softplace/v1/<site>/room/<room>
     softplace/v1/<site>/health/<device>         (sensor health: no counts)
@@ -18,6 +19,7 @@ from enum import StrEnum
 
 PREFIX = "softplace/v1"
 SHARED_GROUP_PREFIX = "$share"
+DEVICE_LEAVES = frozenset({"reading", "status", "config", "ack"})
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -47,6 +49,11 @@ def device_status(site: str, device: str) -> str:
 
 def device_config(site: str, device: str) -> str:
     return f"{PREFIX}/{site}/{TopicKind.DEV}/{device}/config"
+
+
+def device_ack(site: str, device: str) -> str:
+    """QoS 1, never retained: the gateway's ``DeviceAck`` once readings are in its outbox."""
+    return f"{PREFIX}/{site}/{TopicKind.DEV}/{device}/ack"
 
 
 def room(site: str, room_id: str) -> str:
@@ -84,7 +91,7 @@ class ParsedTopic:
     site: str
     kind: str  # a TopicKind
     subject: str | None  # device or room id
-    leaf: str | None  # "reading", "status", "config" for device topics
+    leaf: str | None  # one of DEVICE_LEAVES for device topics
 
 
 def parse(topic: str) -> ParsedTopic:
@@ -93,7 +100,7 @@ def parse(topic: str) -> ParsedTopic:
     if len(parts) < 4 or "/".join(parts[:2]) != PREFIX:
         raise ValueError(f"not a {PREFIX} topic: {topic!r}")
     site, kind, rest = parts[2], parts[3], parts[4:]
-    if kind == TopicKind.DEV and len(rest) == 2 and rest[1] in {"reading", "status", "config"}:
+    if kind == TopicKind.DEV and len(rest) == 2 and rest[1] in DEVICE_LEAVES:
         return ParsedTopic(site, kind, rest[0], rest[1])
     if kind in {TopicKind.ROOM, TopicKind.HEALTH} and len(rest) == 1:
         return ParsedTopic(site, kind, rest[0], None)

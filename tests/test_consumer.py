@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -20,7 +21,8 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from devkit.embedded_broker import free_port
 from devkit.services import Mosquitto
-from softplace.consumer import Consumer, Handled, Outcome, Received
+from softplace.backoff import Backoff
+from softplace.consumer import EXIT_THREAD_DIED, Consumer, Handled, Outcome, Received
 from softplace.lifecycle import stop_on_signals
 from softplace.mqtt import QOS_AT_LEAST_ONCE, RECONNECT_MAX_S, connect_async, make_client
 from softplace.settings import MqttSettings
@@ -253,3 +255,129 @@ def test_detect_stops_cleanly_on_sigterm_with_a_checkpoint(tmp_path: Path) -> No
     assert "detector stopped" in out.read_text()
     assert checkpoint.read_text().startswith("{")
 
+
+
+class Fragile(Recorder):
+    """A stage with bugs on cue: ``handle`` raises on payload "boom", ``persist`` raises
+    ValueError for any batch holding "poison" (a bug: isolated) and OSError while
+    ``outage`` is set (the store is away: retried)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outage = threading.Event()
+        self.results: list[str] = []
+
+    def handle(self, message: Received) -> tuple[Outcome, str]:
+        if message.payload == b"boom":
+            raise RuntimeError("a bug in the core")
+        return super().handle(message)
+
+    def transient(self, err: Exception) -> bool:
+        return isinstance(err, OSError)
+
+    def internal_error(self, message: Received, detail: str) -> str:
+        return f"dead letter: {detail}"
+
+    def persist(self, batch: list[Handled[str]]) -> None:
+        if self.outage.is_set():
+            raise OSError(28, "No space left on device")
+        if any(h.result == "poison" for h in batch):
+            raise ValueError("cannot store this one")
+        self.kept.extend(h.message for h in batch)
+        self.results.extend(h.result for h in batch)
+
+
+def test_consumer_dead_letters_what_handling_or_persisting_raised_and_goes_on(
+    mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client
+) -> None:
+    topic, client_id = names
+    sent = ["a", "boom", "b", "poison", "c"]
+    consumer = Fragile(mosquitto.settings, topic, client_id, batch_size=10)
+    started(consumer)
+    try:
+        publish(publisher, topic, sent)
+        wait_for(lambda: consumer.counts.acknowledged == len(sent), TIMEOUT_S,
+                 f"acknowledged {consumer.counts.acknowledged}: {consumer.summary()}")
+        assert consumer.results[0] == "a"
+        assert [r for r in consumer.results if r.startswith("dead letter")] == [
+            "dead letter: handling raised RuntimeError: a bug in the core",
+            "dead letter: persist raised ValueError: cannot store this one",
+        ]
+        assert [r for r in consumer.results if len(r) == 1] == ["a", "b", "c"]
+        assert consumer.counts.failed == 2 and consumer.counts.dead_lettered == 2
+    finally:
+        consumer.stop()
+    assert_session_holds_nothing(mosquitto, topic, client_id, publisher)
+
+
+def test_consumer_stops_accepting_while_the_store_is_away_and_says_so_once(
+    mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic, client_id = names
+    consumer = Fragile(mosquitto.settings, topic, client_id, batch_size=10)
+    consumer._retry = Backoff(base_s=0.01, cap_s=0.05)
+    consumer.outage.set()
+    with caplog.at_level(logging.INFO, logger="softplace.consumer"):
+        started(consumer)
+        try:
+            publish(publisher, topic, ["a", "b"])
+            wait_for(lambda: consumer.counts.persist_retries >= 10, TIMEOUT_S, "no retries")
+            assert not consumer.accepting
+            assert consumer.counts.acknowledged == 0
+            consumer.outage.clear()
+            wait_for(lambda: consumer.counts.acknowledged == 2, TIMEOUT_S, consumer.summary())
+            assert consumer.accepting
+        finally:
+            consumer.stop()
+    failed = [r for r in caplog.records if "No space left" in r.getMessage()]
+    assert len(failed) == 1 and "not accepting" in failed[0].getMessage()
+    assert "works again" in caplog.text
+
+
+_DYING_STAGE = """
+import sys, threading
+from softplace.consumer import Consumer, Outcome
+from softplace.settings import MqttSettings
+
+class Dying(Consumer[str]):
+    def subscriptions(self):
+        if sys.argv[2] == "network":
+            raise RuntimeError("dies in paho's thread")
+        return [sys.argv[3]]
+    def handle(self, message):
+        raise SystemExit("not an Exception: the worker itself dies")
+
+stage = Dying("dying", MqttSettings(url=sys.argv[1]), sys.argv[3], batch_size=1)
+stage.start()
+threading.Event().wait(60)  # a live process that stopped working, unless it exits
+"""
+
+
+@pytest.mark.parametrize("where", ["network", "worker"])
+def test_consumer_thread_that_dies_ends_the_process_with_a_non_zero_status(
+    mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client, where: str,
+    tmp_path: Path,
+) -> None:
+    topic, _ = names
+    out = tmp_path / "dying.log"
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _DYING_STAGE, mosquitto.settings.url, where, topic],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
+    try:
+        if where == "worker":
+            for _ in range(TIMEOUT_S * 10):  # until its subscription is up and it takes one
+                publish(publisher, topic, ["x"])
+                if process.poll() is not None:
+                    break
+                threading.Event().wait(0.1)
+        status = process.wait(TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT_S)
+    output = out.read_text()
+    assert status == EXIT_THREAD_DIED, output
+    assert "died; exiting" in output

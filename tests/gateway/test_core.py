@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.core import GatewayCore
-from gateway.dedupe import Deduper
+from gateway.dedupe import AckTracker, Deduper
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
 from softplace import topics
@@ -80,10 +80,13 @@ def test_core_rejects_unknown_device(core: GatewayCore) -> None:
     assert rejected is not None and rejected.reason == "unknown_device"
 
 
-def test_core_rejects_duplicate_and_accepts_next_good_reading(core: GatewayCore) -> None:
+def test_core_duplicate_is_acked_quietly_and_next_good_reading_accepted(
+    core: GatewayCore,
+) -> None:
     assert handle(core, reading())[1] is None
-    _, rejected = handle(core, reading())
-    assert rejected is not None and rejected.reason == "duplicate"
+    raw = json.dumps(reading()).encode()  # a device re-send (no DUP flag): no dead letter
+    decision = core.handle_reading(topics.device_reading(SITE, "lyon-office-1"), raw, NOW)
+    assert decision.outgoing == [] and decision.rejected is None
     rooms, rejected = handle(core, reading(seq=11, count=1))
     assert rejected is None and rooms[0].count == 1
 
@@ -174,3 +177,108 @@ def test_core_with_a_separate_upstream_the_rejected_payload_stays_on_site() -> N
     assert upstream.payload == b"" and upstream.payload_bytes == local.payload_bytes
     assert b"lyon-office-1" in local.payload
     assert upstream.payload_sha256 == local.payload_sha256
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (reading(count="3"), "invalid_payload"),
+        (reading(ts=str(int(NOW))), "invalid_payload"),
+        (reading(synced="true"), "invalid_payload"),
+        (reading(v=True), "unknown_schema_version"),
+        (reading(seq=2**63), "invalid_payload"),
+        (reading(boot=2**64), "invalid_payload"),
+        (reading(count=-(2**63)), "invalid_payload"),
+        (reading(ts=1e300), "invalid_payload"),
+        (b'{"v":1,"v":1,' + json.dumps(reading())[1:].encode(), "malformed_json"),
+        (b" " * 60_000 + json.dumps(reading()).encode(), "malformed_json"),
+        (b"[" * 100_000, "malformed_json"),
+        (b'{"v":1,"a":' + b"[" * 20 + b"]" * 20 + b"}", "malformed_json"),
+        (b'{"v":1,"seq":' + b"9" * 4301 + b"}", "malformed_json"),
+        (b'{"v":1,"seq":NaN}', "malformed_json"),
+        (b'{"v":1,"device":"\xff\xfe"}', "malformed_json"),
+    ],
+)
+def test_core_strict_validation_refuses_without_coercion(
+    core: GatewayCore, payload: dict[str, Any] | bytes, reason: str
+) -> None:
+    rooms, rejected = handle(core, payload)
+    assert rooms == []
+    assert rejected is not None and rejected.reason == reason, rejected
+
+
+def test_core_strings_that_look_like_structure_do_not_count_as_nesting(
+    core: GatewayCore,
+) -> None:
+    _, rejected = handle(core, reading(sensor="pir") | {"battery_pct": 50})
+    assert rejected is None
+    raw = json.dumps(reading(seq=11)).encode()[:-1] + b', "x": "[[[[[[[[[[{{{{{{{{"}'
+    _, rejected = handle(core, raw)
+    assert rejected is not None and rejected.reason == "invalid_payload"  # extra field
+
+
+def test_core_dead_letters_at_the_same_instant_get_distinct_times(core: GatewayCore) -> None:
+    letters = [handle(core, b"junk")[1] for _ in range(3)]
+    times = [letter.received_at for letter in letters if letter is not None]
+    assert len(set(times)) == 3 and times == sorted(times)
+    assert times[0] == NOW
+
+
+def test_core_unsynced_readings_at_the_same_instant_get_distinct_times(
+    core: GatewayCore,
+) -> None:
+    stamps = [handle(core, reading(seq=s, ts=86400.0, synced=False))[0][0].ts
+              for s in range(3)]
+    assert stamps == [NOW, NOW + 0.001, NOW + 0.002]
+
+
+def test_core_acks_every_reading_that_carries_a_key_even_refused_ones(
+    core: GatewayCore,
+) -> None:
+    topic = topics.device_reading(SITE, "lyon-office-1")
+    accepted = core.handle_reading(topic, json.dumps(reading(seq=0)).encode(), NOW)
+    refused = core.handle_reading(topic, json.dumps(reading(seq=1, count=99)).encode(), NOW)
+    garbage = core.handle_reading(topic, b"not json", NOW)
+    again = core.handle_reading(topic, json.dumps(reading(seq=0)).encode(), NOW)
+    assert accepted.ack == ("lyon-office-1", 3, 0)
+    assert refused.rejected is not None and refused.ack == ("lyon-office-1", 3, 1)
+    assert garbage.rejected is not None and garbage.ack is None
+    assert again.ack == ("lyon-office-1", 3, 1)  # a duplicate learns the latest ack
+    restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
+    restarted.restore(accepted.state | refused.state)
+    later = restarted.handle_reading(topic, json.dumps(reading(seq=2)).encode(), NOW)
+    assert later.ack == ("lyon-office-1", 3, 2)
+
+
+def test_ack_tracker_never_acks_past_a_hole_until_it_has_waited() -> None:
+    tracker = AckTracker(gap_wait_s=75)
+    assert tracker.reached(1, 0, 0.0) == (1, 0)
+    assert tracker.reached(1, 2, 1.0) == (1, 0)  # (1, 1) never reached us (yet)
+    assert tracker.reached(1, 3, 2.0) == (1, 0)
+    assert tracker.reached(1, 1, 30.0) == (1, 3)  # the re-sent tail fills the hole
+    assert tracker.reached(2, 0, 31.0) == (2, 0)  # a reboot moves on at once
+    assert tracker.reached(2, 5, 32.0) == (2, 0)
+    assert tracker.reached(2, 6, 32.0 + 74) == (2, 0)
+    assert tracker.reached(2, 7, 32.0 + 75) == (2, 7)  # the device no longer has 1..4
+
+
+def test_ack_tracker_first_seen_mid_boot_waits_then_starts_there() -> None:
+    tracker = AckTracker(gap_wait_s=75)
+    assert tracker.reached(4, 100, 0.0) is None
+    assert tracker.reached(4, 101, 80.0) == (4, 101)
+
+
+def test_core_room_combiner_is_rebuilt_from_its_state_rows(core: GatewayCore) -> None:
+    west = core.handle_reading(topics.device_reading(SITE, "lyon-cowork-west"),
+                               json.dumps(reading(device="lyon-cowork-west", count=3)).encode(),
+                               NOW)
+    rows = dict(west.state)
+    restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
+    restarted.restore(rows)
+    rooms, _ = handle(restarted, reading(device="lyon-cowork-east", count=4),
+                      device="lyon-cowork-east")
+    assert (rooms[0].count, rooms[0].sources) == (7, 2)
+    forgetful = GatewayCore(load_registry().site(SITE), GatewaySettings())
+    rooms, _ = handle(forgetful, reading(device="lyon-cowork-east", count=4),
+                      device="lyon-cowork-east")
+    assert (rooms[0].count, rooms[0].sources) == (4, 1)  # what a restart did before
