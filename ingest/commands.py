@@ -19,7 +19,7 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     """Write room readings, sensor health and dead letters from MQTT into the store."""
     settings = app.settings
     registry = load_registry(settings.registry)
-    store = open_store(settings)
+    store = open_store(settings, create=True)
     service = Ingest(registry, store, settings.mqtt, app.section(IngestSettings),
                      list(sites) or None)
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")

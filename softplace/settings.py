@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from softplace.errors import ConfigError
 from softplace.schema import Family
-from softplace.storage.base import RetentionPolicy
+from softplace.storage.base import DEFAULT_SQLITE_PATH, RetentionPolicy
 from softplace.yamlconfig import Loc, format_validation_error, load_yaml_with_lines
 
 ENV_PREFIX = "SOFTPLACE_"
@@ -106,7 +106,7 @@ class InfluxSettings(Section):
 
 class StorageSettings(Section):
     backend: Literal["sqlite", "influxdb"] = "sqlite"
-    sqlite_path: Path = Path(".softplace/softplace.sqlite")
+    sqlite_path: Path = DEFAULT_SQLITE_PATH
 
 
 class RetentionSettings(Section):

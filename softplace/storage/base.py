@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from softplace.schema import Family, series
 
 FieldValue = int | float | str | bool
+DEFAULT_SQLITE_PATH = Path(".softplace/softplace.sqlite")  # its directory is created on demand
 _COERCE: dict[str, type[int] | type[float] | type[str] | type[bool]] = {
     "int": int, "float": float, "str": str, "bool": bool,
 }
