@@ -117,9 +117,9 @@ def _row_sample(
         time_ms = parse_timestamp(stamp, site.tz)
     except (ValueError, OverflowError) as err:
         raise ValueError(f"timestamp {stamp!r}: use ISO 8601 or Unix seconds") from err
-    future = timestamp_problem(ms_to_s(time_ms), now_s)
-    if future is not None:
-        raise ValueError(future)
+    implausible_time = timestamp_problem(ms_to_s(time_ms), now_s)
+    if implausible_time is not None:
+        raise ValueError(f"timestamp {stamp.strip()!r} is {implausible_time}")
     count_text, sources_text = (row.get("count") or "").strip(), (row.get("sources") or "1")
     try:
         count = int(count_text)

@@ -118,11 +118,12 @@ def configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format=fmt, handlers=[handler])
 
 
-def run(group: click.Group) -> None:
-    """Run ``group`` as the program: exit codes through, errors on one line."""
+def run(group: click.Group, args: list[str] | None = None) -> None:
+    """Run ``group`` as the program (``args``, default the command line): exit codes
+    through, errors on one line."""
     try:
         # without standalone mode click hands back a command's ctx.exit(code)
-        code = group.main(standalone_mode=False)
+        code = group.main(args, standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         err_console.print("aborted")

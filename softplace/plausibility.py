@@ -31,11 +31,13 @@ def count_problem(
 def timestamp_problem(
     ts_s: float, now_s: float, max_future_s: float = DEFAULT_MAX_FUTURE_S
 ) -> str | None:
-    """A Unix time in seconds: finite, not before 1970, not ahead of ``now`` beyond skew."""
+    """A Unix time in seconds: finite, not before 1970, not ahead of ``now`` beyond skew.
+    The reason reads after the timestamp it is about ("... 120 s in the future ...")."""
     if not math.isfinite(ts_s):
-        return f"timestamp {ts_s} is not a finite number"
+        return "not a finite number"
     if ts_s < 0:
-        return f"timestamp {ts_s:.0f} is before 1970"
+        return "before 1970"
     if ts_s > now_s + max_future_s:
-        return f"timestamp {ts_s:.0f} is {ts_s - now_s:.0f} s in the future"
+        return (f"{ts_s - now_s:.0f} s in the future (beyond the {max_future_s:g} s of clock"
+                " skew allowed)")
     return None
