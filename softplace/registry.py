@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from softplace.errors import UnknownNameError
 from softplace.messages import DeviceId, Identifier
-from softplace.yamlconfig import load_model, parse_model
+from softplace.yamlconfig import Loc, LocatedValueError, load_model, parse_model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -209,13 +209,22 @@ class Registry(_Frozen):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Registry:
-        site_ids = [s.id for s in self.sites]
-        _no_repeats(site_ids, "site id")
-        devices: list[str] = []
-        for site in self.sites:
-            _no_repeats([p.room.id for p in site.placed_rooms()], f"room id in site {site.id!r}")
-            _no_repeats([b.id for b in site.buildings], f"building id in site {site.id!r}")
-            devices.extend(d for p in site.placed_rooms() for d in p.room.devices)
+        """Ids unique where they must be; the error points at the second occurrence."""
+        _no_repeats([(s.id, ("sites", i, "id")) for i, s in enumerate(self.sites)], "site id")
+        devices: list[tuple[str, Loc]] = []
+        for i, site in enumerate(self.sites):
+            rooms: list[tuple[str, Loc]] = []
+            buildings: list[tuple[str, Loc]] = []
+            for b, building in enumerate(site.buildings):
+                buildings.append((building.id, ("sites", i, "buildings", b, "id")))
+                for f, floor in enumerate(building.floors):
+                    for r, room in enumerate(floor.rooms):
+                        at: Loc = ("sites", i, "buildings", b, "floors", f, "rooms", r)
+                        rooms.append((room.id, (*at, "id")))
+                        devices.extend((d, (*at, "devices", n))
+                                       for n, d in enumerate(room.devices))
+            _no_repeats(rooms, f"room id in site {site.id!r}")
+            _no_repeats(buildings, f"building id in site {site.id!r}")
         _no_repeats(devices, "device id (a device watches one room)")
         return self
 
@@ -231,11 +240,11 @@ class Registry(_Frozen):
             yield from site.placed_rooms()
 
 
-def _no_repeats(values: list[str], what: str) -> None:
+def _no_repeats(values: list[tuple[str, Loc]], what: str) -> None:
     seen: set[str] = set()
-    for value in values:
+    for value, loc in values:
         if value in seen:
-            raise ValueError(f"{what} {value!r} appears twice")
+            raise LocatedValueError(f"{what} {value!r} appears twice", loc)
         seen.add(value)
 
 
