@@ -170,6 +170,30 @@ class SqliteStore:
         with self._lock:
             self._db.execute(sql, params)
 
+    def replace_range(
+        self, series_names: Sequence[str], start_ms: int, end_ms: int,
+        tags: Mapping[str, str], samples: Sequence[Sample],
+    ) -> None:
+        for name in {*series_names, *(s.series for s in samples)}:
+            series(name)
+        where = " AND ".join(["series = ?", "time_ms >= ?", "time_ms < ?",
+                              *("json_extract(tags, ?) = ?" for _ in tags)])
+        tag_params = [p for k, v in sorted(tags.items()) for p in (f'$."{k}"', v)]
+        rows = [
+            (s.series, _tag_key(s.tags), s.time_ms, _tag_key(s.tags), json.dumps(dict(s.fields)))
+            for s in samples
+        ]
+        with self._lock, self._transaction("replace"):
+            for name in series_names:
+                self._db.execute(f"DELETE FROM points WHERE {where}",
+                                 [name, start_ms, end_ms, *tag_params])
+            self._db.executemany(
+                "INSERT INTO points (series, tag_key, time_ms, tags, fields) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, tag_key, time_ms) "
+                "DO UPDATE SET fields = excluded.fields",
+                rows,
+            )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
