@@ -35,13 +35,14 @@ def _recompute_twice(store: Store) -> None:
     assert first.results.breaches
     second = run_site_batch(store, s1, monday, friday, settings=DetectorSettings(heartbeat_s=60))
     assert not second.results.breaches
-    stored = {name: store.query(name, start_ms, end_ms, {"site": "s1"})
-              for name in RESULT_SERIES}
+    stored: dict[str, list[Sample]] = {
+        name.value: store.query(name, start_ms, end_ms, {"site": "s1"})
+        for name in RESULT_SERIES}
     assert stored["breach"] == []
     expected = sorted(s.key for s in _samples(second))
-    assert sorted(s.key for name in RESULT_SERIES for s in stored[name]) == expected
-    meet_seconds = sum(float(s.fields["duration_s"]) for s in stored["room_interval"]
-                       if s.tags["room"] == "meet")
+    assert sorted(s.key for points in stored.values() for s in points) == expected
+    meet_seconds = sum((float(s.fields["duration_s"]) for s in stored["room_interval"]
+                        if s.tags["room"] == "meet"), 0.0)
     assert meet_seconds <= 5 * 86_400
 
 
