@@ -102,6 +102,20 @@ class OpeningHours(_Frozen):
         return cls(mon=day, tue=day, wed=day, thu=day, fri=day, sat=day, sun=day)
 
 
+MAX_HEARTBEAT_S = 7 * 24 * 3600
+
+
+class SensorKind(_Frozen):
+    """A kind of sensor a site uses, with how long one of its readings stays valid."""
+
+    heartbeat_s: float = Field(
+        gt=0, le=MAX_HEARTBEAT_S,
+        description="a reading holds this long; silence past it is 'unknown' (a 30-s radar"
+        " and an hourly-scraped source cannot share one)",
+    )
+    description: str = ""
+
+
 class Room(_Frozen):
     id: Identifier
     name: str = ""
@@ -118,6 +132,13 @@ class Room(_Frozen):
     )
     vacancy_rules: bool | None = Field(
         default=None, description="subject to vacancy rules; housing defaults to false"
+    )
+    sensor_kind: Identifier | None = Field(
+        default=None, description="one of the site's sensor_kinds: its heartbeat applies"
+    )
+    heartbeat_s: float | None = Field(
+        default=None, gt=0, le=MAX_HEARTBEAT_S,
+        description="this room's heartbeat; overrides its sensor kind's and the detector's",
     )
 
     @property
@@ -146,7 +167,24 @@ class Site(_Frozen):
     district: Identifier = Field(description="the regulator's district this site reports to")
     timezone: str = "UTC"
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    sensor_kinds: dict[Identifier, SensorKind] = Field(
+        default_factory=dict, description="sensor kinds, each with its default heartbeat"
+    )
     buildings: list[Building] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_sensor_kinds(self) -> Site:
+        for b, building in enumerate(self.buildings):
+            for f, floor in enumerate(building.floors):
+                for r, room in enumerate(floor.rooms):
+                    if room.sensor_kind is not None and room.sensor_kind not in self.sensor_kinds:
+                        known = ", ".join(sorted(self.sensor_kinds)) or "none declared"
+                        raise LocatedValueError(
+                            f"sensor kind {room.sensor_kind!r} is not in the site's "
+                            f"sensor_kinds ({known})",
+                            ("buildings", b, "floors", f, "rooms", r, "sensor_kind"),
+                        )
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -191,6 +229,15 @@ class PlacedRoom:
         return self.room.opening_hours if self.room.opening_hours is not None else (
             self.site.opening_hours
         )
+
+    @property
+    def heartbeat_s(self) -> float | None:
+        """The room's own heartbeat, else its sensor kind's; None: the detector's default."""
+        if self.room.heartbeat_s is not None:
+            return self.room.heartbeat_s
+        if self.room.sensor_kind is not None:
+            return self.site.sensor_kinds[self.room.sensor_kind].heartbeat_s
+        return None
 
     @property
     def tags(self) -> dict[str, str]:
