@@ -90,7 +90,8 @@ def detect(
     try:
         if start is not None and end is not None:
             for site_id in sites or [s.id for s in registry.sites]:
-                with Progress(console=console, transient=True) as progress:
+                with Progress(console=console, transient=True,
+                              disable=not console.is_terminal) as progress:
                     task = progress.add_task(f"recomputing {site_id}", total=1.0)
                     def advance(done: int, total: int, task: TaskID = task) -> None:
                         progress.update(task, completed=done / total)
@@ -148,7 +149,7 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
     text = decode(data, str(file))
     lines = text.count("\n")
     with Progress(console=console, transient=True,
-                  disable=lines < LARGE_IMPORT_LINES) as progress:
+                  disable=lines < LARGE_IMPORT_LINES or not console.is_terminal) as progress:
         task = progress.add_task(f"checking {file.name}", total=lines)
         parsed = parse_counts(text, placed_site, str(file), oldest_ms=cutoff,
                               progress=lambda line: progress.update(task, completed=line))
