@@ -85,7 +85,8 @@ def detect(
         raise click.UsageError("--from and --to go together")
     if start is not None and end is not None:
         check_days(start, end)
-    store, registry = _open(app)
+    # the service may start before ingest has stored anything; a recompute needs counts
+    store, registry = _open(app, create=start is None)
     settings = app.section(DetectorSettings)
     try:
         if start is not None and end is not None:
