@@ -47,10 +47,12 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
     return store_env(tmp, SOFTPLACE_REGISTRY=str(registry), **extra)
 
 
-def _import(tmp: Path, capsys: pytest.CaptureFixture[str], data: bytes) -> Outcome:
+def _import(
+    tmp: Path, capsys: pytest.CaptureFixture[str], data: bytes, **env: str
+) -> Outcome:
     csv_file = tmp / "history.csv"
     csv_file.write_bytes(data)
-    return softplace(capsys, _env(tmp), "import", str(csv_file), "--site", "s1")
+    return softplace(capsys, _env(tmp, **env), "import", str(csv_file), "--site", "s1")
 
 
 def _recent() -> str:
@@ -91,9 +93,9 @@ def _settings_file(tmp: Path, capsys: pytest.CaptureFixture[str]) -> Outcome:
 CASES: dict[str, Runner] = {
     "missing-store": lambda tmp, capsys: softplace(
         capsys, _env(tmp), "report", "--site", "s1", *WEEK),
-    "missing-directory": lambda tmp, capsys: softplace(
-        capsys, _env(tmp, SOFTPLACE_STORAGE__SQLITE_PATH=str(tmp / "nope" / "s.sqlite")),
-        "report", "--site", "s1", *WEEK),
+    "missing-directory": lambda tmp, capsys: _import(
+        tmp, capsys, f"{HEADER}{_recent()},meet,1\n".encode(),
+        SOFTPLACE_STORAGE__SQLITE_PATH=str(tmp / "nope" / "s.sqlite")),
     "demo-foreign-store": _foreign_store,
     "import-implausible-count": lambda tmp, capsys: _import(
         tmp, capsys, f"{HEADER}{_recent()},meet,1\n{_recent()},meet,99999\n".encode()),

@@ -80,4 +80,6 @@ def test_read_only_commands_refuse_a_missing_store_and_create_none(
 def test_store_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="does not exist"):
         SqliteStore(tmp_path / "typo" / "store.sqlite")
+    with pytest.raises(StorageError, match="no store here"):
+        SqliteStore(tmp_path / "typo" / "store.sqlite", create=False)
     assert not (tmp_path / "typo").exists()

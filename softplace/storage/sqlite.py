@@ -42,12 +42,12 @@ class SqliteStore:
         file instead of leaving an empty store behind. Its directory must exist either way:
         a typo in a directory name must not start a second, empty store."""
         self.path = path
-        if not path.parent.is_dir():
-            raise StorageError(f"{path}: directory {path.parent} does not exist "
-                               "(check storage.sqlite_path)")
         if not create and not path.is_file():
             raise StorageError(f"{path}: no store here (check storage.sqlite_path, or run "
                                "ingest, import or the demo first)")
+        if not path.parent.is_dir():
+            raise StorageError(f"{path}: directory {path.parent} does not exist "
+                               "(check storage.sqlite_path)")
         try:
             self._db = open_durable(path, _SCHEMA)
         except sqlite3.Error as err:
