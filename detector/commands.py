@@ -23,7 +23,7 @@ from detector.batch import BatchResult, run_batch, summary
 from detector.idle_slots import find_idle_slots, to_ical, to_json
 from detector.importer import CsvImportError, decode, parse_counts
 from detector.measures import RoomRef
-from detector.report import build_report, render_report
+from detector.report import RoomUse, build_report, render_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
 from softplace.cli import LOCAL_DAY, AppContext, check_days, console, pass_app
@@ -35,6 +35,7 @@ from softplace.timeutil import datetime_to_ms, local_date, local_ms, ms_to_datet
 
 LARGE_IMPORT_LINES = 20_000  # a progress bar from here on
 FORMATS = ("text", "json")
+REPORT_FORMATS = ("text", "json", "csv")
 TABLE_FORMATS = ("table", "csv", "json")
 
 
@@ -188,7 +189,8 @@ def import_counts(app: AppContext, *, file: Path, site: str, dry_run: bool) -> N
 @click.option("--site", required=True)
 @click.option("--from", "start", type=LOCAL_DAY, required=True, help="first local day")
 @click.option("--to", "end", type=LOCAL_DAY, required=True, help="last local day, inclusive")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="text",
+              help="text: tables; json: the whole report; csv: one row per room")
 @click.option(
     "--source", type=click.Choice(["auto", "stored", "recompute"]), default="auto",
     help="stored results, or recomputed from room counts (auto: stored unless they are "
@@ -210,6 +212,11 @@ def report(
         store.close()
     if fmt == "json":
         click.echo(result.model_dump_json(indent=2))
+    elif fmt == "csv":
+        columns = list(RoomUse.model_fields)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([getattr(room, c) for c in columns] for room in result.rooms)
     else:
         render_report(result, console)
 

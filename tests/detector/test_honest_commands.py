@@ -81,3 +81,39 @@ def test_commands_detect_sentence_stale_report_and_intervals(
     assert longest[0]["start"].startswith(f"{monday}T15:00")
     table = _run(capsys, env, "intervals", "--site", "s1", *day, "--longest").out
     assert "Longest vacancy per day" in table and "meet" in table
+
+
+def test_commands_report_csv_has_one_row_per_room(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+) -> None:
+    monday = _monday()
+    _run(capsys, env, "import", str(_history(tmp_path / "a.csv", monday, 10)), "--site", "s1")
+    out = _run(capsys, env, "report", "--site", "s1", "--from", monday.isoformat(), "--to",
+               monday.isoformat(), "--format", "csv").out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["room"] for r in rows} == {"meet", "office", "flat", "store"}
+    meet = next(r for r in rows if r["room"] == "meet")
+    assert float(meet["used_h"]) == pytest.approx(1.0)
+
+
+def test_commands_import_shows_a_progress_bar_on_a_large_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.console import Console
+
+    import detector.commands
+    from detector.commands import LARGE_IMPORT_LINES
+
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
+    monkeypatch.setattr(detector.commands, "console", terminal)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    lines = ["timestamp,room,count", *(
+        f"{(start + dt.timedelta(seconds=5 * i)).isoformat()},meet,1"
+        for i in range(LARGE_IMPORT_LINES))]
+    csv_file = tmp_path / "large.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    _run(capsys, env, "import", str(csv_file), "--site", "s1")
+    screen = terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert "checking large.csv" in screen
+    assert f"imported {LARGE_IMPORT_LINES} room counts" in screen
