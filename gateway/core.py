@@ -18,7 +18,7 @@ from softplace.messages import (
     SensorHealth,
     parse_message,
 )
-from softplace.plausibility import count_problem, timestamp_problem
+from softplace.plausibility import count_problem, too_far_ahead
 from softplace.registry import PlacedRoom, Site
 
 HEALTH_INTERVAL_S = 60.0
@@ -130,7 +130,7 @@ class GatewayCore:
                                     self.settings.count_bound_factor)
         if implausible is not None:
             raise MessageError("implausible_count", implausible)
-        if reading.synced and timestamp_problem(reading.ts, now, self.settings.max_future_s):
+        if reading.synced and too_far_ahead(reading.ts, now, self.settings.max_future_s):
             raise MessageError("timestamp_in_future",
                                f"ts {reading.ts:.0f} is {reading.ts - now:.0f} s ahead")
         if reading.synced and reading.ts < now - self.settings.max_age_s:

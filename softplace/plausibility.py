@@ -28,6 +28,11 @@ def count_problem(
     return None
 
 
+def too_far_ahead(ts_s: float, now_s: float, max_future_s: float = DEFAULT_MAX_FUTURE_S) -> bool:
+    """Whether a reading claims a time further ahead of ``now`` than clock skew explains."""
+    return ts_s > now_s + max_future_s
+
+
 def timestamp_problem(
     ts_s: float, now_s: float, max_future_s: float = DEFAULT_MAX_FUTURE_S
 ) -> str | None:
@@ -37,7 +42,7 @@ def timestamp_problem(
         return "not a finite number"
     if ts_s < 0:
         return "before 1970"
-    if ts_s > now_s + max_future_s:
+    if too_far_ahead(ts_s, now_s, max_future_s):
         return (f"{ts_s - now_s:.0f} s in the future (beyond the {max_future_s:g} s of clock"
                 " skew allowed)")
     return None
