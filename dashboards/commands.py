@@ -18,12 +18,18 @@ def dashboards() -> None:
     """Grafana dashboards generated from code."""
 
 
+# Relative to the working directory: in a checkout it is the committed JSON; an installed
+# package is never written into.
+BUILD_OUT = Path("dashboards") / "json"
+
+
 @dashboards.command("build")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              default=builder.JSON_DIR, show_default=True, help="where the JSON goes")
+              default=BUILD_OUT, show_default=True,
+              help="where the JSON goes (relative to the working directory)")
 @click.option("--check", is_flag=True, help="write nothing; fail if the files are stale")
 def build_command(out: Path, check: bool) -> None:
-    """Regenerate dashboards/json/*.json from dashboards/panels.py."""
+    """Regenerate ./dashboards/json/*.json (or --out) from dashboards/panels.py."""
     if check:
         stale = builder.stale(out)
         if stale:

@@ -206,6 +206,20 @@ FACILITIES = Dashboard(
 )
 
 _MEASURE = f'{_from(S.ROOM_MEASURE)} WHERE {_ROOM} AND {_BAND} AND $timeFilter'
+# Rates over a range are ratios of sums, as the report computes them (SMG): seat-hours in
+# use over seat-hours observed, never a mean of daily rates (a closed day's 0 % would pull
+# a room under the threshold). A room's capacity is constant, so per room the seat-hours
+# reduce to hours: person-hours = utilisation x observed hours, observed = open - unknown.
+PERSON_H, OBSERVED_H = "person_h", "observed_h"
+_OBSERVED = f'({_q(M.AVAILABLE_H)} - {_q(M.UNKNOWN_H)})'
+_MEASURE_HOURS = (
+    f'(SELECT {_q(M.UTILISATION_RATE)} * {_OBSERVED} AS {_q(PERSON_H)},'
+    f' {_OBSERVED} AS {_q(OBSERVED_H)}, {_q(M.USED_H)}, {_q(M.IDLE_M2H)}, {_q(M.PEAK_COUNT)},'
+    f' {_q(M.CAPACITY)}, {_q(M.AREA_M2)} FROM {_MEASURE} GROUP BY "building", "room")'
+)
+UTILISATION = f'sum({_q(PERSON_H)}) / sum({_q(OBSERVED_H)})'
+FREQUENCY = f'sum({_q(M.USED_H)}) / sum({_q(OBSERVED_H)})'
+OCCUPANCY = f'sum({_q(PERSON_H)}) / sum({_q(M.USED_H)})'
 _BREACH = f'{_from(S.BREACH)} WHERE {_ROOM} AND $timeFilter'
 
 BRANCH = Dashboard(
@@ -224,9 +238,10 @@ BRANCH = Dashboard(
     panels=(
         Panel(
             "utilisation-per-room", "Utilisation per room", "bargauge",
-            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_MEASURE}'
+            (Query(f'SELECT {UTILISATION} AS "utilisation" FROM {_MEASURE_HOURS}'
                    ' GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
-            description="SMG utilisation rate (frequency x occupancy) over the range.",
+            description="SMG utilisation over the range: person-hours over seat-hours"
+                        " observed (the report's figure).",
             unit="percentunit", min=0, max=1,
             thresholds=((None, "red"), (0.3, "orange"), (0.6, "green")),
             options=frozen({"displayMode": "gradient", "orientation": "horizontal",
@@ -234,9 +249,9 @@ BRANCH = Dashboard(
         ),
         Panel(
             "utilisation-per-day", "Utilisation per day", "timeseries",
-            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_MEASURE}'
-                   ' GROUP BY time($__interval), "building", "room" fill(none)',
-                   alias=_ROOM_ALIAS),),
+            (Query(f'SELECT {UTILISATION} AS "utilisation" FROM {_MEASURE_HOURS}'
+                   ' WHERE $timeFilter GROUP BY time($__interval), "building", "room"'
+                   ' fill(none)', alias=_ROOM_ALIAS),),
             unit="percentunit", min=0, max=1, min_interval="1d",
         ),
         Panel(
@@ -283,12 +298,12 @@ BRANCH = Dashboard(
         Panel(
             "under-use", "Under-use ranking", "table",
             (Query(
-                f'SELECT mean({_q(M.UTILISATION_RATE)}) AS "utilisation",'
-                f' mean({_q(M.FREQUENCY_RATE)}) AS "frequency",'
-                f' mean({_q(M.OCCUPANCY_RATE)}) AS "occupancy",'
+                f'SELECT {UTILISATION} AS "utilisation",'
+                f' {FREQUENCY} AS "frequency",'
+                f' {OCCUPANCY} AS "occupancy",'
                 f' sum({_q(M.IDLE_M2H)}) AS {_q(M.IDLE_M2H)}, max({_q(M.PEAK_COUNT)}) AS "peak",'
                 f' {_max(M.CAPACITY)}, {_max(M.AREA_M2)}'
-                f' FROM {_MEASURE} GROUP BY "building", "room"',
+                f' FROM {_MEASURE_HOURS} GROUP BY "building", "room"',
                 format="table", columns=_text("building", "room")),),
             description="Rooms from least to most used over the range.",
             overrides=(_unit("utilisation", "percentunit"), _unit("frequency", "percentunit"),

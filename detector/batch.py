@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detector.chunks import Chunk, ResultWriter, chunk_ms, detector_from, run_chunks
+from detector.chunks import Chunk, chunk_ms, detector_from, run_chunks
 from detector.core import Results
 from detector.intervals import Interval
 from detector.measures import SpaceMeasure
@@ -24,12 +24,16 @@ from detector.records import result_samples
 from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
+from softplace.schema import SeriesName
 from softplace.storage.base import Store
 from softplace.timeutil import datetime_to_ms, local_ms, s_to_ms
 
 log = logging.getLogger(__name__)
 
-WRITE_BATCH = 5000
+RESULT_SERIES = (
+    SeriesName.ROOM_INTERVAL, SeriesName.ROOM_MEASURE, SeriesName.SPACE_MEASURE,
+    SeriesName.BREACH,
+)
 TimeArg = dt.date | dt.datetime | int
 
 
@@ -95,7 +99,6 @@ def run_site_batch(
     origin = detector.origin_ms
     stop = end_ms + s_to_ms(settings.hold_s)  # look-ahead: settles a run of zeros at the end
     result = BatchResult(site.id, start_ms, end_ms)
-    writer = ResultWriter(store, detector.refs, WRITE_BATCH) if write else None
 
     def collect(chunk: Chunk) -> None:
         result.results.extend(chunk.results)
@@ -104,7 +107,7 @@ def run_site_batch(
             progress(chunk.hi_ms - origin, stop - origin)
 
     totals = run_chunks(
-        store, detector, stop, chunk_ms=chunk_ms(settings), writer=writer,
+        store, detector, stop, chunk_ms=chunk_ms(settings), writer=None,
         keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),
         on_chunk=collect,
     )
@@ -113,11 +116,11 @@ def run_site_batch(
         still_open = Results(intervals=detector.open_intervals())
         tail = _within(still_open, start_ms, end_ms, tz).intervals
         result.results.intervals.extend(tail)
-        if writer is not None:
-            writer.add(result_samples(Results(intervals=tail), writer.refs))
-    if writer is not None:
-        writer.flush()
-        result.written = writer.written
+    if write:
+        # the range's results, whole, in place of whatever an earlier run left there
+        samples = result_samples(result.results, detector.refs, result.rollups)
+        store.replace_range(RESULT_SERIES, start_ms, end_ms, {"site": site.id}, samples)
+        result.written = len(samples)
     result.late_dropped = detector.late_dropped
     log.info(
         "batch %s: %d readings, %d intervals, %d measures, %d breaches",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from detector.core import Results, SiteDetector
+from detector.core import Results, SiteDetector, room_heartbeat_s
 from detector.measures import RoomRef, SpaceMeasure, rollup_days
 from detector.records import feed_samples, interval_sample, result_samples
 from detector.settings import DetectorSettings
@@ -23,10 +23,12 @@ from softplace.storage.base import Sample, Store
 from softplace.timeutil import s_to_ms
 
 
-def warmup_ms(settings: DetectorSettings) -> int:
+def warmup_ms(settings: DetectorSettings, site: Site | None = None) -> int:
     """How far before its first emitted instant a detector starts reading: enough to know
-    each room's state there (a reading's validity plus a hold)."""
-    return s_to_ms(settings.heartbeat_s + settings.hold_s)
+    each room's state there (the longest reading validity of the site's rooms plus a
+    hold)."""
+    heartbeats = [room_heartbeat_s(p, settings) for p in site.placed_rooms()] if site else []
+    return s_to_ms(max([settings.heartbeat_s, *heartbeats]) + settings.hold_s)
 
 
 def chunk_ms(settings: DetectorSettings) -> int:
@@ -35,7 +37,8 @@ def chunk_ms(settings: DetectorSettings) -> int:
 
 def detector_from(site: Site, settings: DetectorSettings, start_ms: int) -> SiteDetector:
     """A detector emitting from ``start_ms``, reading from the warm-up before it."""
-    return SiteDetector(site, settings, start_ms - warmup_ms(settings), emit_from_ms=start_ms)
+    return SiteDetector(site, settings, start_ms - warmup_ms(settings, site),
+                        emit_from_ms=start_ms)
 
 
 class ResultWriter:

@@ -24,7 +24,7 @@ from detector.days import DayPlan, RoomCalendar
 from detector.intervals import Interval, IntervalBuilder, RoomTracker, State, TrackerConfig
 from detector.measures import DayAccumulator, RoomMeasure, RoomRef
 from detector.settings import DetectorSettings
-from softplace.registry import Site
+from softplace.registry import PlacedRoom, Site
 from softplace.timeutil import s_to_ms
 
 
@@ -42,12 +42,20 @@ class Results:
         self.breaches.extend(other.breaches)
 
 
+def room_heartbeat_s(placed: PlacedRoom, settings: DetectorSettings) -> float:
+    """The registry's heartbeat for the room (its own, else its sensor kind's), else the
+    detector's default."""
+    own = placed.heartbeat_s
+    return settings.heartbeat_s if own is None else own
+
+
 class _RoomPipeline:
     """Segments of one room -> intervals, the day's measures and its breaches."""
 
     def __init__(
         self, ref: RoomRef, calendar: RoomCalendar, settings: DetectorSettings, *,
         origin_ms: int, emit_from_ms: int, out: Results, devices: frozenset[str],
+        heartbeat_s: float,
     ) -> None:
         self.ref = ref
         self.calendar = calendar
@@ -55,7 +63,7 @@ class _RoomPipeline:
         self.emit_from_ms = emit_from_ms
         self.out = out
         config = TrackerConfig(
-            hold_ms=s_to_ms(settings.hold_s), heartbeat_ms=s_to_ms(settings.heartbeat_s)
+            hold_ms=s_to_ms(settings.hold_s), heartbeat_ms=s_to_ms(heartbeat_s)
         )
         self.tracker = RoomTracker(config, origin_ms, self.on_segment, devices)
         self.intervals = IntervalBuilder(ref.room)
@@ -158,6 +166,7 @@ class SiteDetector:
                 ref, calendars[key], settings, origin_ms=origin_ms,
                 emit_from_ms=self.emit_from_ms, out=self._out,
                 devices=frozenset(placed.room.devices),
+                heartbeat_s=room_heartbeat_s(placed, settings),
             )
         self.unknown_room_events = 0
 

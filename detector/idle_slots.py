@@ -166,6 +166,131 @@ def to_ical(
         ))
         event.add("transp", "TRANSPARENT")
         calendar.add_component(event)
-    calendar.add_missing_timezones()
+    last_day = first_day + dt.timedelta(weeks=weeks)
+    calendar.add_component(vtimezone(tz, first_day.year, last_day.year))
     data: bytes = calendar.to_ical()
     return data
+
+
+_MINUTE = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    local: dt.datetime  # wall clock just before the change (naive, in the old offset)
+    offset_from: dt.timedelta
+    offset_to: dt.timedelta
+    name: str
+    daylight: bool
+
+
+def _offset(tz: ZoneInfo, moment: dt.datetime) -> dt.timedelta:
+    return moment.astimezone(tz).utcoffset() or dt.timedelta(0)
+
+
+def _transitions(tz: ZoneInfo, year: int) -> list[_Transition]:
+    """Offset changes of ``tz`` during ``year``, found hour by hour, then to the minute."""
+    found = []
+    moment = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
+    before = _offset(tz, moment)
+    while moment < end:
+        later = moment + dt.timedelta(hours=1)
+        after = _offset(tz, later)
+        if after != before:
+            lo, hi = moment, later  # the change lies in (lo, hi]
+            while hi - lo > _MINUTE:
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if _offset(tz, mid) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            local = hi.astimezone(tz)
+            found.append(_Transition(
+                (hi + before).replace(tzinfo=None), before, after, local.tzname() or "",
+                bool(local.dst()),
+            ))
+            before = after
+        moment = later
+    return found
+
+
+def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> dt.date:
+    """The ``nth`` (1..4, or -1 for the last) ``weekday`` of a month."""
+    if nth > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    last = following - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _rule_of(transition: _Transition) -> tuple[int, int, int]:
+    """(month, weekday, nth) of a transition: "the last Sunday of March" is (3, 6, -1)."""
+    day = transition.local.date()
+    nth = (day.day - 1) // 7 + 1
+    if _nth_weekday(day.year, day.month, day.weekday(), -1) == day:
+        nth = -1
+    return day.month, day.weekday(), nth
+
+
+def _ical_offset(offset: dt.timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def vtimezone(tz: ZoneInfo, first_year: int, last_year: int) -> Any:
+    """A VTIMEZONE with one yearly RRULE per observance (RFC 5545 3.6.5), the form every
+    client reads alike; the date-list form (RDATE per year) is read an hour off by some
+    (vobject). The rule is checked against every year the feed covers; a zone whose rules
+    change inside them falls back to one observance per transition."""
+    from icalendar import Timezone, TimezoneStandard
+
+    zone = Timezone()
+    zone.add("tzid", str(tz))
+    transitions = _transitions(tz, first_year)
+    if not transitions:
+        moment = dt.datetime(first_year, 1, 1, tzinfo=dt.UTC).astimezone(tz)
+        standard = TimezoneStandard()
+        standard.add("dtstart", dt.datetime(1970, 1, 1))
+        offset = moment.utcoffset() or dt.timedelta(0)
+        standard.add("tzoffsetfrom", offset)
+        standard.add("tzoffsetto", offset)
+        standard.add("tzname", moment.tzname() or str(tz))
+        zone.add_component(standard)
+        return zone
+    rules = [_rule_of(t) for t in transitions]
+    regular = all(
+        [_rule_of(t) for t in _transitions(tz, year)] == rules
+        for year in range(first_year, last_year + 1)
+    )
+    if not regular:  # one dated observance per transition, no rule to extrapolate
+        for year in range(first_year, last_year + 1):
+            for transition in _transitions(tz, year):
+                zone.add_component(_observance(transition, transition.local, None))
+        return zone
+    for transition, (month, weekday, nth) in zip(transitions, rules, strict=True):
+        onset = dt.datetime.combine(_nth_weekday(1970, month, weekday, nth),
+                                    transition.local.time())
+        rrule = {"freq": "yearly", "bymonth": month, "byday": f"{nth}{_ICAL_DAYS[weekday]}"}
+        zone.add_component(_observance(transition, onset, rrule))
+    return zone
+
+
+def _observance(transition: _Transition, onset: dt.datetime, rrule: dict[str, Any] | None) -> (
+    Any
+):
+    from icalendar import TimezoneDaylight, TimezoneStandard
+
+    part = TimezoneDaylight() if transition.daylight else TimezoneStandard()
+    part.add("dtstart", onset)
+    if rrule is not None:
+        part.add("rrule", rrule)
+    part.add("tzoffsetfrom", transition.offset_from)
+    part.add("tzoffsetto", transition.offset_to)
+    part.add("tzname", transition.name)
+    return part

@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from detector.batch import run_site_batch
@@ -27,6 +28,7 @@ from detector.records import (
     measure_from_sample,
 )
 from detector.settings import DetectorSettings
+from softplace.cli import wide
 from softplace.errors import InvalidRangeError
 from softplace.registry import WEEKDAYS, Registry, Site
 from softplace.schema import MeasureField, SeriesName
@@ -101,6 +103,7 @@ class Report(_Row):
     start: dt.date
     end: dt.date  # inclusive
     source: Literal["stored", "recomputed"]
+    stale_stored: bool = False  # stored figures differed from the counts: recomputed instead
     under_use_threshold: float
     breach_limit: str
     rollups: list[SpaceUse]
@@ -206,7 +209,8 @@ def build_report(
 
     ``stored`` reads ``room_measure``, ``breach`` and ``room_interval`` as the detector
     wrote them; ``recompute`` runs the batch over ``room_count`` in memory (writes
-    nothing); ``auto`` uses the stored results when there are any for the period.
+    nothing); ``auto`` uses the stored results when there are any for the period and they
+    agree with a recompute, and otherwise the recompute, marked ``stale_stored``.
     """
     settings = settings or DetectorSettings()
     site = registry.site(site_id)
@@ -218,6 +222,7 @@ def build_report(
     stored = [] if source == "recompute" else store.query(
         SeriesName.ROOM_MEASURE, start_ms, end_ms, tags
     )
+    stored_report = None
     if source == "stored" or (source == "auto" and stored):
         refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
         measures = [
@@ -235,18 +240,40 @@ def build_report(
                 SeriesName.ROOM_INTERVAL, start_ms, end_ms, {**tags, "state": State.VACANT}
             )
         ]
-        return assemble_report(
+        stored_report = assemble_report(
             site, start, end, settings=settings, measures=measures, breaches=breaches,
             intervals=intervals, source="stored",
         )
+        if source == "stored":
+            return stored_report
     result = run_site_batch(
         store, site, start, end + dt.timedelta(days=1), settings=settings, write=False
     )
-    return assemble_report(
+    recomputed = assemble_report(
         site, start, end, settings=settings, measures=result.results.measures,
         breaches=result.results.breaches, intervals=result.results.intervals,
         source="recomputed",
     )
+    if stored_report is None:
+        return recomputed
+    # Stored results carry no trace of the counts they came from, so freshness is checked
+    # against the counts themselves: the recompute reads what the stored figures should say.
+    if _figures(stored_report) == _figures(recomputed):
+        return stored_report
+    return recomputed.model_copy(update={"stale_stored": True})
+
+
+FIGURE_DIGITS = 3  # hours: a millisecond-exact store rounds back to the same figure
+
+
+def _figures(report: Report) -> tuple[object, ...]:
+    """What must agree for stored figures to be current: hours per room, breaches."""
+    rooms = sorted(
+        (r.room, round(r.available_h, FIGURE_DIGITS), round(r.used_h, FIGURE_DIGITS),
+         round(r.unknown_h, FIGURE_DIGITS)) for r in report.rooms
+    )
+    breaches = sorted((b.room, b.start, b.end) for b in report.breaches)
+    return (tuple(rooms), tuple(breaches))
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -262,9 +289,20 @@ LOW_COVERAGE = 0.25  # share of opening hours unknown above which the report war
 
 def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
     """Print the report as rich tables (at most ``limit`` rows per long table)."""
-    console.rule(f"[bold]{report.site_name}[/] — {report.start} to {report.end}")
+    title = f"[bold]{escape(report.site_name)}[/] — {report.start} to {report.end}"
+    if wide(console):  # redirected: a rule would be thousands of characters wide
+        console.print(title)
+    else:
+        console.rule(title)
+    if report.stale_stored:
+        console.print(
+            "[bold yellow]note:[/] the stored figures for this period are older than the room "
+            "counts they came from (counts imported or settings changed since); showing "
+            f"figures recomputed now. Store them with: softplace detect --site "
+            f"{escape(report.site)} --from {report.start} --to {report.end}", soft_wrap=True,
+        )
     console.print(
-        f"Site [bold]{report.site}[/] ({report.timezone}); figures {report.source}; "
+        f"Site [bold]{escape(report.site)}[/] ({report.timezone}); figures {report.source}; "
         f"under-use threshold {_pct(report.under_use_threshold)} utilisation; "
         f"breach: vacant inside opening hours longer than {report.breach_limit}."
     )
@@ -275,7 +313,7 @@ def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
             table.add_column(column, justify="left" if column == "space" else "right")
         for row in report.rollups:
             table.add_row(
-                f"{row.level}: {row.space}", str(row.rooms), f"{row.available_h:.0f}",
+                escape(f"{row.level}: {row.space}"), str(row.rooms), f"{row.available_h:.0f}",
                 f"{row.unknown_h:.0f}", _pct(row.frequency_rate), _pct(row.occupancy_rate),
                 _pct(row.utilisation_rate), f"{row.idle_m2h:,.0f}",
             )
@@ -324,7 +362,7 @@ def _print_capped(
     for column in columns:
         table.add_column(column, justify="left" if column in left else "right")
     for item in items[:limit]:
-        table.add_row(*row(item))
+        table.add_row(*(escape(cell) for cell in row(item)))
     console.print(table)
     if len(items) > limit:
         console.print(f"… and {len(items) - limit} more (use --format json)")
@@ -336,10 +374,22 @@ def _under_used_row(room: RoomUse) -> tuple[str, ...]:
             _pct(room.utilisation_rate), str(room.peak_count), f"{room.idle_m2h:,.0f}")
 
 
+def explain_hours(value_h: float, limit_h: float, *, most: int = 3) -> tuple[str, str]:
+    """Both durations with the fewest decimals (1 to ``most``) that keep them apart the
+    way they compare: 3.82 h against a 3.75 h limit, never "3.8, limit 3.8"."""
+    for digits in range(1, most + 1):
+        shown = f"{value_h:.{digits}f}", f"{limit_h:.{digits}f}"
+        if (float(shown[0]) > float(shown[1])) == (value_h > limit_h) and (
+            shown[0] != shown[1] or value_h == limit_h
+        ):
+            return shown
+    return f"{value_h:.{most}f}", f"{limit_h:.{most}f}"
+
+
 def _breach_row(breach: BreachRow) -> tuple[str, ...]:
     return (f"{breach.name} ({breach.room})", breach.date.isoformat(),
             breach.start.strftime("%H:%M"), breach.end.strftime("%H:%M"),
-            f"{breach.vacant_h:.1f}", f"{breach.limit_h:.1f}")
+            *explain_hours(breach.vacant_h, breach.limit_h))
 
 
 def _slot_row(slot: SlotRow) -> tuple[str, ...]:

@@ -26,9 +26,11 @@ from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
+from softplace.errors import SoftPlaceError
 from softplace.registry import Registry
 from softplace.schema import SeriesName
 from softplace.settings import MqttSettings
+from softplace.storage.base import DEFAULT_SQLITE_PATH
 from softplace.storage.sqlite import SqliteStore
 from softplace.timeutil import datetime_to_ms, s_to_ms
 
@@ -45,6 +47,37 @@ class DemoResult:
 
 
 BAD_PAYLOAD = b'{"v": 1, "device": "lyon-office-1", "count": "three"}'
+DEMO_MARK_SUFFIX = ".demo"  # beside a store the demo created: the next run may replace it
+OVERWRITE_FLAG = "--overwrite"
+_SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
+
+
+class DemoStoreError(SoftPlaceError):
+    """The demo's target holds data it did not create; nothing was touched."""
+
+
+def demo_mark(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + DEMO_MARK_SUFFIX)
+
+
+def claim_store(store_path: Path, *, overwrite: bool) -> None:
+    """Make ``store_path`` the demo's: refuse a store the demo did not create (unless
+    ``overwrite``), then remove exactly that store's files (never a neighbour sharing its
+    name's prefix, like a ``.backup``), and mark it as the demo's."""
+    if store_path.exists() and not demo_mark(store_path).exists() and not overwrite:
+        raise DemoStoreError(
+            f"{store_path} holds data the demo did not create; pass {OVERWRITE_FLAG} to "
+            "replace it, or point storage.sqlite_path at another file"
+        )
+    if store_path == DEFAULT_SQLITE_PATH:
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+    if not store_path.parent.is_dir():
+        raise DemoStoreError(f"{store_path}: directory {store_path.parent} does not exist")
+    for suffix in _SQLITE_SIDECARS:
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    demo_mark(store_path).write_text(
+        "written by softplace demo: the next demo run replaces this store\n", encoding="utf-8"
+    )
 
 
 def run_demo(
@@ -57,16 +90,22 @@ def run_demo(
     heartbeat_s: int = 900,
     broker: MqttSettings | None = None,
     end: dt.datetime | None = None,
+    overwrite: bool = False,
 ) -> DemoResult:
-    """Play ``days`` of the registry's rooms through broker, gateway and ingest."""
+    """Play ``days`` of the registry's rooms through broker, gateway and ingest.
+
+    DemoStoreError, before anything runs, when ``store_path`` holds a store the demo did
+    not create and ``overwrite`` is not given."""
     end = (end or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
     start = end - dt.timedelta(days=days)
     result = DemoResult(start, end)
+    claim_store(store_path, overwrite=overwrite)
     state_dir = store_path.parent / "demo-gateway"
     state_dir.mkdir(parents=True, exist_ok=True)
     # a fresh run: virtual sensors start again at boot 1, seq 0, which the gateway's
-    # persisted dedupe keys would otherwise take for duplicates
-    for stale in (*store_path.parent.glob(f"{store_path.name}*"), *state_dir.glob("*.sqlite*")):
+    # persisted dedupe keys would otherwise take for duplicates (this directory is the
+    # demo's own)
+    for stale in state_dir.glob("*.sqlite*"):
         stale.unlink(missing_ok=True)
     embedded = None
     # rejected input is summed up at the end; the demo's screen is for its progress bars

@@ -36,6 +36,7 @@ from softplace.messages import (
     decode_json_object,
     parse_message,
 )
+from softplace.plausibility import count_problem, too_far_ahead
 from softplace.registry import PlacedRoom, Site
 
 MS_PER_S = 1000
@@ -241,11 +242,11 @@ class GatewayCore:
         if placed is None:
             raise MessageError("unknown_device", f"device {reading.device!r} is in no room of "
                                                  f"site {self.site.id!r}")
-        bound = int(placed.room.capacity * self.settings.count_bound_factor) + 2
-        if not 0 <= reading.count <= bound:
-            raise MessageError("implausible_count", f"count {reading.count} outside 0..{bound} "
-                                                    f"(room capacity {placed.room.capacity})")
-        if reading.synced and reading.ts > now + self.settings.max_future_s:
+        implausible = count_problem(reading.count, placed.room.capacity,
+                                    self.settings.count_bound_factor)
+        if implausible is not None:
+            raise MessageError("implausible_count", implausible)
+        if reading.synced and too_far_ahead(reading.ts, now, self.settings.max_future_s):
             raise MessageError("timestamp_in_future",
                                f"ts {reading.ts:.0f} is {reading.ts - now:.0f} s ahead")
         if reading.synced and reading.ts < now - self.settings.max_age_s:

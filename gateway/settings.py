@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from softplace.plausibility import DEFAULT_COUNT_BOUND_FACTOR, DEFAULT_MAX_FUTURE_S
 from softplace.settings import LocalHolding, MqttSettings, StageSection
 
 
@@ -17,12 +18,15 @@ class GatewaySettings(StageSection):
     upstream: MqttSettings | None = Field(
         default=None, description="central broker; omitted = the site broker (single building)"
     )
-    max_future_s: float = Field(default=300, gt=0, description="readings further ahead: rejected")
+    max_future_s: float = Field(
+        default=DEFAULT_MAX_FUTURE_S, gt=0, description="readings further ahead: rejected"
+    )
     max_age_s: float = Field(
         default=7 * 24 * 3600, gt=0, description="older readings (replayed buffers) are rejected"
     )
     count_bound_factor: float = Field(
-        default=2.0, ge=1, description="count above capacity x factor + 2 is implausible"
+        default=DEFAULT_COUNT_BOUND_FACTOR, ge=1,
+        description="count above capacity x factor + 2 is implausible",
     )
     sensor_stale_s: float = Field(
         default=900, gt=0, description="a sensor silent this long stops counting in its room"

@@ -20,7 +20,7 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     """Write room readings, sensor health and dead letters from MQTT into the store."""
     settings = app.settings
     registry = load_registry(settings.registry)
-    store = open_store(settings)
+    store = open_store(settings, create=True)
     service = Ingest(registry, store, settings.mqtt, app.section(IngestSettings),
                      list(sites) or None,
                      retention=RetentionSchedule(store, settings.retention.policies()))

@@ -7,7 +7,9 @@ commands each stage exposes; nothing here knows the stages.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +17,64 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from softplace.errors import SoftPlaceError
 from softplace.settings import KernelSettings, SectionT
 
-console = Console()
-err_console = Console(stderr=True)
+# Redirected output (a file, a pipe, a log collector) is not cut to 80 columns: tables take
+# their natural width and a message stays on one line. COLUMNS, when set, still rules.
+UNWRAPPED_WIDTH = 10_000
+
+
+def _console(*, stderr: bool) -> Console:
+    probe = Console(stderr=stderr)
+    if probe.is_terminal or "COLUMNS" in os.environ:
+        return probe
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
+
+
+def wide(target: Console) -> bool:
+    """Whether ``target`` writes unwrapped (redirected): rules and banners stay short."""
+    return target.width >= UNWRAPPED_WIDTH
+
+
+def error_line(message: str) -> None:
+    """One ``error:`` line on stderr; the message is user text, never rich markup."""
+    flat = "; ".join(line for line in message.splitlines() if line.strip())
+    err_console.print(f"[bold red]error:[/] {escape(flat)}", soft_wrap=True)
+
+
+class LocalDay(click.ParamType):  # type: ignore[type-arg]
+    """``--from``/``--to``: a local day of the site, ``2026-11-02``; both ends inclusive.
+
+    One convention on every command: ``--to 2026-11-08`` includes the whole of the 8th."""
+
+    name = "date"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2026-11-02 (a local day, inclusive)",
+                      param, ctx)
+
+
+LOCAL_DAY = LocalDay()
+
+
+def check_days(start: dt.date, end: dt.date) -> None:
+    """Refuse a range whose inclusive last day comes before its first."""
+    if end < start:
+        raise click.UsageError(f"--to {end} is before --from {start} (both days are included)")
 
 SettingsLoader = Callable[[Path | None], KernelSettings]
 
@@ -47,19 +101,29 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def configure_logging(verbose: int) -> None:
-    """-v info, -vv debug; services log to stderr through rich."""
+    """-v info, -vv debug; to stderr, through rich on a terminal, one plain line per record
+    otherwise (a log collector must not get wrapped or boxed records)."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err_console)]
-    )
+    handler: logging.Handler
+    if err_console.is_terminal:
+        handler = RichHandler(console=err_console)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = LOG_FORMAT
+    logging.basicConfig(level=level, format=fmt, handlers=[handler])
 
 
-def run(group: click.Group) -> None:
-    """Run ``group`` as the program: exit codes through, errors on one line."""
+def run(group: click.Group, args: list[str] | None = None) -> None:
+    """Run ``group`` as the program (``args``, default the command line): exit codes
+    through, errors on one line."""
     try:
         # without standalone mode click hands back a command's ctx.exit(code)
-        code = group.main(standalone_mode=False)
+        code = group.main(args, standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -68,5 +132,5 @@ def run(group: click.Group) -> None:
         err.show()
         sys.exit(err.exit_code)
     except SoftPlaceError as err:
-        err_console.print(f"[bold red]error:[/] {err}")
+        error_line(str(err))
         sys.exit(2)

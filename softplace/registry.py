@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from softplace.errors import UnknownNameError
 from softplace.messages import DeviceId, Identifier
-from softplace.yamlconfig import load_model, parse_model
+from softplace.yamlconfig import Loc, LocatedValueError, load_model, parse_model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -102,6 +102,20 @@ class OpeningHours(_Frozen):
         return cls(mon=day, tue=day, wed=day, thu=day, fri=day, sat=day, sun=day)
 
 
+MAX_HEARTBEAT_S = 7 * 24 * 3600
+
+
+class SensorKind(_Frozen):
+    """A kind of sensor a site uses, with how long one of its readings stays valid."""
+
+    heartbeat_s: float = Field(
+        gt=0, le=MAX_HEARTBEAT_S,
+        description="a reading holds this long; silence past it is 'unknown' (a 30-s radar"
+        " and an hourly-scraped source cannot share one)",
+    )
+    description: str = ""
+
+
 class Room(_Frozen):
     id: Identifier
     name: str = ""
@@ -118,6 +132,13 @@ class Room(_Frozen):
     )
     vacancy_rules: bool | None = Field(
         default=None, description="subject to vacancy rules; housing defaults to false"
+    )
+    sensor_kind: Identifier | None = Field(
+        default=None, description="one of the site's sensor_kinds: its heartbeat applies"
+    )
+    heartbeat_s: float | None = Field(
+        default=None, gt=0, le=MAX_HEARTBEAT_S,
+        description="this room's heartbeat; overrides its sensor kind's and the detector's",
     )
 
     @property
@@ -146,7 +167,24 @@ class Site(_Frozen):
     district: Identifier = Field(description="the regulator's district this site reports to")
     timezone: str = "UTC"
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    sensor_kinds: dict[Identifier, SensorKind] = Field(
+        default_factory=dict, description="sensor kinds, each with its default heartbeat"
+    )
     buildings: list[Building] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_sensor_kinds(self) -> Site:
+        for b, building in enumerate(self.buildings):
+            for f, floor in enumerate(building.floors):
+                for r, room in enumerate(floor.rooms):
+                    if room.sensor_kind is not None and room.sensor_kind not in self.sensor_kinds:
+                        known = ", ".join(sorted(self.sensor_kinds)) or "none declared"
+                        raise LocatedValueError(
+                            f"sensor kind {room.sensor_kind!r} is not in the site's "
+                            f"sensor_kinds ({known})",
+                            ("buildings", b, "floors", f, "rooms", r, "sensor_kind"),
+                        )
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -193,6 +231,15 @@ class PlacedRoom:
         )
 
     @property
+    def heartbeat_s(self) -> float | None:
+        """The room's own heartbeat, else its sensor kind's; None: the detector's default."""
+        if self.room.heartbeat_s is not None:
+            return self.room.heartbeat_s
+        if self.room.sensor_kind is not None:
+            return self.site.sensor_kinds[self.room.sensor_kind].heartbeat_s
+        return None
+
+    @property
     def tags(self) -> dict[str, str]:
         return {
             "site": self.site.id,
@@ -209,13 +256,22 @@ class Registry(_Frozen):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Registry:
-        site_ids = [s.id for s in self.sites]
-        _no_repeats(site_ids, "site id")
-        devices: list[str] = []
-        for site in self.sites:
-            _no_repeats([p.room.id for p in site.placed_rooms()], f"room id in site {site.id!r}")
-            _no_repeats([b.id for b in site.buildings], f"building id in site {site.id!r}")
-            devices.extend(d for p in site.placed_rooms() for d in p.room.devices)
+        """Ids unique where they must be; the error points at the second occurrence."""
+        _no_repeats([(s.id, ("sites", i, "id")) for i, s in enumerate(self.sites)], "site id")
+        devices: list[tuple[str, Loc]] = []
+        for i, site in enumerate(self.sites):
+            rooms: list[tuple[str, Loc]] = []
+            buildings: list[tuple[str, Loc]] = []
+            for b, building in enumerate(site.buildings):
+                buildings.append((building.id, ("sites", i, "buildings", b, "id")))
+                for f, floor in enumerate(building.floors):
+                    for r, room in enumerate(floor.rooms):
+                        at: Loc = ("sites", i, "buildings", b, "floors", f, "rooms", r)
+                        rooms.append((room.id, (*at, "id")))
+                        devices.extend((d, (*at, "devices", n))
+                                       for n, d in enumerate(room.devices))
+            _no_repeats(rooms, f"room id in site {site.id!r}")
+            _no_repeats(buildings, f"building id in site {site.id!r}")
         _no_repeats(devices, "device id (a device watches one room)")
         return self
 
@@ -231,11 +287,11 @@ class Registry(_Frozen):
             yield from site.placed_rooms()
 
 
-def _no_repeats(values: list[str], what: str) -> None:
+def _no_repeats(values: list[tuple[str, Loc]], what: str) -> None:
     seen: set[str] = set()
-    for value in values:
+    for value, loc in values:
         if value in seen:
-            raise ValueError(f"{what} {value!r} appears twice")
+            raise LocatedValueError(f"{what} {value!r} appears twice", loc)
         seen.add(value)
 
 

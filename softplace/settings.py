@@ -12,7 +12,7 @@ Errors name the file, the line and the option. The committed sample is
 
 from __future__ import annotations
 
-import json
+import difflib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,10 +20,12 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import EnvSettingsSource, SettingsError
+from pydantic_settings.sources.utils import parse_env_vars
 
 from softplace.errors import ConfigError
 from softplace.schema import Family
-from softplace.storage.base import RetentionPolicy
+from softplace.storage.base import DEFAULT_SQLITE_PATH, RetentionPolicy
 from softplace.yamlconfig import Loc, format_validation_error, load_yaml_with_lines
 
 ENV_PREFIX = "SOFTPLACE_"
@@ -106,7 +108,7 @@ class InfluxSettings(Section):
 
 class StorageSettings(Section):
     backend: Literal["sqlite", "influxdb"] = "sqlite"
-    sqlite_path: Path = Path(".softplace/softplace.sqlite")
+    sqlite_path: Path = DEFAULT_SQLITE_PATH
 
 
 class RetentionSettings(Section):
@@ -156,35 +158,72 @@ SettingsT = TypeVar("SettingsT", bound=KernelSettings)
 
 
 
-def _env_overrides(model: type[KernelSettings], environ: Mapping[str, str]) -> dict[str, Any]:
-    """``SOFTPLACE_A__B=v`` -> ``{"a": {"b": "v"}}``; ``null`` or an empty value is None.
+# Variables that share the prefix but are no setting: the compose file's own
+# (``SOFTPLACE_SITE`` in ``.env``, the image tag) and the settings file's path.
+DEPLOYMENT_VARIABLES = frozenset({"SOFTPLACE_CONFIG", "SOFTPLACE_SITE", "SOFTPLACE_IMAGE"})
+_NONE_TEXT = "null"
 
-    Only names whose first part is a settings section or option count, so deployment
-    variables that merely share the prefix (``SOFTPLACE_SITE`` in a compose file) pass by.
-    """
-    result: dict[str, Any] = {}
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment parsing over a given mapping (tests pass their own)."""
+
+    def __init__(self, model: type[BaseModel], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(
+            model,  # type: ignore[arg-type]  # reads fields only; a plain model does
+            case_sensitive=False, env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+            env_parse_none_str=_NONE_TEXT,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, False, False, _NONE_TEXT)
+
+
+def _setting_names(model: type[BaseModel], prefix: str = ENV_PREFIX) -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        env_name = f"{prefix}{name.upper()}"
+        yield env_name
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            yield from _setting_names(info.annotation, f"{env_name}__")
+
+
+def _check_names(model: type[BaseModel], environ: Mapping[str, str]) -> None:
+    """Every ``SOFTPLACE_*`` variable must name an option: a typo is refused, naming it,
+    instead of silently leaving the default in force."""
+    known = set(_setting_names(model))
+    sections = {
+        f"{ENV_PREFIX}{name.upper()}" for name, info in model.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    }
+    for raw_name in sorted(environ):
+        name = raw_name.upper()
+        if not name.startswith(ENV_PREFIX) or name in DEPLOYMENT_VARIABLES:
             continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
-        if path[0] not in model.model_fields or path[0] == "config":
+        if name in sections:
+            raise ConfigError(f"{raw_name}: names the section {name[len(ENV_PREFIX):].lower()};"
+                              f" set its options as {name}__<OPTION>")
+        # below a known option that is a mapping (privacy budgets), any key is the data's
+        if name in known or any(name.startswith(f"{k}__") and k not in sections
+                                for k in known):
             continue
-        value: Any = None if raw.strip().lower() in {"", "null", "none"} else raw
-        if isinstance(value, str) and value.lstrip()[:1] in {"{", "["}:
-            try:  # maps and lists, e.g. SOFTPLACE_PRIVACY__BUDGETS='{"regulator": 6}'
-                value = json.loads(value)
-            except json.JSONDecodeError as err:
-                raise ConfigError(f"{name}: not valid JSON: {err}") from err
-        node = result
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{name}: {ENV_PREFIX}{part.upper()} is set too, as a value")
-            node = child
-        if isinstance(node.get(path[-1]), dict):
-            raise ConfigError(f"{name}: conflicts with {name}__... variables")
-        node[path[-1]] = value
-    return result
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"{raw_name}: no such setting{hint}")
+
+
+def _env_overrides(model: type[KernelSettings], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``SOFTPLACE_A__B=v`` -> ``{"a": {"b": "v"}}`` through pydantic-settings; ``null`` or
+    an empty value is None, a map or list is JSON (``SOFTPLACE_PRIVACY__BUDGETS='{...}'``)."""
+    _check_names(model, environ)
+    values = {
+        name: _NONE_TEXT if value.strip().lower() in {"", "null", "none"} else value
+        for name, value in environ.items()
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in DEPLOYMENT_VARIABLES
+    }
+    try:
+        return dict(_EnvSource(model, values)())
+    except SettingsError as err:
+        raise ConfigError(f"environment: {err}") from err
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

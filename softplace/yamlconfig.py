@@ -20,7 +20,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
-def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
+def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int], source: str) -> Any:
     import yaml
 
     lines[path] = node.start_mark.line + 1
@@ -28,13 +28,18 @@ def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.safe_load(yaml.serialize(key_node))
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, (*path, key), lines)
+            line = key_node.start_mark.line + 1
+            if key in result:  # YAML says keys are unique; PyYAML would keep the last
+                where = ".".join(str(p) for p in (*path, key))
+                raise ConfigError(f"{source}:{line}: {where}: duplicate key, first set at "
+                                  f"line {lines[(*path, key)]}")
+            lines[(*path, key)] = line
+            result[key] = _construct(value_node, (*path, key), lines, source)
             # the key's own line is the better pointer for a wrong value too
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_construct(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -51,7 +56,16 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     lines: dict[Loc, int] = {}
     if node is None:
         return {}, lines
-    return _construct(node, (), lines), lines
+    return _construct(node, (), lines, source), lines
+
+
+class LocatedValueError(ValueError):
+    """A model validator's error about one place inside the model (``loc`` below it), so
+    the message names that place's line, not the line the model starts on."""
+
+    def __init__(self, message: str, loc: Loc) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
@@ -66,6 +80,9 @@ def format_validation_error(err: ValidationError, source: str, lines: dict[Loc, 
     messages = []
     for item in err.errors():
         loc = tuple(p for p in item["loc"])
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedValueError):
+            loc = (*loc, *cause.loc)
         line = line_of(loc, lines)
         where = ".".join(str(p) for p in loc) or "<document>"
         position = f"{source}:{line}" if line is not None else source

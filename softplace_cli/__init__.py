@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "import": "detector.commands:import_counts",
     "report": "detector.commands:report",
     "slots": "detector.commands:slots",
+    "intervals": "detector.commands:intervals",
     "privacy": "privacy.commands:privacy",
     "export": "privacy.commands:export",
     "dashboards": "dashboards.commands:dashboards",
@@ -54,6 +55,7 @@ class _AssembledGroup(click.Group):
     envvar="SOFTPLACE_CONFIG", help="settings YAML (default: built-in defaults + environment)",
 )
 @click.option("--verbose", "-v", count=True, help="-v info, -vv debug")
+@click.version_option(package_name="softplace", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     """SoftPlace: occupancy sensing for shared buildings."""

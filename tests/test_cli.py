@@ -28,6 +28,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_privacy_audit_exits_non_zero_on_an_out_of_policy_point(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "store.sqlite").close()
     assert run(tmp_path, "privacy", "audit", "--no-record").returncode == 0
     store = SqliteStore(tmp_path / "store.sqlite")
     store.write([Sample("room_count", {"site": "s", "room": "r"}, {"count": 1},
@@ -39,6 +40,7 @@ def test_cli_privacy_audit_exits_non_zero_on_an_out_of_policy_point(tmp_path: Pa
 
 
 def test_cli_export_refused_without_a_budget_exits_3(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "store.sqlite").close()
     result = run(tmp_path, "export", "--recipient", "nobody", "--district", "lyon-3",
                  "--from", "2026-11-02", "--to", "2026-11-09", "--out", str(tmp_path / "out"))
     assert result.returncode == 3, result.stdout + result.stderr

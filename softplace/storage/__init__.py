@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.storage.base import DEFAULT_SQLITE_PATH, RetentionPolicy, Sample, Store
 
 if TYPE_CHECKING:
     from softplace.settings import KernelSettings
@@ -12,8 +12,15 @@ if TYPE_CHECKING:
 __all__ = ["RetentionPolicy", "Sample", "Store", "open_store"]
 
 
-def open_store(settings: KernelSettings, *, apply_retention: bool = True) -> Store:
-    """The configured backend, with the retention policies applied (idempotent)."""
+def open_store(
+    settings: KernelSettings, *, apply_retention: bool = True, create: bool = False
+) -> Store:
+    """The configured backend, with the retention policies applied (idempotent).
+
+    Only writers that bring data of their own (ingest, import) pass ``create=True``; every
+    other command refuses a missing SQLite file rather than reading an empty new one. The
+    default directory (``.softplace``) is created for them; a configured one must exist.
+    """
     store: Store
     if settings.storage.backend == "influxdb":
         from softplace.storage.influx import InfluxStore
@@ -22,7 +29,10 @@ def open_store(settings: KernelSettings, *, apply_retention: bool = True) -> Sto
     else:
         from softplace.storage.sqlite import SqliteStore
 
-        store = SqliteStore(settings.storage.sqlite_path)
+        path = settings.storage.sqlite_path
+        if create and path == DEFAULT_SQLITE_PATH:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(path, create=create)
     if apply_retention:
         store.apply_retention(settings.retention.policies())
     return store

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from softplace.schema import Family, series
 
 FieldValue = int | float | str | bool
+DEFAULT_SQLITE_PATH = Path(".softplace/softplace.sqlite")  # its directory is created on demand
 _COERCE: dict[str, type[int] | type[float] | type[str] | type[bool]] = {
     "int": int, "float": float, "str": str, "bool": bool,
 }
@@ -104,5 +106,16 @@ class Store(Protocol):
 
     def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
         """Drop the points of a series (optionally only those with these tags)."""
+
+    def replace_range(
+        self, series_names: Sequence[str], start_ms: int, end_ms: int,
+        tags: Mapping[str, str], samples: Sequence[Sample],
+    ) -> None:
+        """Make ``samples`` the only points of these series with ``start_ms <= time <
+        end_ms`` and these tags: a recompute's results replace the range's, and what it no
+        longer concludes is gone. SQLite: one transaction. InfluxDB: a DELETE, then one
+        write; a failure between leaves the range without results (never stale ones, never
+        doubled), which the next recompute fills.
+        """
 
     def close(self) -> None: ...

@@ -215,6 +215,21 @@ class InfluxStore:
         query = f"DROP SERIES FROM {quote_ident(series_name)}"
         self.influxql(f"{query} WHERE {where}" if where else query, method="POST")
 
+    def replace_range(
+        self, series_names: Sequence[str], start_ms: int, end_ms: int,
+        tags: Mapping[str, str], samples: Sequence[Sample],
+    ) -> None:
+        for name in {*series_names, *(s.series for s in samples)}:
+            series(name)
+        where = " AND ".join([
+            *(f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted(tags.items())),
+            f"time >= {start_ms}ms", f"time < {end_ms}ms",
+        ])
+        for name in series_names:  # DELETE spans every retention policy of the database
+            self.influxql(f"DELETE FROM {quote_ident(name)} WHERE {where}", method="POST")
+        if samples:
+            self.write(samples)
+
     def ping(self) -> bool:
         try:
             return self._http.get("/ping").status_code == 204

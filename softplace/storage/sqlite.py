@@ -37,8 +37,17 @@ def _tag_key(tags: Mapping[str, str]) -> str:
 class SqliteStore:
     """Implements :class:`softplace.storage.base.Store` on a local SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open the store at ``path``; ``create=False`` (read-only commands) refuses a missing
+        file instead of leaving an empty store behind. Its directory must exist either way:
+        a typo in a directory name must not start a second, empty store."""
         self.path = path
+        if not create and not path.is_file():
+            raise StorageError(f"{path}: no store here (check storage.sqlite_path, or run "
+                               "ingest, import or the demo first)")
+        if not path.parent.is_dir():
+            raise StorageError(f"{path}: directory {path.parent} does not exist "
+                               "(check storage.sqlite_path)")
         try:
             self._db = open_durable(path, _SCHEMA)
         except sqlite3.Error as err:
@@ -160,6 +169,30 @@ class SqliteStore:
             params += [f'$."{key}"', value]
         with self._lock:
             self._db.execute(sql, params)
+
+    def replace_range(
+        self, series_names: Sequence[str], start_ms: int, end_ms: int,
+        tags: Mapping[str, str], samples: Sequence[Sample],
+    ) -> None:
+        for name in {*series_names, *(s.series for s in samples)}:
+            series(name)
+        where = " AND ".join(["series = ?", "time_ms >= ?", "time_ms < ?",
+                              *("json_extract(tags, ?) = ?" for _ in tags)])
+        tag_params = [p for k, v in sorted(tags.items()) for p in (f'$."{k}"', v)]
+        rows = [
+            (s.series, _tag_key(s.tags), s.time_ms, _tag_key(s.tags), json.dumps(dict(s.fields)))
+            for s in samples
+        ]
+        with self._lock, self._transaction("replace"):
+            for name in series_names:
+                self._db.execute(f"DELETE FROM points WHERE {where}",
+                                 [name, start_ms, end_ms, *tag_params])
+            self._db.executemany(
+                "INSERT INTO points (series, tag_key, time_ms, tags, fields) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, tag_key, time_ms) "
+                "DO UPDATE SET fields = excluded.fields",
+                rows,
+            )
 
     def close(self) -> None:
         with self._lock:
