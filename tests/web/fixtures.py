@@ -1,0 +1,88 @@
+"""A week of room counts for the sample registry, written straight into a SQLite store and
+run through the detector's batch: the data every web test reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector.batch import run_batch
+from devkit.simulation import RoomSchedule
+from softplace.registry import Registry, load_registry
+from softplace.schema import RoomCountField, SensorHealthField, SeriesName
+from softplace.storage.base import Sample
+from softplace.storage.sqlite import SqliteStore
+from softplace.timeutil import datetime_to_ms
+from softplace_cli.settings import Settings, load_settings
+from web.users import Role, UserStore
+
+SITE = "branch-lyon-part-dieu"
+# the first and last local days written (a Monday to a Sunday)
+FIRST = dt.date(2026, 11, 16)
+LAST = dt.date(2026, 11, 22)
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # the clock the app is given
+STEP = dt.timedelta(minutes=10)
+PASSWORD = "correct horse battery"
+USERS = {role: f"{role.value.replace('_', '-')}-1" for role in Role}
+
+
+@dataclass(frozen=True, slots=True)
+class WebData:
+    settings: Settings
+    registry: Registry
+    config: Path
+    store_path: Path
+
+
+def write_week(store: SqliteStore, registry: Registry) -> None:
+    start = dt.datetime.combine(FIRST, dt.time(0), registry.site(SITE).tz)
+    end = dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(0), registry.site(SITE).tz)
+    samples: list[Sample] = []
+    for placed in registry.site(SITE).placed_rooms():
+        if not placed.room.devices:
+            continue
+        schedule = RoomSchedule(placed)
+        when = start
+        while when < end:
+            samples.append(Sample(
+                SeriesName.ROOM_COUNT, placed.tags,
+                {RoomCountField.COUNT: schedule.count_at(when), RoomCountField.SOURCES: 1},
+                datetime_to_ms(when),
+            ))
+            when += STEP
+        for i, device in enumerate(placed.room.devices):
+            samples.append(Sample(
+                SeriesName.SENSOR_HEALTH, {"site": SITE, "device": device, "room": placed.room.id},
+                {SensorHealthField.ONLINE: 1, SensorHealthField.BATTERY_PCT: 80.0 - i,
+                 SensorHealthField.LAST_SEEN: end.timestamp()},
+                datetime_to_ms(end) - 1,
+            ))
+    store.write(samples)
+    run_batch(store, registry, SITE, FIRST, LAST + dt.timedelta(days=1))
+
+
+def make_web_data(folder: Path, *, extra: str = "") -> WebData:
+    """A settings file (plain-HTTP cookies, fast polling), a store with a week in it, and
+    one account per role."""
+    store_path = folder / "store.sqlite"
+    config = folder / "softplace.yaml"
+    config.write_text(
+        "storage:\n  backend: sqlite\n"
+        f"  sqlite_path: {store_path}\n"
+        f"privacy:\n  ledger_path: {folder / 'ledger.sqlite'}\n"
+        f"web:\n  secure_cookies: false\n  live_poll_s: 1\n  releases_dir: {folder / 'release'}\n"
+        + extra,
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    registry = load_registry(settings.registry)
+    store = SqliteStore(store_path)
+    try:
+        write_week(store, registry)
+    finally:
+        store.close()
+    with UserStore(folder / "web-users.sqlite") as users:
+        for role, name in USERS.items():
+            users.add(name, role, PASSWORD)
+    return WebData(settings, registry, config, store_path)
