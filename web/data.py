@@ -242,8 +242,13 @@ def branch_report(
         for label, a, b in weeks_of(start, end)
     ]
     cells = heatmap(period_intervals(store, site, start, end, report, settings), site.tz)
-    names = {p.room.id: p.room.name or p.room.id for p in site.placed_rooms()}
-    maps = [RoomHeatmap(room=r, name=names.get(r, r), cells=c) for r, c in sorted(cells.items())]
+    blank = [HeatCell(weekday=i // 24, hour=i % 24, occupied_share=None)
+             for i in range(HOURS_PER_WEEK)]
+    maps = [  # every room, in the registry's order; a room never seen is all unknown
+        RoomHeatmap(room=p.room.id, name=p.room.name or p.room.id,
+                    cells=cells.get(p.room.id, blank))
+        for p in site.placed_rooms()
+    ]
     return BranchReport(report=report, weeks=weeks, heatmaps=maps)
 
 

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from detector.batch import run_batch
 from devkit.simulation import RoomSchedule
+from privacy.export import export_release
+from privacy.ledger import Ledger
+from privacy.release import build_release
 from softplace.registry import Registry, load_registry
 from softplace.schema import RoomCountField, SensorHealthField, SeriesName
 from softplace.storage.base import Sample
 from softplace.storage.sqlite import SqliteStore
-from softplace.timeutil import datetime_to_ms
+from softplace.timeutil import MS_PER_DAY, datetime_to_ms
 from softplace_cli.settings import Settings, load_settings
 from web.users import Role, UserStore
 
@@ -62,6 +65,30 @@ def write_week(store: SqliteStore, registry: Registry) -> None:
     run_batch(store, registry, SITE, FIRST, LAST + dt.timedelta(days=1))
 
 
+RELEASE_FOLDER = "2026-w47"
+
+
+def make_release(settings: Settings, registry: Registry, store_path: Path) -> Path:
+    """One regulator release of the week, exported as ``softplace export`` does."""
+    privacy = settings.privacy
+    start_ms = datetime_to_ms(dt.datetime.combine(FIRST, dt.time(0), dt.UTC)) - 2 * MS_PER_DAY
+    end_ms = datetime_to_ms(dt.datetime.combine(LAST, dt.time(0), dt.UTC)) + 2 * MS_PER_DAY
+    store = SqliteStore(store_path)
+    try:
+        with Ledger(privacy.ledger_path, privacy.budgets) as ledger:
+            release = build_release(
+                registry, privacy, ledger, recipient="regulator", start=FIRST,
+                end=LAST + dt.timedelta(days=1),
+                measures=store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms),
+                breaches=store.query(SeriesName.BREACH, start_ms, end_ms),
+                now_ms=datetime_to_ms(NOW),
+            )
+    finally:
+        store.close()
+    export_release(release, settings.web.releases_dir / RELEASE_FOLDER)
+    return settings.web.releases_dir / RELEASE_FOLDER
+
+
 def make_web_data(folder: Path, *, extra: str = "") -> WebData:
     """A settings file (plain-HTTP cookies, fast polling), a store with a week in it, and
     one account per role."""
@@ -82,6 +109,7 @@ def make_web_data(folder: Path, *, extra: str = "") -> WebData:
         write_week(store, registry)
     finally:
         store.close()
+    make_release(settings, registry, store_path)
     with UserStore(folder / "web-users.sqlite") as users:
         for role, name in USERS.items():
             users.add(name, role, PASSWORD)

@@ -1,0 +1,38 @@
+"""``softplace web user add|list|remove`` through the assembled command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from softplace_cli import cli
+from web.users import Role, UserStore
+
+PASSWORD = "a long enough password"
+
+
+def test_web_user_add_reads_the_password_from_stdin_next_to_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "softplace.yaml"
+    config.write_text("storage:\n  backend: sqlite\n", encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--config", str(config), "web", "user", "add", "ana",
+                                "--role", "privacy_officer"], input=PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(cli, ["--config", str(config), "web", "user", "list"])
+    assert listed.output.split() == ["ana", "privacy_officer"]
+    with UserStore(tmp_path / "web-users.sqlite") as users:
+        user = users.authenticate("ana", PASSWORD)
+    assert user is not None and user.role is Role.PRIVACY_OFFICER
+    again = runner.invoke(cli, ["--config", str(config), "web", "user", "add", "ana",
+                                "--role", "manager"], input=PASSWORD + "\n")
+    assert again.exit_code != 0 and "exists" in str(again.exception)
+    removed = runner.invoke(cli, ["--config", str(config), "web", "user", "remove", "ana"])
+    assert removed.exit_code == 0
+    assert runner.invoke(cli, ["--config", str(config), "web", "user", "list"]).output == ""
+
+
+def test_web_user_add_refuses_an_unknown_role(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["web", "user", "add", "bob", "--role", "admin"],
+                                input=PASSWORD + "\n")
+    assert result.exit_code == 2 and "admin" in result.output
