@@ -15,7 +15,7 @@ from web.data import BranchReport, HeatCell
 
 BAR_HEIGHT = 22
 BAR_GAP = 6
-LABEL_WIDTH = 220
+LABEL_WIDTH = 300
 PLOT_WIDTH = 400
 VALUE_WIDTH = 70
 CELL = 18
