@@ -41,6 +41,7 @@ HOURS_PER_WEEK = 7 * 24
 LIVE_LOOKBACK_MS = 24 * MS_PER_H
 DATAPACKAGE = "datapackage.json"
 RoomState = Literal["occupied", "vacant", "unknown"]
+_SEEN_AT = "_time_ms"
 
 
 class _Model(BaseModel):
@@ -328,21 +329,26 @@ def live_state(store: Store, site: Site, now_ms: int, settings: DetectorSettings
     counts = store.query(SeriesName.ROOM_COUNT, since, now_ms + 1, {"site": site.id})
     health = store.query(SeriesName.SENSOR_HEALTH, since, now_ms + 1, {"site": site.id})
     last_count = {s.tags["room"]: s for s in counts}  # ordered by time: the last one wins
-    last_health = {s.tags["device"]: s for s in health}
+    # per device, the latest value of each field: a status may carry only some of them
+    known: dict[str, dict[str, float]] = {}
+    for sample in health:
+        fields = known.setdefault(sample.tags["device"], {})
+        fields.update({k: float(v) for k, v in sample.fields.items()})
+        fields[_SEEN_AT] = float(sample.time_ms)
     heartbeat = s_to_ms(settings.heartbeat_s)
     tz = site.tz
     out = []
     for placed in site.placed_rooms():
         sensors = []
         for device in placed.room.devices:
-            h = last_health.get(device)
-            seen = h.fields.get(SensorHealthField.LAST_SEEN) if h else None
-            battery = h.fields.get(SensorHealthField.BATTERY_PCT) if h else None
+            h = known.get(device, {})
+            seen = h.get(SensorHealthField.LAST_SEEN)
+            seen_ms = s_to_ms(seen) if seen is not None else h.get(_SEEN_AT)
+            online = h.get(SensorHealthField.ONLINE)
             sensors.append(SensorLive(
-                device=device, online=bool(h.fields[SensorHealthField.ONLINE]) if h else None,
-                battery_pct=float(battery) if battery is not None else None,
-                last_seen=(ms_to_datetime(s_to_ms(float(seen)), tz) if seen is not None
-                           else ms_to_datetime(h.time_ms, tz) if h else None),
+                device=device, online=None if online is None else bool(online),
+                battery_pct=h.get(SensorHealthField.BATTERY_PCT),
+                last_seen=ms_to_datetime(int(seen_ms), tz) if seen_ms is not None else None,
             ))
         reading = last_count.get(placed.room.id)
         all_offline = bool(sensors) and all(s.online is False for s in sensors)

@@ -87,7 +87,8 @@ def axe_violations(driver: WebDriver) -> list[dict[str, Any]]:
     driver.execute_script(AXE.read_text(encoding="utf-8"))
     result: dict[str, Any] = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(done, e => done({error: String(e)}));"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(done, e => done({error: String(e)}));"
     )
     assert "error" not in result, result
     return [

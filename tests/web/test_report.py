@@ -160,3 +160,6 @@ def test_live_state_unknown_when_stale_or_all_offline(web_data: WebData) -> None
     assert {r.state for r in fresh.rooms if r.sensors} <= {"occupied", "vacant"}
     assert {r.state for r in stale.rooms} == {"unknown"}
     assert fresh.sensors_online == sum(len(r.sensors) for r in fresh.rooms)
+    hall = next(r for r in fresh.rooms if r.room == "hall")
+    assert [(s.device, s.online, s.battery_pct) for s in hall.sensors] == [
+        ("lyon-hall-door", True, 80.0), ("lyon-hall-radar", True, 79.0)]
