@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
+import pytest
 from click.testing import CliRunner
 
 from softplace_cli import cli
+from web.server import free_port
 from web.users import Role, UserStore
 
 PASSWORD = "a long enough password"
@@ -36,3 +42,31 @@ def test_web_user_add_refuses_an_unknown_role(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["web", "user", "add", "bob", "--role", "admin"],
                                 input=PASSWORD + "\n")
     assert result.exit_code == 2 and "admin" in result.output
+
+
+@pytest.mark.slow  # a real `softplace web` process
+def test_web_command_serves_the_app(tmp_path: Path) -> None:
+    config = tmp_path / "softplace.yaml"
+    config.write_text(f"storage:\n  sqlite_path: {tmp_path / 'store.sqlite'}\n", encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "softplace_cli", "--config", str(config), "web", "--port",
+         str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[0]
+                assert time.monotonic() < deadline, "softplace web did not answer"
+                time.sleep(0.2)
+        assert response.json() == {"ok": True}
+        login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        assert "__Host-" not in login.headers["set-cookie"]  # the pre-login CSRF cookie
+        assert login.headers["strict-transport-security"]  # secure_cookies defaults to true
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
