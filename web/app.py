@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,13 +32,14 @@ STATIC_PREFIX = "/static/"
 
 def create_app(
     settings: KernelSettings, registry: Registry, *, config: Path | None = None,
-    clock: Clock = time.time,
+    clock: Clock = time.time, hasher: PasswordHasher | None = None,
 ) -> FastAPI:
+    """The app; ``hasher`` defaults to argon2-cffi's (tests pass a cheaper one)."""
     section = settings.section(WebSettings)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(Area=Area, charts=charts)
     ctx = WebContext(
-        settings, registry, UserStore(section.users_file(config)),
+        settings, registry, UserStore(section.users_file(config), hasher),
         LoginLimiter(section.login_attempts, section.login_window_s, clock), templates, clock,
     )
     app = FastAPI(

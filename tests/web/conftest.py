@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.web.fixtures import NOW, PASSWORD, USERS, WebData, make_web_data
+from tests.web.fixtures import CHEAP_HASHER, NOW, PASSWORD, USERS, WebData, make_web_data
 from web.app import create_app
 from web.server import BackgroundServer
 from web.users import Role
@@ -63,7 +63,8 @@ def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
 
 def _serve(data: WebData) -> Iterator[Served]:
     clock = Clock()
-    app = create_app(data.settings, data.registry, config=data.config, clock=clock)
+    app = create_app(data.settings, data.registry, config=data.config, clock=clock,
+                     hasher=CHEAP_HASHER)
     with BackgroundServer(app) as server:
         yield Served(data, server, clock)
 

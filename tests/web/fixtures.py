@@ -7,6 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
 from detector.batch import run_batch
 from devkit.simulation import RoomSchedule
 from privacy.export import export_release
@@ -27,6 +29,8 @@ LAST = dt.date(2026, 11, 22)
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # the clock the app is given
 STEP = dt.timedelta(minutes=10)
 PASSWORD = "correct horse battery"
+# argon2id at its lowest cost: the tests check the scheme, not its strength
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 USERS = {role: f"{role.value.replace('_', '-')}-1" for role in Role}
 
 
@@ -110,7 +114,7 @@ def make_web_data(folder: Path, *, extra: str = "") -> WebData:
     finally:
         store.close()
     make_release(settings, registry, store_path)
-    with UserStore(folder / "web-users.sqlite") as users:
+    with UserStore(folder / "web-users.sqlite", CHEAP_HASHER) as users:
         for role, name in USERS.items():
             users.add(name, role, PASSWORD)
     return WebData(settings, registry, config, store_path)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.web.conftest import CSRF, Served, login
-from tests.web.fixtures import FIRST, LAST, PASSWORD, SITE, USERS
+from tests.web.fixtures import CHEAP_HASHER, FIRST, LAST, PASSWORD, SITE, USERS
 from web.security import CSP
 from web.users import Role, UserStore
 
@@ -151,7 +151,7 @@ def test_access_user_store_refuses_short_password_and_duplicates(tmp_path: objec
 
     from web.users import AccountError
 
-    with UserStore(Path(str(tmp_path)) / "u.sqlite") as users:
+    with UserStore(Path(str(tmp_path)) / "u.sqlite", CHEAP_HASHER) as users:
         with pytest.raises(AccountError, match="at least"):
             users.add("ana", Role.MANAGER, "short")
         users.add("ana", Role.MANAGER, PASSWORD)

@@ -18,6 +18,7 @@ from web.users import Role, UserStore
 PASSWORD = "a long enough password"
 
 
+@pytest.mark.slow  # argon2 at its real cost, several times
 def test_web_user_add_reads_the_password_from_stdin_next_to_the_config(tmp_path: Path) -> None:
     config = tmp_path / "softplace.yaml"
     config.write_text("storage:\n  backend: sqlite\n", encoding="utf-8")

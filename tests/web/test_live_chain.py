@@ -19,7 +19,7 @@ from softplace.storage.influx import InfluxStore
 from softplace_cli.settings import load_settings
 from tests.e2e.stack import Stack, write_registry
 from tests.web.browser import chromium, log_in, wait_until
-from tests.web.fixtures import PASSWORD, USERS
+from tests.web.fixtures import CHEAP_HASHER, PASSWORD, USERS
 from web.app import create_app
 from web.server import BackgroundServer
 from web.users import Role, UserStore
@@ -53,9 +53,10 @@ def test_live_view_follows_a_reading_through_the_real_chain(
         "SOFTPLACE_WEB__SECURE_COOKIES": "false", "SOFTPLACE_WEB__LIVE_POLL_S": "1",
         "SOFTPLACE_WEB__USERS_PATH": str(tmp_path / "users.sqlite"),
     })
-    with UserStore(tmp_path / "users.sqlite") as users:
+    with UserStore(tmp_path / "users.sqlite", CHEAP_HASHER) as users:
         users.add(USERS[Role.FACILITIES], Role.FACILITIES, PASSWORD)
-    app = create_app(settings, load_registry(settings.registry), config=stack.config)
+    app = create_app(settings, load_registry(settings.registry), config=stack.config,
+                     hasher=CHEAP_HASHER)
     config = firmware_config(site=SITE, heartbeat_s=STEP_S, hold_s=10, debounce_ms=0)
     sensor = VirtualSensor(SITE, "dev-0-0", mosquitto.settings, config=config, battery_pct=77.0)
     with BackgroundServer(app) as server, chromium(tmp_path) as driver:
