@@ -67,6 +67,27 @@ def write_week(store: SqliteStore, registry: Registry) -> None:
             ))
     store.write(samples)
     run_batch(store, registry, SITE, FIRST, LAST + dt.timedelta(days=1))
+    store.write(live_now(registry))
+
+
+LIVE_COUNTS = {"hall": 6, "counter-1": 1, "counter-2": 0, "office-1": 1, "office-2": 0,
+               "meeting-a": 4, "meeting-b": 0, "coworking": 3}  # office-3: silent
+OFFLINE = "lyon-meeting-b"  # reports offline after its last reading: the room is unknown
+
+
+def live_now(registry: Registry) -> list[Sample]:
+    """Readings a few minutes before ``NOW`` (after the report's period), for the live view."""
+    now_ms = datetime_to_ms(NOW)
+    samples = [
+        Sample(SeriesName.ROOM_COUNT, registry.site(SITE).room(room).tags,
+               {RoomCountField.COUNT: count, RoomCountField.SOURCES: 1}, now_ms - 240_000)
+        for room, count in LIVE_COUNTS.items()
+    ]
+    samples.append(Sample(
+        SeriesName.SENSOR_HEALTH, {"site": SITE, "device": OFFLINE, "room": "meeting-b"},
+        {SensorHealthField.ONLINE: 0}, now_ms - 60_000,
+    ))
+    return samples
 
 
 RELEASE_FOLDER = "2026-w47"

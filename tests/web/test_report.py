@@ -17,7 +17,7 @@ from detector.report import Report, build_report
 from softplace.storage.sqlite import SqliteStore
 from softplace.timeutil import MS_PER_H, datetime_to_ms
 from tests.web.conftest import Served
-from tests.web.fixtures import FIRST, LAST, SITE, WebData
+from tests.web.fixtures import FIRST, LAST, LIVE_COUNTS, SITE, WebData
 from web import data
 from web.charts import bar_chart, fill_for
 from web.users import Role
@@ -145,6 +145,20 @@ def test_charts_scale_bars_and_colour_cells() -> None:
     chart = bar_chart([("a", "A", 0.5, "50 %"), ("b", "B", 1.0, "100 %")], max_value=1.0)
     assert chart.bars[1].width == 2 * chart.bars[0].width == chart.plot_width
     assert fill_for(None) != fill_for(0.0) != fill_for(1.0)
+
+
+def test_live_api_states_each_room_now(served: Served) -> None:
+    with served.login(Role.FACILITIES) as client:
+        live = client.get(f"/api/sites/{SITE}/live").json()
+    states = {r["room"]: r["state"] for r in live["rooms"]}
+    expected = {room: "occupied" if n else "vacant" for room, n in LIVE_COUNTS.items()}
+    assert states == {**expected, "meeting-b": "unknown", "office-3": "unknown",
+                      "flat": "unknown"}
+    meeting_b = next(r for r in live["rooms"] if r["room"] == "meeting-b")
+    assert meeting_b["sensors"][0]["online"] is False
+    # a state, never a head count
+    assert {key for r in live["rooms"] for key in r} == {"room", "name", "state", "since",
+                                                         "sensors"}
 
 
 def test_live_state_unknown_when_stale_or_all_offline(web_data: WebData) -> None:
