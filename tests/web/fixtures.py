@@ -16,7 +16,7 @@ from privacy.ledger import Ledger
 from privacy.release import build_release
 from softplace.registry import Registry, load_registry
 from softplace.schema import RoomCountField, SensorHealthField, SeriesName
-from softplace.storage.base import Sample
+from softplace.storage.base import Sample, Store
 from softplace.storage.sqlite import SqliteStore
 from softplace.timeutil import MS_PER_DAY, datetime_to_ms
 from softplace_cli.settings import Settings, load_settings
@@ -42,7 +42,7 @@ class WebData:
     store_path: Path
 
 
-def write_week(store: SqliteStore, registry: Registry) -> None:
+def write_week(store: Store, registry: Registry) -> None:
     start = dt.datetime.combine(FIRST, dt.time(0), registry.site(SITE).tz)
     end = dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(0), registry.site(SITE).tz)
     samples: list[Sample] = []
