@@ -2,8 +2,8 @@
 # Install everything the tests need, then run them all: ruff, the import contracts, mypy
 # (services and firmware) and pytest, which starts private mosquitto and influxd processes,
 # runs the firmware under MicroPython (WebAssembly, on node) and drives the web app in
-# chromium. Safe to run again: it installs only what is missing. Needs Debian/Ubuntu with Python 3.11+ and apt-get (root or
-# sudo).
+# chromium. Safe to run again: it installs only what is missing. Needs Debian/Ubuntu with
+# Python 3.11+ and apt-get (root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
