@@ -1,4 +1,4 @@
-# SoftPlace services (gateway, ingest, detector): one image, the `softplace` command.
+# SoftPlace services (gateway, ingest, detector, web): one image, the `softplace` command.
 #   docker build -t softplace .      (docker compose builds it for you)
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -11,6 +11,7 @@ COPY privacy privacy
 COPY dashboards dashboards
 COPY devkit devkit
 COPY softplace_cli softplace_cli
+COPY web web
 COPY firmware/softplace_fw firmware/softplace_fw
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

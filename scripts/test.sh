@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them all: ruff, the import contracts, mypy
-# (services and firmware) and pytest, which starts private mosquitto and influxd processes
-# and runs the firmware under MicroPython (WebAssembly, on node). Safe to run again: it
-# installs only what is missing. Needs Debian/Ubuntu with Python 3.11+ and apt-get (root or
-# sudo).
+# (services and firmware) and pytest, which starts private mosquitto and influxd processes,
+# runs the firmware under MicroPython (WebAssembly, on node) and drives the web app in
+# chromium. Safe to run again: it installs only what is missing. Needs Debian/Ubuntu with
+# Python 3.11+ and apt-get (root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     sudo=""
@@ -27,6 +29,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 (cd firmware/tests && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)   # axe-core for the browser tests
 
 echo "== ruff"
 .venv/bin/ruff check .

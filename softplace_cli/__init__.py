@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "privacy": "privacy.commands:privacy",
     "export": "privacy.commands:export",
     "dashboards": "dashboards.commands:dashboards",
+    "web": "web.commands:web",
 }
 
 

@@ -13,6 +13,7 @@ from gateway.settings import GatewaySettings
 from ingest.settings import IngestSettings
 from privacy.settings import PrivacySettings
 from softplace import settings as kernel
+from web.settings import WebSettings
 
 
 class Settings(kernel.KernelSettings):
@@ -31,6 +32,7 @@ class Settings(kernel.KernelSettings):
     dashboards: DashboardsSettings = Field(
         default_factory=DashboardsSettings, description="see dashboards/README.md"
     )
+    web: WebSettings = Field(default_factory=WebSettings, description="see web/README.md")
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -173,7 +173,7 @@ def test_compose_service_settings_load(service: str) -> None:
 
 def test_compose_services_run_real_softplace_commands() -> None:
     services = softplace_services()
-    assert set(services) == {"gateway", "ingest", "detector"}
+    assert set(services) == {"gateway", "ingest", "detector", "web"}
     for name, service in services.items():
         assert service["command"][0] in COMMANDS, f"{name}: {service['command']}"
         assert service["depends_on"]["mosquitto"]["condition"] == "service_healthy"

@@ -64,3 +64,13 @@ def test_layout_a_command_loads_only_its_own_stage() -> None:
     # the other stages contribute their settings sections, nothing else
     assert others == {f"{s}{part}" for s in ("ingest", "detector", "privacy", "dashboards")
                       for part in ("", ".settings")}
+
+
+def test_layout_web_stack_loads_only_for_the_web_command() -> None:
+    web_stack = {"fastapi", "starlette", "uvicorn", "jinja2", "argon2"}
+    loaded = _top_level_modules_after(
+        "import click\nfrom softplace_cli import cli\n"
+        "cli.get_command(click.Context(cli), 'gateway')"
+    )
+    assert loaded.isdisjoint(web_stack)
+    assert "argon2" in _top_level_modules_after("import web.users")
