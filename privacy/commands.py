@@ -20,7 +20,9 @@ from privacy.settings import PERIODS, PrivacySettings
 
 if TYPE_CHECKING:
     from privacy.release import Release
-from softplace.cli import AppContext, console, err_console, pass_app
+from rich.markup import escape
+
+from softplace.cli import LOCAL_DAY, AppContext, console, err_console, pass_app
 from softplace.errors import PrivacyError
 from softplace.registry import load_registry
 from softplace.schema import SeriesName
@@ -68,7 +70,8 @@ def apply_retention(app: AppContext) -> None:
     store = open_store(app.settings, apply_retention=True)
     store.close()
     for policy in app.settings.retention.policies():
-        console.print(f"{policy.family}: {policy.days or 'forever'} days")
+        kept = f"{policy.days} days" if policy.days else "kept forever"
+        console.print(f"{policy.family}: {kept}")
 
 
 def _ledger_findings(app: AppContext, store: Store, now: int) -> list[Finding]:
@@ -115,7 +118,8 @@ def audit(app: AppContext, no_record: bool) -> None:
     """Compare retention policy and schema with what is stored; exit 1 on any breach."""
     result = _audit(app, record=not no_record)
     for finding in result.findings:
-        err_console.print(f"[red]{finding.check}[/] {finding.series}: {finding.detail}")
+        err_console.print(f"[red]{escape(finding.check)}[/] {escape(finding.series)}: "
+                          f"{escape(finding.detail)}", soft_wrap=True)
     if not result.ok:
         raise click.exceptions.Exit(1)
     console.print(f"[green]audit passed[/]: {len(result.series_checked)} series within policy")
@@ -142,7 +146,8 @@ def report(app: AppContext, out: Path | None) -> None:
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
-        console.print(f"report written to {out} (audit {'PASS' if result.ok else 'FAIL'})")
+        verdict = "PASS" if result.ok else "FAIL"
+        console.print(f"report written to {escape(str(out))} (audit {verdict})")
 
 
 @privacy.command()
@@ -156,24 +161,6 @@ def budget(app: AppContext) -> None:
             console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g} on"
                           f" the worst day; {state.total:.4g} in total over {state.releases}"
                           " releases")
-
-
-class LocalDay(click.ParamType):  # type: ignore[type-arg]
-    """A local calendar day, ``YYYY-MM-DD``; ranges of them are inclusive at both ends."""
-
-    name = "YYYY-MM-DD"
-
-    def convert(self, value: object, param: click.Parameter | None,
-                ctx: click.Context | None) -> dt.date:
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a day (YYYY-MM-DD)", param, ctx)
-
-
-LOCAL_DAY = LocalDay()
 
 
 def _store_name(settings: KernelSettings) -> str:
@@ -269,7 +256,7 @@ def export(
                 first=first, last=last, period=period, out_dir=out_dir,
             )
     except PrivacyError as err:
-        err_console.print(f"[bold red]refused:[/] {err}")
+        err_console.print(f"[bold red]refused:[/] {escape(str(err))}", soft_wrap=True)
         raise click.exceptions.Exit(3) from err
     finally:
         store.close()
