@@ -4,6 +4,8 @@ prometheus-client's own OpenMetrics parser; health and readiness answered from r
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as classic_f
 
 from devkit.services import Mosquitto
 from softplace import observe
+from softplace.consumer import ConsumerCounts
 from softplace.mqtt import connect_async, make_client
 from softplace.settings import ObserveSettings
 from tests.e2e.stack import wait_for
@@ -150,3 +153,35 @@ def test_observe_a_raising_check_is_not_ready() -> None:
 
     assert observe.run_checks({"store": observe.succeeds(broken), "ok": lambda: True}) == {
         "store": False, "ok": True}
+
+
+def test_observe_promtool_accepts_the_exposition() -> None:
+    """Prometheus's own linter on every metric we define (names, units, help, types)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool missing: install Debian's prometheus (scripts/test.sh does)",
+                    pytrace=False)
+    registry = observe.new_registry()
+    observe.consumer_metrics(registry, _Idle())
+    observe.dead_letter_reasons(registry).labels(reason="malformed_json").inc()
+    observe.gateway_metrics(registry, outbox_depth=lambda: 3, outbox_oldest_age_s=lambda: 12.5,
+                            forwarder_inflight=lambda: 1, forwarded=lambda: 9, parked=lambda: 0)
+    observe.store_metrics(registry).write_seconds.observe(0.01)
+    observe.detector_metrics(registry, lag_s=lambda: 4.0, checkpoint_age_s=lambda: 1.0,
+                             late_dropped=lambda: 0)
+    server = observe.ObserveServer("127.0.0.1", 0, registry)
+    server.start()
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.port}{observe.METRICS_PATH}",
+                         timeout=TIMEOUT_S).text
+    finally:
+        server.stop()
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""  # no lint warning either
+
+
+class _Idle:
+    counts = ConsumerCounts()
+    queued = 0
