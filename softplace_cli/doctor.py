@@ -77,6 +77,8 @@ class Probe:
     clock: Callable[[], float] = time.time
     broker_timeout_s: float = BROKER_TIMEOUT_S
     skew_listen_s: float = SKEW_LISTEN_S
+    disk_warn_bytes: int = DISK_WARN_BYTES
+    disk_fail_bytes: int = DISK_FAIL_BYTES
 
 
 # -- configuration and registry --------------------------------------------------------------
@@ -292,13 +294,13 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def check_outbox_disk(state_dir: Path) -> Check:
+def check_outbox_disk(state_dir: Path, probe: Probe) -> Check:
     free = shutil.disk_usage(_existing_parent(state_dir)).free
     detail = f"{free / (1 << 30):.1f} GiB free for {state_dir}"
     fix = "free disk space or move gateway.state_dir: the outbox grows while upstream is away"
-    if free < DISK_FAIL_BYTES:
+    if free < probe.disk_fail_bytes:
         return Check("outbox disk", Status.FAIL, detail, fix)
-    if free < DISK_WARN_BYTES:
+    if free < probe.disk_warn_bytes:
         return Check("outbox disk", Status.WARN, detail, fix)
     return Check("outbox disk", Status.OK, detail)
 
@@ -331,7 +333,7 @@ def diagnose(load: Callable[[], KernelSettings], probe: Probe | None = None) -> 
     gateway = settings.section(GatewaySettings)
     if registry is not None:
         checks.append(check_silent_sensors(settings, registry, gateway.sensor_stale_s, probe))
-    checks.append(check_outbox_disk(gateway.state_dir))
+    checks.append(check_outbox_disk(gateway.state_dir, probe))
     checks.append(check_ledger(settings.section(PrivacySettings).ledger_path))
     return checks
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 import time
@@ -105,6 +106,28 @@ def test_doctor_bad_configuration_fails_alone() -> None:
     checks = diagnose(load, FAST)
     assert [(c.name, c.status) for c in checks] == [("configuration", Status.FAIL)]
     assert "softplace.yaml:3" in checks[0].detail
+
+
+def test_doctor_bad_registry_fails_and_skips_what_needs_it(
+    tmp_path: Path, mosquitto: Mosquitto,
+) -> None:
+    registry = tmp_path / "registry.yaml"
+    registry.write_text("version: 1\nsites: []\n")
+    found = _statuses(_settings(tmp_path, mosquitto.settings, registry=registry))
+    assert found["registry"][0] is Status.FAIL
+    assert "clock skew" not in found and "sensors" not in found
+    assert found["broker"][0] is Status.OK
+
+
+def test_doctor_outbox_disk_below_the_thresholds(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    settings = _settings(tmp_path, mosquitto.settings)
+    tight = Probe(clock=lambda: NOW, skew_listen_s=0.1, disk_warn_bytes=free * 4)
+    full = Probe(clock=lambda: NOW, skew_listen_s=0.1, disk_fail_bytes=free * 4,
+                 disk_warn_bytes=free * 8)
+    assert _statuses(settings, tight)["outbox disk"][0] is Status.WARN
+    assert _statuses(settings, full)["outbox disk"][0] is Status.FAIL
+    assert not (tmp_path / "gateway").exists()  # measured on its nearest existing parent
 
 
 def test_doctor_unreachable_broker_fails(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@ prometheus-client's own OpenMetrics parser; health and readiness answered from r
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as paho
@@ -141,6 +143,33 @@ def test_observe_readyz_follows_the_broker_and_the_outbox(
     finally:
         consumer.stop()
         server.stop()
+
+
+def test_observe_readyz_turns_not_ready_when_the_broker_goes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest,
+) -> None:
+    broker = Mosquitto(tmp_path / "broker")  # our own: this test kills it
+    broker.start()
+    topic, client_id = _names(request)
+    consumer = Recorder(broker.settings, topic, client_id)
+    server = observe.ObserveServer("127.0.0.1", 0, observe.new_registry(process=False),
+                                   {"broker": observe.broker_connected(consumer.client)})
+    server.start()
+    ready = f"http://127.0.0.1:{server.port}{observe.READY_PATH}"
+    try:
+        started(consumer)
+        assert httpx.get(ready, timeout=TIMEOUT_S).status_code == 200
+        with caplog.at_level(logging.WARNING):
+            broker.kill()
+            wait_for(lambda: httpx.get(ready, timeout=TIMEOUT_S).status_code == 503, TIMEOUT_S,
+                     "still ready without a broker")
+            wait_for(lambda: f"127.0.0.1:{broker.port}" in caplog.text, TIMEOUT_S,
+                     "the lost broker's address was never logged")
+        assert "retries after" in caplog.text
+    finally:
+        consumer.stop()
+        server.stop()
+        broker.stop()
 
 
 def test_observe_serve_is_off_without_a_port() -> None:
