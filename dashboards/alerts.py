@@ -27,6 +27,7 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from dashboards.spec import DATASOURCE_UID
 from softplace.schema import SERIES, SeriesName
@@ -150,8 +151,11 @@ def rule(alert: Alert) -> alerting.Rule:
              .relative_time_range(alerting_model.RelativeTimeRange(from_val=alert.window_s,
                                                                    to=0))
              .model(model))
-    reduce = expr.TypeReduce().ref_id(REDUCED).expression(QUERY).reducer(alert.reducer)
-    threshold = expr.TypeThreshold().ref_id(CONDITION).expression(REDUCED).conditions([
+    expressions = dashboard_model.DataSourceRef(type_val=EXPRESSION_UID, uid=EXPRESSION_UID)
+    reduce = (expr.TypeReduce().datasource(expressions).ref_id(REDUCED).expression(QUERY)
+              .reducer(alert.reducer))
+    threshold = expr.TypeThreshold().datasource(expressions).ref_id(CONDITION).expression(
+        REDUCED).conditions([
         expr.ExprTypeThresholdConditions().evaluator(
             expr.ExprTypeThresholdConditionsEvaluator().type(alert.op).params([alert.threshold]))
     ])

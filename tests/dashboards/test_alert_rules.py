@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from grafana_foundation_sdk.models import alerting as alerting_model
 
 from dashboards import alerts
 from dashboards.grafana_expand import Expansion, TimeRange, expand
@@ -131,6 +132,8 @@ def test_alert_rules_committed_file_is_current_and_stable() -> None:
     for provisioned in rules:
         assert provisioned["condition"] == alerts.CONDITION
         # Grafana interpolates $VARS in provisioned labels (not in the query model): none here
+        loaded = alerting_model.Rule.from_json(provisioned)  # the SDK's typed model reads it
+        assert loaded.uid == provisioned["uid"] and len(loaded.data) == 3
         outside_model = {k: v for k, v in provisioned.items() if k != "data"}
         assert "$" not in json.dumps(outside_model), provisioned["uid"]
         assert {q["refId"] for q in provisioned["data"]} == {"A", "B", "C"}
