@@ -349,11 +349,13 @@ def render(checks: list[Check]) -> Table:
 
 
 @click.command("doctor")
+@click.option("--listen-s", type=click.FloatRange(min=0), default=SKEW_LISTEN_S,
+              show_default=True, help="how long to listen to live sensor readings for clock skew")
 @pass_app
 @click.pass_context
-def doctor(ctx: click.Context, app: AppContext) -> None:
+def doctor(ctx: click.Context, app: AppContext, listen_s: float) -> None:
     """Check configuration, registry, broker, InfluxDB, store, clocks, sensors, disk, ledger."""
-    checks = diagnose(lambda: app.settings)
+    checks = diagnose(lambda: app.settings, Probe(skew_listen_s=listen_s))
     console.print(render(checks))
     if any(c.status is Status.FAIL for c in checks):
         ctx.exit(EXIT_FAILED)

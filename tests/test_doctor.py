@@ -232,10 +232,10 @@ def test_doctor_command_exits_non_zero_on_a_failure(tmp_path: Path, mosquitto: M
     env = {"SOFTPLACE_MQTT__URL": mosquitto.settings.url,
            "SOFTPLACE_STORAGE__SQLITE_PATH": str(tmp_path / "none.sqlite"),
            "SOFTPLACE_GATEWAY__STATE_DIR": str(tmp_path / "gateway")}
-    result = CliRunner().invoke(cli, ["doctor"], env=env)
+    result = CliRunner().invoke(cli, ["doctor", "--listen-s", "0.1"], env=env)
     assert result.exit_code == 1, result.output
     assert "does not exist" in result.output
     _healthy_store(tmp_path / "none.sqlite")
-    assert CliRunner().invoke(cli, ["doctor"], env=env).exit_code == 0
+    assert CliRunner().invoke(cli, ["doctor", "--listen-s", "0.1"], env=env).exit_code == 0
 
 
