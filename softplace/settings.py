@@ -124,6 +124,15 @@ class RetentionSettings(Section):
         ]
 
 
+class ObserveSettings(Section):
+    host: str = Field(default="127.0.0.1", description="address /metrics and the health "
+                      "endpoints listen on; 0.0.0.0 in a container")
+    port: int | None = Field(default=None, ge=0, le=65535,
+                             description="their port; null = off, 0 = any free port")
+    outbox_ready_max: int = Field(default=10000, ge=1,
+                                  description="outbox rows at which /readyz turns not-ready")
+
+
 
 
 SectionT = TypeVar("SectionT", bound=StageSection)
@@ -137,6 +146,7 @@ class KernelSettings(Section):
     influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    observe: ObserveSettings = Field(default_factory=ObserveSettings)
 
     def stage_sections(self) -> Iterator[StageSection]:
         for name in type(self).model_fields:

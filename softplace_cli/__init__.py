@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "export": "privacy.commands:export",
     "dashboards": "dashboards.commands:dashboards",
     "web": "web.commands:web",
+    "doctor": "softplace_cli.doctor:doctor",
 }
 
 

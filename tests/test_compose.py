@@ -191,6 +191,8 @@ def test_compose_grafana_gets_every_provisioning_variable() -> None:
     provisioning = ROOT / "dashboards" / "provisioning"
     needed = set()
     for path in provisioning.rglob("*.yaml"):
+        if path.parent.name == "alerting":  # rule models keep $timeFilter: not interpolated
+            continue
         needed |= variables_in(path.read_text())
     assert needed
     assert needed <= set(grafana["environment"]), sorted(needed - set(grafana["environment"]))

@@ -1,0 +1,200 @@
+"""The provisioned alert rules: each rule's query run against the real influxd (or, for the
+services' own metrics, evaluated by the real promtool) on data that must fire it and data
+that must not. The condition is read from the generated rule (its reduce and threshold
+expressions), so the test checks what Grafana will evaluate, not a copy of it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from grafana_foundation_sdk.models import alerting as alerting_model
+
+from dashboards import alerts
+from dashboards.grafana_expand import Expansion, TimeRange, expand
+from softplace.storage.base import Sample
+from softplace.storage.influx import InfluxStore
+
+MIN_MS = 60_000
+HOUR_MS = 60 * MIN_MS
+Rows = Callable[[int], list[Sample]]
+
+
+def _models(alert: alerts.Alert) -> dict[str, dict[str, Any]]:
+    return {q["refId"]: q["model"] for q in alerts.rule_json(alert)["data"]}
+
+
+REDUCERS: dict[str, Callable[[list[float]], float]] = {
+    "last": lambda v: v[-1], "max": max, "min": min, "sum": sum,
+    "mean": lambda v: sum(v) / len(v), "count": lambda v: float(len(v)),
+}
+
+
+def _reduce(values: list[float], reducer: str) -> float:
+    return REDUCERS[reducer](values)
+
+
+def _fires(value: float, evaluator: dict[str, Any]) -> bool:
+    threshold = float(evaluator["params"][0])
+    return value > threshold if evaluator["type"] == "gt" else value < threshold
+
+
+def _firing(store: InfluxStore, alert: alerts.Alert, now_ms: int) -> set[tuple[str, ...]]:
+    """The label sets the rule fires for: query A on influxd over the rule's relative time
+    range, reduced by B, held to C."""
+    models = _models(alert)
+    window_min = alerts.rule_json(alert)["data"][0]["relativeTimeRange"]["from"] // 60
+    query = expand(models[alerts.QUERY]["query"],
+                   Expansion({}, TimeRange(f"now-{window_min}m", "now"), now_ms))
+    response = httpx.get(f"{store.settings.url}/query", timeout=30, params={
+        "db": store.settings.database, "q": query, "epoch": "ms"})
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert "error" not in result, f"{query}: {result}"
+    fired = set()
+    for series in result.get("series", []):
+        values = [float(row[1]) for row in series["values"] if row[1] is not None]
+        if not values:
+            continue
+        reduced = _reduce(values, models[alerts.REDUCED]["reducer"])
+        if _fires(reduced, models[alerts.CONDITION]["conditions"][0]["evaluator"]):
+            fired.add(tuple(sorted(series.get("tags", {}).values())))
+    return fired
+
+
+def _health(device: str, online: int, battery: float, t: int) -> Sample:
+    return Sample("sensor_health", {"site": "s1", "device": device, "room": "r1"},
+                  {"online": online, "last_seen": t / 1000, "battery_pct": battery}, t)
+
+
+def _breach(room: str, t: int) -> Sample:
+    return Sample("breach", {"site": "s1", "building": "b", "floor": "f", "room": room,
+                             "kind": "office"},
+                  {"duration_s": 5 * 3600.0, "limit_s": 4 * 3600.0, "end_ms": t + 5 * HOUR_MS},
+                  t)
+
+
+def _deadletters(n: int, now: int) -> list[Sample]:
+    return [Sample("deadletter", {"site": "s1", "reason": "unknown_device"},
+                   {"n": 1, "topic": "softplace/v1/s1/dev/x/reading"}, now - (i + 1) * 1000)
+            for i in range(n)]
+
+
+# uid -> (points that fire it, the label set expected, points that must not fire it)
+CASES: dict[str, tuple[Rows, tuple[str, ...], Rows]] = {
+    "softplace-sensor-offline": (
+        lambda now: [_health("d-off", 0, 80, now - m * MIN_MS) for m in range(1, 40, 5)],
+        ("d-off", "s1"),
+        # came back online ten minutes ago: still within the window, so not offline throughout
+        lambda now: [_health("d-back", 1 if m <= 10 else 0, 80, now - m * MIN_MS)
+                     for m in range(1, 40, 5)],
+    ),
+    "softplace-battery-low": (
+        lambda now: [_health("d-low", 1, 30, now - 2 * HOUR_MS),
+                     _health("d-low", 1, 15, now - MIN_MS)],
+        ("d-low", "s1"),
+        # low long ago, since replaced: the last reading counts
+        lambda now: [_health("d-new", 1, 10, now - 3 * HOUR_MS),
+                     _health("d-new", 1, 95, now - MIN_MS)],
+    ),
+    "softplace-deadletters-high": (
+        lambda now: _deadletters(alerts.DEADLETTERS_PER_HOUR + 5, now),
+        ("s1",),
+        lambda now: [*_deadletters(alerts.DEADLETTERS_PER_HOUR - 5, now),
+                     *[Sample("deadletter", {"site": "s1", "reason": "schema"},
+                              {"n": 1, "topic": "t"}, now - 2 * HOUR_MS - i * 1000)
+                       for i in range(50)]],  # a burst two hours ago is outside the window
+    ),
+    "softplace-breach-today": (
+        lambda now: [_breach("r-breach", now - 3 * HOUR_MS)],
+        ("r-breach", "s1"),
+        lambda now: [_breach("r-old", now - 30 * HOUR_MS)],  # yesterday's
+    ),
+}
+INFLUX_ALERTS = [a for a in alerts.ALERTS if a.source == "influxdb"]
+PROMETHEUS_ALERTS = [a for a in alerts.ALERTS if a.source == "prometheus"]
+
+
+def test_alert_rules_committed_file_is_current_and_stable() -> None:
+    assert alerts.render() == alerts.render()
+    assert not alerts.stale(), "stale: run python -m dashboards.alerts"
+    data = yaml.safe_load(alerts.PROVISIONING_FILE.read_text())
+    rules = data["groups"][0]["rules"]
+    assert [r["uid"] for r in rules] == [a.uid for a in alerts.ALERTS]
+    for provisioned in rules:
+        assert provisioned["condition"] == alerts.CONDITION
+        # Grafana interpolates $VARS in provisioned labels (not in the query model): none here
+        loaded = alerting_model.Rule.from_json(provisioned)  # the SDK's typed model reads it
+        assert loaded.uid == provisioned["uid"] and len(loaded.data) == 3
+        outside_model = {k: v for k, v in provisioned.items() if k != "data"}
+        assert "$" not in json.dumps(outside_model), provisioned["uid"]
+        assert {q["refId"] for q in provisioned["data"]} == {"A", "B", "C"}
+
+
+def test_alert_rules_every_influx_rule_has_a_case() -> None:
+    assert {a.uid for a in INFLUX_ALERTS} == set(CASES)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("alert", INFLUX_ALERTS, ids=lambda a: a.uid)
+def test_alert_rules_influx_query_fires_on_its_fault_only(
+    influx_store: InfluxStore, alert: alerts.Alert,
+) -> None:
+    fire, labels, quiet = CASES[alert.uid]
+    now_ms = int(time.time() * 1000)
+    influx_store.write(quiet(now_ms))
+    assert _firing(influx_store, alert, now_ms) == set()
+    influx_store.write(fire(now_ms))
+    assert _firing(influx_store, alert, now_ms) == {labels}
+
+
+def _promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool missing: install Debian's prometheus (scripts/test.sh does)",
+                    pytrace=False)
+    return found
+
+
+# uid -> (series that fire it, series that must not), promtool's input_series notation
+PROM_CASES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "softplace-outbox-growing": ("0+10x40", "500+0x40", {"site": "s1"}),  # +10/min, steady
+    "softplace-detector-lag": ("2000+0x40", "120+0x40", {}),  # max() keeps no label
+}
+PROM_METRICS = {"softplace-outbox-growing": "softplace_outbox_messages",
+                "softplace-detector-lag": "softplace_detector_lag_seconds"}
+
+
+@pytest.mark.services  # runs a subprocess
+@pytest.mark.parametrize("alert", PROMETHEUS_ALERTS, ids=lambda a: a.uid)
+def test_alert_rules_prometheus_query_fires_on_its_fault_only(
+    tmp_path: Path, alert: alerts.Alert,
+) -> None:
+    models = _models(alert)
+    evaluator = models[alerts.CONDITION]["conditions"][0]["evaluator"]
+    op = {"gt": ">", "lt": "<"}[evaluator["type"]]
+    rules = {"groups": [{"name": "softplace", "rules": [{
+        "alert": alert.uid, "expr": f"({models[alerts.QUERY]['expr']}) {op} "
+                                    f"{evaluator['params'][0]}", "for": alert.pending}]}]}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
+    fire, quiet, labels = PROM_CASES[alert.uid]
+    metric = PROM_METRICS[alert.uid]
+    tests = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": [{"series": f'{metric}{{site="s1"}}', "values": fire}],
+         "alert_rule_test": [{"eval_time": "35m", "alertname": alert.uid,
+                              "exp_alerts": [{"exp_labels": labels}]}]},
+        {"interval": "1m", "input_series": [{"series": f'{metric}{{site="s1"}}', "values": quiet}],
+         "alert_rule_test": [{"eval_time": "35m", "alertname": alert.uid, "exp_alerts": []}]},
+    ]}
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    done = subprocess.run([_promtool(), "test", "rules", "tests.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
