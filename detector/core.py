@@ -16,6 +16,7 @@ samples), ``checkpoint``, ``importer``, ``report`` and ``commands``; an import c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,14 @@ class SiteDetector:
             self.unknown_room_events += 1
             return False
         return pipeline.tracker.push_reading(ts_ms, count)
+
+    def push_readings(self, room: str, times_ms: Sequence[int], counts: Sequence[int]) -> int:
+        """Readings of one room as columns (time-ordered); returns how many were accepted."""
+        pipeline = self.rooms.get(room)
+        if pipeline is None:
+            self.unknown_room_events += len(times_ms)
+            return 0
+        return len(times_ms) - pipeline.tracker.push_readings(times_ms, counts)
 
     def push_status(self, room: str, device: str, ts_ms: int, online: bool) -> bool:
         pipeline = self.rooms.get(room)

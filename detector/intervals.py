@@ -25,7 +25,8 @@ in time order, partitioning ``[origin, resolved_ms)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -90,6 +91,22 @@ class RoomTracker:
             return False
         self._buffer.append((ts_ms, _READING, count, False))
         return True
+
+    def push_readings(self, times_ms: Sequence[int], counts: Sequence[int]) -> int:
+        """Queue readings given as two columns (time-ordered); returns how many were too
+        late (dropped). The same as ``push_reading`` for each, without a call per reading."""
+        if not times_ms:
+            return 0
+        clock = self.clock_ms
+        rows = zip(times_ms, itertools.repeat(_READING), counts, itertools.repeat(False))
+        if times_ms[0] >= clock:
+            self._buffer.extend(rows)
+            return 0
+        before = len(self._buffer)
+        self._buffer.extend(row for row in rows if row[0] >= clock)
+        late = len(times_ms) - (len(self._buffer) - before)
+        self.late_dropped += late
+        return late
 
     def push_status(self, ts_ms: int, device: str, online: bool) -> bool:
         """Queue a sensor online/offline event; False when too late (dropped)."""

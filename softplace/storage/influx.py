@@ -9,9 +9,11 @@ fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our dur
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -19,11 +21,14 @@ from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, series
+from softplace.schema import SERIES, RoomCountField, SeriesName, series
 from softplace.settings import InfluxSettings
-from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
 
 log = logging.getLogger(__name__)
+
+QUERY_CHUNK = 10_000  # rows per chunk of an ordinary query's answer
+COUNTS_CHUNK = 100_000  # rows per chunk of the detector's narrow read: fewer, larger lines
 
 
 def quote_ident(name: str) -> str:
@@ -86,7 +91,7 @@ class InfluxStore:
         """Run InfluxQL (chunked) and return the result statements' series, merged."""
         params = {
             "db": self.settings.database, "q": query, "epoch": "ms",
-            "chunked": "true", "chunk_size": "10000",
+            "chunked": "true", "chunk_size": str(QUERY_CHUNK),
         }
         try:
             if method == "POST":
@@ -134,6 +139,32 @@ class InfluxStore:
                     samples.append(Sample(series_name, sample_tags, fields, int(record["time"])))
         samples.sort(key=lambda s: (s.time_ms, sorted(s.tags.items())))
         return samples
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        """Narrow InfluxQL (time and ``count`` only, grouped by room), chunked JSON read
+        line by line; each chunk's rows go straight into the room's arrays."""
+        query = (
+            f"SELECT {quote_ident(RoomCountField.COUNT)} FROM {self._from(SeriesName.ROOM_COUNT)}"
+            f" WHERE {quote_ident('site')} = {quote_literal(site)}"
+            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident('room')}"
+        )
+        params = {
+            "db": self.settings.database, "q": query, "epoch": "ms",
+            "chunked": "true", "chunk_size": str(COUNTS_CHUNK),
+        }
+        found: dict[str, CountColumns] = {}
+        try:
+            with self._http.stream("GET", "/query", params=params) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise StorageError(f"InfluxDB query failed ({response.status_code}): "
+                                       f"{_error_text(response)}; query: {query}")
+                for line in response.iter_lines():
+                    if line.strip():
+                        _add_count_rows(found, json.loads(line), query)
+        except httpx.HTTPError as err:
+            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+        return found
 
     def _from(self, series_name: str) -> str:
         rp = series(series_name).family.value
@@ -223,6 +254,24 @@ class InfluxStore:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query: str) -> None:
+    """One chunk of the narrow read: rows ``[time, count]`` per room, appended in C."""
+    for result in chunk.get("results", []):
+        if "error" in result:
+            raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
+        for block in result.get("series", []):
+            room = (block.get("tags") or {}).get("room")
+            rows: Iterable[list[int]] = block.get("values") or []
+            if not room:
+                continue
+            flat = array("q", itertools.chain.from_iterable(rows))
+            columns = found.get(room)
+            if columns is None:
+                columns = found[room] = CountColumns()
+            columns.times_ms.extend(flat[0::2])
+            columns.counts.extend(flat[1::2])
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:
