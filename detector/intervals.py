@@ -25,7 +25,9 @@ in time order, partitioning ``[origin, resolved_ms)``.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +54,7 @@ SegmentSink = Callable[[int, int, State, int], None]
 
 _HEALTH, _READING = 0, 1  # at one instant, sensor status applies before a reading
 _NEVER = 1 << 62
+_TIME = operator.itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +137,14 @@ class RoomTracker:
             buffer.sort()
             cut = len(buffer)
             if buffer[-1][0] >= watermark_ms:
-                cut = next(i for i, item in enumerate(buffer) if item[0] >= watermark_ms)
+                cut = bisect.bisect_left(buffer, watermark_ms, key=_TIME)
             ready, self._buffer = buffer[:cut], buffer[cut:]
+            reading, status = self._reading, self._status
             for ts, kind, value, online in ready:
                 if kind == _READING:
-                    self._reading(ts, int(value))
+                    reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
                 else:
-                    self._status(ts, str(value), online)
+                    status(ts, str(value), online)
         self._expire(watermark_ms, watermark_ms)
         self.clock_ms = watermark_ms
 
@@ -186,7 +190,12 @@ class RoomTracker:
         self._switch(at_ms, State.UNKNOWN, 0)
 
     def _reading(self, ts: int, count: int) -> None:
-        self._expire(ts, ts)
+        # _expire(ts, ts) has work only when a deadline is due; most readings have none
+        pending, last = self.pending_zero_ms, self.last_reading_ms
+        if (pending is not None and pending + self._hold <= ts) or (
+            last is not None and last + self._heartbeat < ts
+        ):
+            self._expire(ts, ts)
         if self._offline and (self._devices or self._seen) <= self._offline:
             self._offline.clear()  # all were offline, yet a reading: some sensor is back
         self.last_reading_ms = ts
