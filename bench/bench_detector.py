@@ -304,7 +304,7 @@ def _decode(body: bytes, accept: str) -> int:
             columns.times_ms.append(int(ts))
             columns.counts.append(int(count))
     elif accept == "application/x-msgpack":
-        import msgpack  # type: ignore[import-not-found,unused-ignore]
+        import msgpack  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
         for chunk in msgpack.Unpacker(io.BytesIO(body), raw=False):
             _add_rows(found, chunk)
