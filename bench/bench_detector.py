@@ -324,6 +324,13 @@ def _add_rows(found: dict[str, CountColumns], chunk: dict[str, Any]) -> None:
             columns.counts.extend(flat[1::2])
 
 
+def add(rows: list[tuple[str, int, Timed]], what: str, readings: int, result: Timed) -> None:
+    """Keep a figure and print it at once: a long run stopped later keeps what it measured."""
+    rows.append((what, readings, result))
+    console.print(f"  {what}: {result.points:,} points, {result.wall_s:.2f} s wall, "
+                  f"{result.cpu_s:.2f} s CPU")
+
+
 def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str, int, Timed]]:
     """(what, readings represented, timing) rows for the influxd figures."""
     rows: list[tuple[str, int, Timed]] = []
@@ -336,13 +343,13 @@ def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str
             store.apply_retention(RetentionSettings(raw_days=days_kept(data)).policies())
             console.print(f"writing {data.points:,} change-only points to influxd")
             wrote = timed(lambda: write_points(server, "bench", line_protocol(site, data.sparse)))
-            rows.append(("influxd write, change-only (line protocol)", data.readings, wrote))
+            add(rows, "influxd write, change-only (line protocol)", data.readings, wrote)
             settings = DetectorSettings()
             analysed = timed(lambda: run_site_batch(
                 store, site, data.start_ms, end_ms, settings=settings, write=False).readings)
-            rows.append(("influxd read + detector batch, change-only", data.readings, analysed))
-            rows.append(("influxd room_counts read only, change-only", data.readings,
-                         timed(lambda: read_all(store, site.id, data.start_ms, end_ms))))
+            add(rows, "influxd read + detector batch, change-only", data.readings, analysed)
+            add(rows, "influxd room_counts read only, change-only", data.readings,
+                timed(lambda: read_all(store, site.id, data.start_ms, end_ms)))
             for label, accept in (("JSON", "application/json"), ("CSV", "application/csv"),
                                   ("msgpack", "application/x-msgpack")):
                 try:
@@ -357,8 +364,8 @@ def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str
                 except ImportError:
                     console.print(f"{label}: msgpack not installed, skipped")
                     continue
-                rows.append((f"narrow read as {label}, {sizes[0] / 1e6:.0f} MB", data.readings,
-                             result))
+                add(rows, f"narrow read as {label}, {sizes[0] / 1e6:.0f} MB", data.readings,
+                    result)
             store.close()
             if dense_rooms:
                 dense_store = InfluxStore(server.settings_for("dense"))
@@ -366,12 +373,11 @@ def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str
                 columns = dense_columns(data, dense_rooms)
                 readings = dense_rooms * data.minutes
                 console.print(f"writing {readings:,} dense points to influxd")
-                rows.append((f"influxd write, dense, {dense_rooms} rooms", readings,
-                             timed(lambda: write_points(server, "dense",
-                                                        line_protocol(site, columns)))))
-                rows.append((f"influxd room_counts read only, dense, {dense_rooms} rooms",
-                             readings, timed(lambda: read_all(dense_store, site.id,
-                                                              data.start_ms, end_ms))))
+                add(rows, f"influxd write, dense, {dense_rooms} rooms", readings,
+                    timed(lambda: write_points(server, "dense", line_protocol(site, columns))))
+                add(rows, f"influxd room_counts read only, dense, {dense_rooms} rooms",
+                    readings, timed(lambda: read_all(dense_store, site.id, data.start_ms,
+                                                     end_ms)))
                 dense_store.close()
         finally:
             server.stop()
@@ -409,6 +415,7 @@ def main() -> None:
         ):
             console.print(f"detector {what}, {layout} ...")
             cpu = bench(site, source, dense)
+            console.print(f"  {source.readings / cpu:,.0f} readings/s CPU")
             rows.append((f"detector {what}, {layout}", source.readings,
                          Timed(source.readings if dense else source.points, cpu, cpu), goal))
     if not args.skip_influx:

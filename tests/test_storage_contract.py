@@ -206,3 +206,21 @@ def test_store_room_counts_agree_with_query_over_many_points(store: Store) -> No
         columns = got[tags["room"]]
         assert list(columns.times_ms) == [s.time_ms for s in expected]
         assert list(columns.counts) == [s.fields["count"] for s in expected]
+
+
+@pytest.mark.services
+def test_influx_room_counts_merge_a_room_split_across_chunks(influx_store: Store) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    influx_store.counts_chunk_rows = 7  # influxd then answers in many partial series
+    base = _now_ms() - 3_600_000
+    rooms = [{**ROOM, "room": f"r{i}"} for i in range(2)]
+    influx_store.write([
+        Sample("room_count", tags, {"count": i % 5, "sources": 1}, base + i * 1000)
+        for i in range(40) for tags in rooms
+    ])
+    got = influx_store.room_counts("s1", base, base + 40_000)
+    for tags in rooms:
+        assert list(got[tags["room"]].times_ms) == [base + i * 1000 for i in range(40)]
+        assert list(got[tags["room"]].counts) == [i % 5 for i in range(40)]

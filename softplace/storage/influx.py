@@ -54,6 +54,8 @@ def to_line(sample: Sample) -> str:
 class InfluxStore:
     """Implements :class:`softplace.storage.base.Store` on InfluxDB's v1 API."""
 
+    counts_chunk_rows = COUNTS_CHUNK
+
     def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
         auth = None
@@ -150,7 +152,7 @@ class InfluxStore:
         )
         params = {
             "db": self.settings.database, "q": query, "epoch": "ms",
-            "chunked": "true", "chunk_size": str(COUNTS_CHUNK),
+            "chunked": "true", "chunk_size": str(self.counts_chunk_rows),
         }
         found: dict[str, CountColumns] = {}
         try:
