@@ -9,6 +9,7 @@ import pytest
 from softplace.errors import UnknownSeriesError
 from softplace.schema import Family, SeriesName
 from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.storage.influx import MSGPACK
 
 DAY_MS = 86_400_000
 ROOM = {"site": "s1", "building": "b", "floor": "f", "room": "r1", "kind": "office"}
@@ -224,3 +225,21 @@ def test_influx_room_counts_merge_a_room_split_across_chunks(influx_store: Store
     for tags in rooms:
         assert list(got[tags["room"]].times_ms) == [base + i * 1000 for i in range(40)]
         assert list(got[tags["room"]].counts) == [i % 5 for i in range(40)]
+    # influxd 1.x answers the narrow read in msgpack, the path room_counts decodes
+    answer = influx_store._http.get("/query", headers={"Accept": MSGPACK}, params={
+        "db": influx_store.settings.database, "q": "SHOW MEASUREMENTS", "chunked": "true"})
+    assert answer.headers["content-type"].startswith(MSGPACK)
+
+
+@pytest.mark.services
+def test_influx_room_counts_read_json_from_a_server_without_msgpack(
+    influx_store: Store,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    base = _now_ms() - 60_000
+    influx_store.write([Sample("room_count", ROOM, {"count": 4, "sources": 1}, base)])
+    influx_store.counts_accept = "application/json"  # influxd then answers in JSON lines
+    got = influx_store.room_counts("s1", base, base + 1)
+    assert (list(got["r1"].times_ms), list(got["r1"].counts)) == ([base], [4])
