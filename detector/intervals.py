@@ -140,11 +140,22 @@ class RoomTracker:
                 cut = bisect.bisect_left(buffer, watermark_ms, key=_TIME)
             ready, self._buffer = buffer[:cut], buffer[cut:]
             reading, status = self._reading, self._status
+            beat, unknown = self._heartbeat, State.UNKNOWN
             for ts, kind, value, online in ready:
-                if kind == _READING:
-                    reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
-                else:
+                if kind != _READING:
                     status(ts, str(value), online)
+                    continue
+                last = self.last_reading_ms
+                # a repeat of the count in force, no deadline due, no sensor offline: all
+                # that _reading would do is move the heartbeat (most change-only points)
+                if (
+                    value == self.count and last is not None and ts <= last + beat
+                    and self.pending_zero_ms is None and not self._offline
+                    and self.state is not unknown
+                ):
+                    self.last_reading_ms = ts
+                else:
+                    reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
         self._expire(watermark_ms, watermark_ms)
         self.clock_ms = watermark_ms
 
