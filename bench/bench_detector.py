@@ -1,46 +1,79 @@
-"""Detector throughput, batch and streaming, against the InfluxDB read of the same data.
+"""Detector throughput, batch and streaming, and the read + analysis of a month from influxd.
 
-    .venv/bin/python bench/bench_detector.py [--rooms 1000 --days 30 --influx-rooms 100]
+    .venv/bin/python bench/bench_detector.py [--rooms 1000 --days 30 --dense-influx-rooms 100]
 
-Synthetic site: ``--rooms`` rooms, one reading a minute each for ``--days`` days (Mon-Fri
-08:00-18:00 opening hours, Europe/Paris, meetings of random length and size). Prints:
+Synthetic site: ``--rooms`` rooms, a count a minute each for ``--days`` days (meetings of
+random length and size between 07:00 and 19:00, Europe/Paris). Each room's minute counts
+are stored two ways:
 
-* batch: the detector driven in 6-hour steps (what ``run_batch`` does per chunk);
-* streaming: the same readings in arrival order with the watermark trailing by the
-  reorder window and advanced every simulated minute (what the service does, at most);
-* influxd read: the same rooms' points written to a private influxd (devkit/services.py),
-  then read back with ``InfluxStore.query`` in the batch's 6-hour chunks. Reading
-  ``--influx-rooms`` rooms (all by default when small) keeps the run to minutes; the
-  figure is readings per second, so it compares directly.
+* dense: one point a minute, what a store holding every reading would have;
+* change-only: a point when the count changes and at least once per ``HEARTBEAT_MIN``
+  (what ingest stores), the same sample-and-hold series with far fewer points.
 
-Readings per second and the ratios are printed; the detector must not be the bottleneck
-of a batch recompute (the store read is the ceiling).
+Figures are in CPU time of this process (``time.process_time``), so they hold under load,
+and in "readings represented": a change-only point stands for the minutes it holds, so
+both layouts count the same ``rooms x days x 1440`` readings. Printed:
+
+* batch: ``run_chunks`` (what ``run_batch`` runs) over an in-memory ``room_counts`` in the
+  default 6-hour chunks, dense and change-only;
+* streaming: the same loop stepped every simulated minute with the watermark trailing by
+  the reorder window (what the service does, at most), dense and change-only;
+* influxd: the change-only points of every room written to a private influxd
+  (devkit/services.py), then ``run_site_batch`` over the whole range, reading through
+  ``InfluxStore.room_counts``: read and analysed, wall and CPU seconds; then the bare
+  narrow read in JSON, CSV and (when the msgpack package is installed) msgpack, and the
+  dense layout for ``--dense-influx-rooms`` rooms.
+
+The targets (issue 11) are printed as ratios: batch >= 5 M readings/s, streaming >=
+200 k readings/s, the month read from influxd and analysed in < 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import csv
 import datetime as dt
+import io
+import itertools
+import json
+import math
+import os
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from detector.core import SiteDetector
+from detector.batch import run_site_batch
+from detector.chunks import chunk_ms, detector_from, run_chunks
 from detector.settings import DetectorSettings
-from softplace.registry import Registry
+from devkit.services import Influxd
+from softplace.registry import Registry, Site
 from softplace.schema import RoomCountField, SeriesName
-from softplace.storage.base import Sample
-from softplace.timeutil import MS_PER_H, datetime_to_ms, s_to_ms
+from softplace.settings import RetentionSettings
+from softplace.storage.base import CountColumns, Sample, Store
+from softplace.storage.influx import InfluxStore
+from softplace.timeutil import datetime_to_ms, s_to_ms
 
 MIN = 60_000
-CHUNK = 6 * MS_PER_H  # the detector's default batch_chunk_h
-console = Console()
+MIN_PER_DAY = 24 * 60
+HEARTBEAT_MIN = 14  # change-only storage: a point at least this often: the detector's 15-min
+# heartbeat less one reading interval, so a stored series never goes stale between points
+MEETING_START_P = 0.03  # chance a free room's meeting starts in a given minute
+OPEN_HOURS = (7, 19)
+WRITE_BATCH = 50_000
+BATCH_TARGET = 5_000_000
+STREAM_TARGET = 200_000
+INFLUX_TARGET_S = 10.0
+console = Console(width=150)
 
 
 def make_site_registry(rooms: int) -> Registry:
@@ -65,152 +98,358 @@ def make_site_registry(rooms: int) -> Registry:
     })
 
 
-def minute_counts(rooms: list[str], start_ms: int, days: int, seed: int = 7) -> Iterator[
-    tuple[int, list[tuple[str, int]]]
-]:
-    """Per minute, each room's count: meetings start with 3 % chance, last 15-90 min."""
+# -- data -----------------------------------------------------------------------------------
+def minute_counts(rng: random.Random, minutes: int) -> array[int]:
+    """One room's count for each minute: meetings of 15-90 min and 1-8 people start with
+    MEETING_START_P a free minute within OPEN_HOURS (a geometric gap, so no draw a minute)."""
+    dense = array("q", bytes(8 * minutes))  # int64 like a store's answer: slices, no copies
+    log_free = math.log(1 - MEETING_START_P)
+    first, last = (h * 60 for h in OPEN_HOURS)
+    minute = 0
+    while minute < minutes:
+        minute += int(math.log(1 - rng.random()) / log_free)
+        if minute >= minutes:
+            break
+        of_day = minute % MIN_PER_DAY
+        if not first <= of_day < last:  # memoryless: jump to the next opening, draw again
+            minute += (first - of_day) % MIN_PER_DAY
+            continue
+        length = min(rng.randint(15, 90), minutes - minute)
+        dense[minute:minute + length] = array("q", [rng.randint(1, 8)]) * length
+        minute += length
+    return dense
+
+
+def change_only(dense: array[int], start_ms: int) -> CountColumns:
+    """The points ingest stores for these minute counts: each change, and a repeat when
+    HEARTBEAT_MIN passed since the room's last stored point."""
+    columns = CountColumns()
+    minute = 0
+    for count, run in itertools.groupby(dense):
+        length = len(list(run))
+        for at in range(minute, minute + length, HEARTBEAT_MIN):
+            columns.times_ms.append(start_ms + at * MIN)
+            columns.counts.append(count)
+        minute += length
+    return columns
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """Every room's minute counts (dense) and its change-only points."""
+
+    start_ms: int
+    minutes: int
+    dense: dict[str, array[int]]
+    sparse: dict[str, CountColumns]
+
+    @property
+    def readings(self) -> int:
+        return self.minutes * len(self.dense)
+
+    @property
+    def points(self) -> int:
+        return sum(len(c) for c in self.sparse.values())
+
+
+def site_data(site: Site, start_ms: int, days: int, seed: int = 7) -> SiteData:
     rng = random.Random(seed)
-    busy_until = dict.fromkeys(rooms, 0)
-    count = dict.fromkeys(rooms, 0)
-    for minute in range(days * 24 * 60):
-        ts = start_ms + minute * MIN
-        hour = (minute // 60) % 24
-        row = []
-        for room in rooms:
-            if ts >= busy_until[room]:
-                count[room] = 0
-                if 7 <= hour < 19 and rng.random() < 0.03:
-                    busy_until[room] = ts + rng.randint(15, 90) * MIN
-                    count[room] = rng.randint(1, 8)
-            row.append((room, count[room]))
-        yield ts, row
+    minutes = days * MIN_PER_DAY
+    dense = {p.room.id: minute_counts(rng, minutes) for p in site.placed_rooms()}
+    sparse = {room: change_only(counts, start_ms) for room, counts in dense.items()}
+    return SiteData(start_ms, minutes, dense, sparse)
 
 
-def bench_detector(registry: Registry, start_ms: int, days: int, streaming: bool) -> tuple[
-    int, float
-]:
-    site = registry.sites[0]
+class MemoryCounts:
+    """``Store.room_counts`` (and an empty ``sensor_health``) over SiteData, for timing
+    the detector alone: a read here costs a slice, not a round trip."""
+
+    def __init__(self, data: SiteData, dense: bool) -> None:
+        self.data = data
+        self.dense = dense
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        data = self.data
+        found: dict[str, CountColumns] = {}
+        if self.dense:
+            lo = max(0, -((data.start_ms - start_ms) // MIN))  # first minute >= start
+            hi = min(data.minutes, max(0, -((data.start_ms - end_ms) // MIN)))
+            if hi <= lo:
+                return found
+            times = array("q", range(data.start_ms + lo * MIN, data.start_ms + hi * MIN, MIN))
+            for room, counts in data.dense.items():
+                found[room] = CountColumns(times, counts[lo:hi])
+            return found
+        for room, columns in data.sparse.items():
+            lo = bisect.bisect_left(columns.times_ms, start_ms)
+            hi = bisect.bisect_left(columns.times_ms, end_ms, lo)
+            if hi > lo:
+                found[room] = CountColumns(columns.times_ms[lo:hi], columns.counts[lo:hi])
+        return found
+
+    def query(self, series_name: str, start_ms: int, end_ms: int,
+              tags: Mapping[str, str] | None = None) -> list[Sample]:
+        return []  # no sensor_health: every sensor online
+
+
+# -- detector alone ---------------------------------------------------------------------------
+def bench_batch(site: Site, data: SiteData, dense: bool) -> float:
+    """CPU seconds of the batch's chunk loop over the whole range."""
     settings = DetectorSettings()
-    rooms = [p.room.id for p in site.placed_rooms()]
-    detector = SiteDetector(site, settings, start_ms)
+    store = cast(Store, MemoryCounts(data, dense))
+    detector = detector_from(site, settings, data.start_ms)
+    end = data.start_ms + data.minutes * MIN + s_to_ms(settings.hold_s)
+    began = time.process_time()
+    run_chunks(store, detector, end, chunk_ms=chunk_ms(settings))
+    return time.process_time() - began
+
+
+def bench_streaming(site: Site, data: SiteData, dense: bool) -> float:
+    """CPU seconds of the chunk loop stepped every simulated minute, trailing by the
+    reorder window, as the service polls."""
+    settings = DetectorSettings()
+    store = cast(Store, MemoryCounts(data, dense))
+    detector = detector_from(site, settings, data.start_ms)
     window = s_to_ms(settings.reorder_window_s)
-    readings = 0
-    elapsed = 0.0
-    next_chunk = start_ms + CHUNK
-    label = "streaming" if streaming else "batch"
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"detector {label}", total=days * 24 * 60)
-        for ts, row in minute_counts(rooms, start_ms, days):
-            began = time.perf_counter()
-            push = detector.push_reading
-            for room, count in row:
-                push(room, ts, count)
-            readings += len(row)
-            if streaming:
-                detector.advance(ts - window)
-                detector.drain()
-            elif ts + MIN >= next_chunk:
-                detector.advance(next_chunk)
-                detector.drain()
-                next_chunk += CHUNK
-            elapsed += time.perf_counter() - began
-            progress.advance(task)
-        began = time.perf_counter()
-        detector.advance(start_ms + days * 24 * 60 * MIN + MS_PER_H)
-        detector.drain()
-        elapsed += time.perf_counter() - began
-    return readings, elapsed
+    step = chunk_ms(settings)
+    began = time.process_time()
+    for minute in range(1, data.minutes + 1):
+        run_chunks(store, detector, data.start_ms + minute * MIN - window, chunk_ms=step)
+    return time.process_time() - began
 
 
-def bench_influx(registry: Registry, start_ms: int, days: int, rooms: int) -> tuple[
-    int, float, float
-]:
-    from devkit.services import Influxd
-    from softplace.settings import RetentionSettings
-    from softplace.storage.influx import InfluxStore
+# -- influxd ----------------------------------------------------------------------------------
+def line_protocol(site: Site, columns: Mapping[str, CountColumns]) -> Iterator[str]:
+    tags = {p.room.id: ",".join(f"{k}={v}" for k, v in sorted(p.tags.items()))
+            for p in site.placed_rooms()}
+    for room, points in columns.items():
+        prefix = f"{SeriesName.ROOM_COUNT},{tags[room]} "
+        for ts, count in zip(points.times_ms, points.counts, strict=True):
+            yield f"{prefix}{RoomCountField.COUNT}={count}i,{RoomCountField.SOURCES}=1i {ts}"
 
-    site = registry.sites[0]
-    placed = list(site.placed_rooms())[:rooms]
-    tags = {p.room.id: p.tags for p in placed}
+
+def write_points(server: Influxd, database: str, lines: Iterator[str]) -> int:
+    written = 0
+    params = {"db": database, "rp": "raw", "precision": "ms"}
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        while batch := list(itertools.islice(lines, WRITE_BATCH)):
+            response = http.post("/write", params=params, content="\n".join(batch).encode())
+            if response.status_code != 204:
+                raise RuntimeError(f"/write answered {response.status_code}: {response.text}")
+            written += len(batch)
+    return written
+
+
+def days_kept(data: SiteData) -> int:
+    """Raw retention long enough to keep every generated day (it starts days back)."""
+    return data.minutes // MIN_PER_DAY + 30
+
+
+def dense_columns(data: SiteData, rooms: int) -> dict[str, CountColumns]:
+    times = array("q", range(data.start_ms, data.start_ms + data.minutes * MIN, MIN))
+    return {room: CountColumns(times, counts)
+            for room, counts in itertools.islice(data.dense.items(), rooms)}
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    points: int
+    wall_s: float
+    cpu_s: float
+    server_cpu_s: float | None = None  # influxd's, from /proc, when it took part
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(action: Callable[[], int], server: Influxd | None = None) -> Timed:
+    before = process_cpu_s(server.pid) if server is not None else 0.0
+    wall, cpu = time.perf_counter(), time.process_time()
+    points = action()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server_cpu = process_cpu_s(server.pid) - before if server is not None else None
+    return Timed(points, wall, cpu, server_cpu)
+
+
+def read_all(store: InfluxStore, site: str, start_ms: int, end_ms: int) -> int:
+    """The narrow read alone, in the batch's 6-hour chunks."""
+    step = chunk_ms(DetectorSettings())
+    points = 0
+    for lo in range(start_ms, end_ms, step):
+        points += sum(len(c) for c in store.room_counts(site, lo, min(lo + step, end_ms)).values())
+    return points
+
+
+def narrow_format(server: Influxd, database: str, site: str, start_ms: int, end_ms: int,
+                  accept: str) -> tuple[int, int]:
+    """The same narrow query answered as ``accept``, decoded into columns: points, bytes."""
+    query = (f'SELECT "count" FROM "{database}"."raw"."room_count" WHERE "site" = \'{site}\''
+             f' AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY "room"')
+    params = {"db": database, "q": query, "epoch": "ms", "chunked": "true",
+              "chunk_size": "100000"}
+    points = size = 0
+    step = chunk_ms(DetectorSettings())
+    with httpx.Client(base_url=server.url, timeout=120,
+                      headers={"Accept": accept}) as http:
+        for lo in range(start_ms, end_ms, step):
+            params["q"] = query.replace(f"{start_ms}ms AND", f"{lo}ms AND").replace(
+                f"< {end_ms}ms", f"< {min(lo + step, end_ms)}ms")
+            body = http.get("/query", params=params).content
+            size += len(body)
+            points += _decode(body, accept)
+    return points, size
+
+
+def _decode(body: bytes, accept: str) -> int:
+    found: dict[str, CountColumns] = {}
+    if accept == "application/csv":
+        rows = csv.reader(io.StringIO(body.decode()))
+        next(rows, None)
+        for name, tags, ts, count in rows:  # name,tags,time,count; tags "room=r1"
+            if name == "name":
+                continue
+            columns = found.setdefault(tags, CountColumns())
+            columns.times_ms.append(int(ts))
+            columns.counts.append(int(count))
+    elif accept == "application/x-msgpack":
+        import msgpack  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        for chunk in msgpack.Unpacker(io.BytesIO(body), raw=False):
+            _add_rows(found, chunk)
+    else:
+        for line in body.splitlines():
+            if line.strip():
+                _add_rows(found, json.loads(line))
+    return sum(len(c) for c in found.values())
+
+
+def _add_rows(found: dict[str, CountColumns], chunk: dict[str, Any]) -> None:
+    for result in chunk.get("results", []):
+        for block in result.get("series", []):
+            flat = array("q", itertools.chain.from_iterable(block.get("values") or []))
+            columns = found.setdefault(block["tags"]["room"], CountColumns())
+            columns.times_ms.extend(flat[0::2])
+            columns.counts.extend(flat[1::2])
+
+
+def add(rows: list[tuple[str, int, Timed]], what: str, readings: int, result: Timed) -> None:
+    """Keep a figure and print it at once: a long run stopped later keeps what it measured."""
+    rows.append((what, readings, result))
+    console.print(f"  {what}: {result.points:,} points, {result.wall_s:.2f} s wall, "
+                  f"{result.cpu_s:.2f} s CPU, influxd {result.server_cpu_s or 0:.2f} s CPU")
+
+
+def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str, int, Timed]]:
+    """(what, readings represented, timing) rows for the influxd figures."""
+    rows: list[tuple[str, int, Timed]] = []
+    end_ms = data.start_ms + data.minutes * MIN
     with tempfile.TemporaryDirectory(prefix="bench-influxd-") as workdir:
         server = Influxd(Path(workdir))
         server.start()
         try:
             store = InfluxStore(server.settings_for("bench"))
-            store.apply_retention(RetentionSettings(raw_days=days + 30).policies())
-            written = 0
-            began = time.perf_counter()
-            batch: list[Sample] = []
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("writing to influxd", total=days * 24 * 60)
-                for ts, row in minute_counts(list(tags), start_ms, days):
-                    batch.extend(
-                        Sample(SeriesName.ROOM_COUNT, tags[room],
-                               {RoomCountField.COUNT: c, RoomCountField.SOURCES: 1}, ts)
-                        for room, c in row
-                    )
-                    if len(batch) >= 20_000:
-                        store.write(batch)
-                        written += len(batch)
-                        batch = []
-                    progress.advance(task)
-                if batch:
-                    store.write(batch)
-                    written += len(batch)
-            write_s = time.perf_counter() - began
-            read = 0
-            began = time.perf_counter()
-            end_ms = start_ms + days * 24 * 60 * MIN
-            lo = start_ms
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("reading from influxd", total=end_ms - start_ms)
-                while lo < end_ms:
-                    for name in (SeriesName.ROOM_COUNT, SeriesName.SENSOR_HEALTH):
-                        read += len(store.query(name, lo, lo + CHUNK, {"site": site.id}))
-                    lo += CHUNK
-                    progress.update(task, completed=lo - start_ms)
-            read_s = time.perf_counter() - began
+            store.apply_retention(RetentionSettings(raw_days=days_kept(data)).policies())
+            console.print(f"writing {data.points:,} change-only points to influxd")
+            wrote = timed(lambda: write_points(server, "bench", line_protocol(site, data.sparse)),
+                          server)
+            add(rows, "influxd write, change-only (line protocol)", data.readings, wrote)
+            settings = DetectorSettings()
+            analysed = timed(lambda: run_site_batch(
+                store, site, data.start_ms, end_ms, settings=settings, write=False,
+            ).readings, server)
+            add(rows, "influxd read + detector batch, change-only", data.readings, analysed)
+            add(rows, "influxd room_counts read only, change-only", data.readings,
+                timed(lambda: read_all(store, site.id, data.start_ms, end_ms), server))
+            for label, accept in (("JSON", "application/json"), ("CSV", "application/csv"),
+                                  ("msgpack", "application/x-msgpack")):
+                try:
+                    sizes: list[int] = []
+
+                    def read(accept: str = accept, sizes: list[int] = sizes) -> int:
+                        points, size = narrow_format(server, "bench", site.id, data.start_ms,
+                                                     end_ms, accept)
+                        sizes.append(size)
+                        return points
+                    result = timed(read, server)
+                except ImportError:
+                    console.print(f"{label}: msgpack not installed, skipped")
+                    continue
+                add(rows, f"narrow read as {label}, {sizes[0] / 1e6:.1f} MB", data.readings,
+                    result)
             store.close()
+            if dense_rooms:
+                dense_store = InfluxStore(server.settings_for("dense"))
+                dense_store.apply_retention(RetentionSettings(raw_days=days_kept(data)).policies())
+                columns = dense_columns(data, dense_rooms)
+                readings = dense_rooms * data.minutes
+                console.print(f"writing {readings:,} dense points to influxd")
+                add(rows, f"influxd write, dense, {dense_rooms} rooms", readings,
+                    timed(lambda: write_points(server, "dense", line_protocol(site, columns)),
+                          server))
+                add(rows, f"influxd room_counts read only, dense, {dense_rooms} rooms",
+                    readings, timed(lambda: read_all(dense_store, site.id, data.start_ms,
+                                                     end_ms), server))
+                dense_store.close()
         finally:
             server.stop()
-    if read != written:
-        console.print(f"[red]read {read} points, wrote {written}[/]")
-    return read, read_s, write_s
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--influx-rooms", type=int, default=None,
-                        help="rooms written to and read from influxd (default: all)")
+    parser.add_argument("--stream-days", type=int, default=None,
+                        help="days of the streaming runs (default: --days)")
+    parser.add_argument("--dense-influx-rooms", type=int, default=100,
+                        help="rooms whose dense series is also written to and read from influxd")
     parser.add_argument("--skip-influx", action="store_true")
     args = parser.parse_args()
     registry = make_site_registry(args.rooms)
-    tz = registry.sites[0].tz
+    site = registry.sites[0]
     start_ms = datetime_to_ms(dt.datetime.combine(
-        dt.datetime.now(tz).date() - dt.timedelta(days=args.days + 1), dt.time(), tz
+        dt.datetime.now(site.tz).date() - dt.timedelta(days=args.days + 1), dt.time(), site.tz
     ))
-    console.print(f"{args.rooms} rooms x {args.days} days of one-minute readings "
-                  f"= {args.rooms * args.days * 1440:,} readings")
-    rows = []
-    n, batch_s = bench_detector(registry, start_ms, args.days, streaming=False)
-    rows.append(("detector batch (6 h steps)", n, batch_s))
-    n, stream_s = bench_detector(registry, start_ms, args.days, streaming=True)
-    rows.append(("detector streaming (1 min steps)", n, stream_s))
+    data = site_data(site, start_ms, args.days)
+    console.print(f"{args.rooms} rooms x {args.days} days of one-minute counts = "
+                  f"{data.readings:,} readings; change-only with a {HEARTBEAT_MIN}-minute "
+                  f"heartbeat: {data.points:,} points ({data.readings / data.points:.1f}x fewer)")
+    stream_days = min(args.stream_days or args.days, args.days)
+    stream_data = site_data(site, start_ms, stream_days) if stream_days != args.days else data
+    rows: list[tuple[str, int, Timed, float | None]] = []
+    for dense in (True, False):
+        layout = "dense" if dense else "change-only"
+        for what, source, bench, goal in (
+            ("batch (6 h chunks)", data, bench_batch, BATCH_TARGET),
+            (f"streaming (1 min steps, {stream_days} d)", stream_data, bench_streaming,
+             STREAM_TARGET),
+        ):
+            console.print(f"detector {what}, {layout} ...")
+            cpu = bench(site, source, dense)
+            console.print(f"  {source.readings / cpu:,.0f} readings/s CPU")
+            rows.append((f"detector {what}, {layout}", source.readings,
+                         Timed(source.readings if dense else source.points, cpu, cpu), goal))
     if not args.skip_influx:
-        influx_rooms = min(args.influx_rooms or args.rooms, args.rooms)
-        read, read_s, write_s = bench_influx(registry, start_ms, args.days, influx_rooms)
-        rows.append((f"influxd write ({influx_rooms} rooms)", read, write_s))
-        rows.append((f"influxd read, InfluxStore.query ({influx_rooms} rooms)", read, read_s))
-    table = Table(title="Detector throughput")
-    for column in ("what", "readings", "seconds", "readings/s", "vs influxd read"):
+        for what, readings, result in bench_influx(site, data, args.dense_influx_rooms):
+            rows.append((what, readings, result, None))
+    table = Table(title="Detector throughput (readings represented; CPU of this process)")
+    for column in ("what", "readings", "points", "wall s", "CPU s", "influxd CPU s",
+                   "readings/s (CPU)", "vs target"):
         table.add_column(column, justify="left" if column == "what" else "right")
-    read_rate = rows[-1][1] / rows[-1][2] if not args.skip_influx else None
-    for what, count, seconds in rows:
-        rate = count / seconds if seconds else float("inf")
-        ratio = f"{rate / read_rate:.1f}x" if read_rate else "-"
-        table.add_row(what, f"{count:,}", f"{seconds:.1f}", f"{rate:,.0f}", ratio)
+    for what, readings, result, target in rows:
+        rate = readings / result.cpu_s if result.cpu_s else float("inf")
+        ratio = f"{rate / target:.2f}x" if target else ""
+        server = result.server_cpu_s
+        if what.startswith("influxd read + detector"):  # both processes' CPU against 10 s
+            total = result.cpu_s + (server or 0.0)
+            ratio = f"{INFLUX_TARGET_S / total:.2f}x (CPU, both)"
+        table.add_row(what, f"{readings:,}", f"{result.points:,}", f"{result.wall_s:.2f}",
+                      f"{result.cpu_s:.2f}", "" if server is None else f"{server:.2f}",
+                      f"{rate:,.0f}", ratio)
     console.print(table)
 
 

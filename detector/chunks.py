@@ -10,7 +10,7 @@ samples to buffer before a write, and what to do after each chunk (progress, che
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from detector.core import Results, SiteDetector, room_heartbeat_s
@@ -19,7 +19,7 @@ from detector.records import feed_samples, interval_sample, result_samples
 from detector.settings import DetectorSettings
 from softplace.registry import Site
 from softplace.schema import SeriesName
-from softplace.storage.base import Sample, Store
+from softplace.storage.base import CountColumns, Sample, Store
 from softplace.timeutil import s_to_ms
 
 
@@ -98,6 +98,14 @@ class ChunkTotals:
         self.breaches += other.breaches
 
 
+def feed_counts(detector: SiteDetector, counts: Mapping[str, CountColumns]) -> int:
+    """Push each room's stored counts into the detector; returns the points read."""
+    push = detector.push_readings
+    for room, columns in counts.items():
+        push(room, columns.times_ms, columns.counts)
+    return sum(len(columns) for columns in counts.values())
+
+
 def _everything(results: Results) -> Results:
     return results
 
@@ -122,9 +130,9 @@ def run_chunks(
     while detector.watermark_ms < until_ms:
         lo = detector.watermark_ms
         hi = min(lo + chunk_ms, until_ms)
-        counts = store.query(SeriesName.ROOM_COUNT, lo, hi, tags)
         health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, tags)
-        readings = feed_samples(detector, counts, health)
+        readings = feed_samples(detector, (), health)
+        readings += feed_counts(detector, store.room_counts(detector.site.id, lo, hi))
         detector.advance(hi)
         results = keep(detector.drain())
         chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))

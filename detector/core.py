@@ -16,6 +16,7 @@ samples), ``checkpoint``, ``importer``, ``report`` and ``commands``; an import c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,13 +117,30 @@ class _RoomPipeline:
         self.day = self.acc = self.breach = None
 
     def settle(self) -> None:
-        """Deliver everything resolved; close the day when it is over."""
-        resolved = self.tracker.resolved_ms
-        self.tracker.cut(resolved)
+        """Deliver everything resolved; close the day when it is over.
+
+        A cut that would only lengthen the current interval (the same state, contiguous,
+        the day not over) is left to ``flush``: cuts never change results, they only split
+        segments, and skipping them keeps a step over quiet rooms cheap."""
+        tracker = self.tracker
+        resolved = tracker.resolved_ms
+        day = self.day
+        if day is not None and resolved < day.end_ms:
+            current = self.intervals.current
+            if current is not None and current[2] is tracker.state and (
+                current[1] == tracker.since_ms
+            ):
+                return
+        tracker.cut(resolved)  # may open a new day
         if self.day is not None and resolved >= self.day.end_ms:
             self.end_day()
 
+    def flush(self) -> None:
+        """Deliver the resolved part that ``settle`` left pending."""
+        self.tracker.cut(self.tracker.resolved_ms)
+
     def to_dict(self) -> dict[str, Any]:
+        self.flush()
         return {
             "tracker": self.tracker.to_dict(), "interval": self.intervals.to_dict(),
             "day": self.day.date.isoformat() if self.day is not None else None,
@@ -177,6 +195,14 @@ class SiteDetector:
             return False
         return pipeline.tracker.push_reading(ts_ms, count)
 
+    def push_readings(self, room: str, times_ms: Sequence[int], counts: Sequence[int]) -> int:
+        """Readings of one room as columns (time-ordered); returns how many were accepted."""
+        pipeline = self.rooms.get(room)
+        if pipeline is None:
+            self.unknown_room_events += len(times_ms)
+            return 0
+        return len(times_ms) - pipeline.tracker.push_readings(times_ms, counts)
+
     def push_status(self, room: str, device: str, ts_ms: int, online: bool) -> bool:
         pipeline = self.rooms.get(room)
         if pipeline is None:
@@ -207,6 +233,7 @@ class SiteDetector:
         """The interval each room is in now, as far as it is resolved (provisional)."""
         result = []
         for pipeline in self.rooms.values():
+            pipeline.flush()
             current = pipeline.intervals.peek()
             if current is not None:
                 result.append(current)

@@ -25,7 +25,10 @@ in time order, partitioning ``[origin, resolved_ms)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,6 +54,11 @@ SegmentSink = Callable[[int, int, State, int], None]
 
 _HEALTH, _READING = 0, 1  # at one instant, sensor status applies before a reading
 _NEVER = 1 << 62
+_TIME = operator.itemgetter(0)
+
+
+def _increasing(times: Sequence[int]) -> bool:
+    return all(map(operator.lt, times, itertools.islice(times, 1, None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class RoomTracker:
         self.pending_zero_ms: int | None = None  # first zero of an unresolved run after occupied
         self.clock_ms = origin_ms  # watermark: every event before it has been applied
         self._buffer: list[tuple[int, int, int | str, bool]] = []
+        self._columns: tuple[Sequence[int], Sequence[int]] | None = None  # see push_readings
         self.late_dropped = 0
 
     # -- feeding ---------------------------------------------------------------------
@@ -90,6 +99,26 @@ class RoomTracker:
             return False
         self._buffer.append((ts_ms, _READING, count, False))
         return True
+
+    def push_readings(self, times_ms: Sequence[int], counts: Sequence[int]) -> int:
+        """Queue readings given as two columns (time-ordered); returns how many were too
+        late (dropped). The same as ``push_reading`` for each, without a call per reading."""
+        if not times_ms:
+            return 0
+        clock = self.clock_ms
+        if self._columns is None and not self._buffer and min(times_ms) >= clock:
+            self._columns = (times_ms, counts)  # kept as they are until advance
+            return 0
+        self._queue_columns()
+        rows = zip(times_ms, itertools.repeat(_READING), counts, itertools.repeat(False))
+        if times_ms[0] >= clock:
+            self._buffer.extend(rows)
+            return 0
+        before = len(self._buffer)
+        self._buffer.extend(row for row in rows if row[0] >= clock)
+        late = len(times_ms) - (len(self._buffer) - before)
+        self.late_dropped += late
+        return late
 
     def push_status(self, ts_ms: int, device: str, online: bool) -> bool:
         """Queue a sensor online/offline event; False when too late (dropped)."""
@@ -106,26 +135,60 @@ class RoomTracker:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + (len(self._columns[0]) if self._columns is not None else 0)
 
     def advance(self, watermark_ms: int) -> None:
         """Apply every queued event before ``watermark_ms``, then let time reach it."""
         if watermark_ms < self.clock_ms:
             return
-        buffer = self._buffer
-        if buffer:
-            buffer.sort()
-            cut = len(buffer)
-            if buffer[-1][0] >= watermark_ms:
-                cut = next(i for i, item in enumerate(buffer) if item[0] >= watermark_ms)
-            ready, self._buffer = buffer[:cut], buffer[cut:]
-            for ts, kind, value, online in ready:
-                if kind == _READING:
-                    self._reading(ts, int(value))
-                else:
-                    self._status(ts, str(value), online)
+        columns = self._columns
+        if columns is not None and not self._buffer and columns[0][-1] < watermark_ms and (
+            _increasing(columns[0])
+        ):  # the store's columns alone, all due and in order: applied as they are
+            self._columns = None
+            times, counts = columns
+            self._apply(zip(times, itertools.repeat(_READING), counts, itertools.repeat(False)))
+        else:
+            self._queue_columns()
+            buffer = self._buffer
+            if buffer:
+                buffer.sort()
+                cut = len(buffer)
+                if buffer[-1][0] >= watermark_ms:
+                    cut = bisect.bisect_left(buffer, watermark_ms, key=_TIME)
+                ready, self._buffer = buffer[:cut], buffer[cut:]
+                self._apply(ready)
         self._expire(watermark_ms, watermark_ms)
         self.clock_ms = watermark_ms
+
+    def _apply(self, events: Iterable[tuple[int, int, int | str, bool]]) -> None:
+        """Apply events in the order given (time order)."""
+        reading, status = self._reading, self._status
+        beat, unknown = self._heartbeat, State.UNKNOWN
+        for ts, kind, value, online in events:
+            if kind != _READING:
+                status(ts, str(value), online)
+                continue
+            last = self.last_reading_ms
+            # a repeat of the count in force, no deadline due, no sensor offline: all
+            # that _reading would do is move the heartbeat (most change-only points)
+            if (
+                value == self.count and last is not None and ts <= last + beat
+                and self.pending_zero_ms is None and not self._offline
+                and self.state is not unknown
+            ):
+                self.last_reading_ms = ts
+            else:
+                reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
+
+    def _queue_columns(self) -> None:
+        """Move readings still held as columns into the event buffer."""
+        if self._columns is not None:
+            times, counts = self._columns
+            self._columns = None
+            self._buffer.extend(
+                zip(times, itertools.repeat(_READING), counts, itertools.repeat(False))
+            )
 
     def cut(self, at_ms: int) -> None:
         """Emit the resolved part of the current segment up to ``at_ms`` (<= resolved_ms).
@@ -169,7 +232,12 @@ class RoomTracker:
         self._switch(at_ms, State.UNKNOWN, 0)
 
     def _reading(self, ts: int, count: int) -> None:
-        self._expire(ts, ts)
+        # _expire(ts, ts) has work only when a deadline is due; most readings have none
+        pending, last = self.pending_zero_ms, self.last_reading_ms
+        if (pending is not None and pending + self._hold <= ts) or (
+            last is not None and last + self._heartbeat < ts
+        ):
+            self._expire(ts, ts)
         if self._offline and (self._devices or self._seen) <= self._offline:
             self._offline.clear()  # all were offline, yet a reading: some sensor is back
         self.last_reading_ms = ts
@@ -208,10 +276,15 @@ class RoomTracker:
             "last": self.last_reading_ms, "pending": self.pending_zero_ms,
             "clock": self.clock_ms, "seen": sorted(self._seen),
             "offline": sorted(self._offline), "late": self.late_dropped,
-            "buffer": [list(item) for item in self._buffer],
+            "buffer": [list(item) for item in self._queued()],
         }
 
+    def _queued(self) -> list[tuple[int, int, int | str, bool]]:
+        self._queue_columns()
+        return self._buffer
+
     def load_dict(self, data: dict[str, Any]) -> None:
+        self._columns = None
         self.state = State(data["state"])
         self.since_ms, self.count = int(data["since"]), int(data["count"])
         self.last_reading_ms, self.pending_zero_ms = data["last"], data["pending"]

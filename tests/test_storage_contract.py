@@ -9,6 +9,7 @@ import pytest
 from softplace.errors import UnknownSeriesError
 from softplace.schema import Family, SeriesName
 from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.storage.influx import MSGPACK
 
 DAY_MS = 86_400_000
 ROOM = {"site": "s1", "building": "b", "floor": "f", "room": "r1", "kind": "office"}
@@ -170,3 +171,75 @@ def test_influx_oldest_point_is_found_in_any_retention_policy(influx_store: Stor
     )
     assert response.status_code == 204
     assert influx_store.oldest_ms("room_count") == old
+
+
+def test_store_room_counts_returns_columns_per_room_in_time_order(store: Store) -> None:
+    base = _now_ms() - 60_000
+    other = {**ROOM, "room": "r2"}
+    elsewhere = {**ROOM, "site": "s2"}
+    store.write([
+        Sample("room_count", ROOM, {"count": 5, "sources": 1}, base + 2000),
+        Sample("room_count", ROOM, {"count": 3, "sources": 1}, base),
+        Sample("room_count", other, {"count": 4, "sources": 2}, base + 1000),
+        Sample("room_count", elsewhere, {"count": 9, "sources": 1}, base),
+        Sample("room_count", ROOM, {"count": 7, "sources": 1}, base + 5000),  # end: excluded
+        Sample("room_count", ROOM, {"count": 8, "sources": 1}, base - 1),  # before the start
+    ])
+    got = store.room_counts("s1", base, base + 5000)
+    assert sorted(got) == ["r1", "r2"]
+    assert (list(got["r1"].times_ms), list(got["r1"].counts)) == ([base, base + 2000], [3, 5])
+    assert (list(got["r2"].times_ms), list(got["r2"].counts)) == ([base + 1000], [4])
+    assert got["r1"].times_ms.typecode == got["r1"].counts.typecode == "q"
+    assert store.room_counts("s3", base, base + 5000) == {}
+
+
+def test_store_room_counts_agree_with_query_over_many_points(store: Store) -> None:
+    base = _now_ms() - 3_600_000
+    rooms = [{**ROOM, "room": f"r{i}"} for i in range(3)]
+    samples = [
+        Sample("room_count", tags, {"count": (i * 7 + j) % 9, "sources": 1}, base + i * 1000)
+        for i in range(2500) for j, tags in enumerate(rooms)
+    ]
+    store.write(samples)
+    got = store.room_counts("s1", base, base + 2_500_000)
+    for tags in rooms:
+        expected = store.query("room_count", base, base + 2_500_000, {"room": tags["room"]})
+        columns = got[tags["room"]]
+        assert list(columns.times_ms) == [s.time_ms for s in expected]
+        assert list(columns.counts) == [s.fields["count"] for s in expected]
+
+
+@pytest.mark.services
+def test_influx_room_counts_merge_a_room_split_across_chunks(influx_store: Store) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    influx_store.counts_chunk_rows = 7  # influxd then answers in many partial series
+    base = _now_ms() - 3_600_000
+    rooms = [{**ROOM, "room": f"r{i}"} for i in range(2)]
+    influx_store.write([
+        Sample("room_count", tags, {"count": i % 5, "sources": 1}, base + i * 1000)
+        for i in range(40) for tags in rooms
+    ])
+    got = influx_store.room_counts("s1", base, base + 40_000)
+    for tags in rooms:
+        assert list(got[tags["room"]].times_ms) == [base + i * 1000 for i in range(40)]
+        assert list(got[tags["room"]].counts) == [i % 5 for i in range(40)]
+    # influxd 1.x answers the narrow read in msgpack, the path room_counts decodes
+    answer = influx_store._http.get("/query", headers={"Accept": MSGPACK}, params={
+        "db": influx_store.settings.database, "q": "SHOW MEASUREMENTS", "chunked": "true"})
+    assert answer.headers["content-type"].startswith(MSGPACK)
+
+
+@pytest.mark.services
+def test_influx_room_counts_read_json_from_a_server_without_msgpack(
+    influx_store: Store,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    base = _now_ms() - 60_000
+    influx_store.write([Sample("room_count", ROOM, {"count": 4, "sources": 1}, base)])
+    influx_store.counts_accept = "application/json"  # influxd then answers in JSON lines
+    got = influx_store.room_counts("s1", base, base + 1)
+    assert (list(got["r1"].times_ms), list(got["r1"].counts)) == ([base], [4])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from softplace.storage.base import DEFAULT_SQLITE_PATH, RetentionPolicy, Sample, Store
+from softplace.storage.base import DEFAULT_SQLITE_PATH, CountColumns, RetentionPolicy, Sample, Store
 
 if TYPE_CHECKING:
     from softplace.settings import KernelSettings
 
-__all__ = ["RetentionPolicy", "Sample", "Store", "open_store"]
+__all__ = ["CountColumns", "RetentionPolicy", "Sample", "Store", "open_store"]
 
 
 def open_store(

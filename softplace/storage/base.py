@@ -3,8 +3,9 @@ runs one suite against each."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -53,6 +54,25 @@ class Sample:
         return (self.series, tuple(sorted(self.tags.items())), self.time_ms)
 
 
+def _int64() -> array[int]:
+    return array("q")
+
+
+@dataclass(frozen=True, slots=True)
+class CountColumns:
+    """One room's ``room_count`` points as two columns: Unix ms times and counts.
+
+    The detector's read of the bulk of the raw data: two machine-integer arrays per room
+    instead of a ``Sample`` per point.
+    """
+
+    times_ms: array[int] = field(default_factory=_int64)
+    counts: array[int] = field(default_factory=_int64)
+
+    def __len__(self) -> int:
+        return len(self.times_ms)
+
+
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     family: Family
@@ -79,6 +99,12 @@ class Store(Protocol):
         """Points of one series with ``start_ms <= time < end_ms`` and matching tags,
         ordered by time (then by tags); UnknownSeriesError for a series outside the schema
         (a typo must not read as "no data")."""
+        ...
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        """The ``count`` of every ``room_count`` point of ``site`` with
+        ``start_ms <= time < end_ms``, per room, in time order (points of one room at the
+        same instant in any order); points without a ``room`` tag are left out."""
         ...
 
     def oldest_ms(self, series_name: str) -> int | None:

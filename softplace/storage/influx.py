@@ -9,21 +9,28 @@ fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our dur
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
+import msgpack  # type: ignore[import-untyped,unused-ignore]
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, series
+from softplace.schema import SERIES, RoomCountField, SeriesName, series
 from softplace.settings import InfluxSettings
-from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
 
 log = logging.getLogger(__name__)
+
+QUERY_CHUNK = 10_000  # rows per chunk of an ordinary query's answer
+MSGPACK = "application/x-msgpack"  # 1.x matches the whole Accept header: no q-list
+COUNTS_CHUNK = 100_000  # rows per chunk of the detector's narrow read: fewer, larger lines
 
 
 def quote_ident(name: str) -> str:
@@ -48,6 +55,9 @@ def to_line(sample: Sample) -> str:
 
 class InfluxStore:
     """Implements :class:`softplace.storage.base.Store` on InfluxDB's v1 API."""
+
+    counts_chunk_rows = COUNTS_CHUNK
+    counts_accept = MSGPACK  # what the narrow read asks for; JSON is read too
 
     def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -86,7 +96,7 @@ class InfluxStore:
         """Run InfluxQL (chunked) and return the result statements' series, merged."""
         params = {
             "db": self.settings.database, "q": query, "epoch": "ms",
-            "chunked": "true", "chunk_size": "10000",
+            "chunked": "true", "chunk_size": str(QUERY_CHUNK),
         }
         try:
             if method == "POST":
@@ -134,6 +144,33 @@ class InfluxStore:
                     samples.append(Sample(series_name, sample_tags, fields, int(record["time"])))
         samples.sort(key=lambda s: (s.time_ms, sorted(s.tags.items())))
         return samples
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        """Narrow InfluxQL (time and ``count`` only, grouped by room), chunked, answered in
+        msgpack where the server speaks it (influxd 1.x; JSON otherwise) and decoded as it
+        streams in; each chunk's rows go straight into the room's arrays."""
+        query = (
+            f"SELECT {quote_ident(RoomCountField.COUNT)} FROM {self._from(SeriesName.ROOM_COUNT)}"
+            f" WHERE {quote_ident('site')} = {quote_literal(site)}"
+            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident('room')}"
+        )
+        params = {
+            "db": self.settings.database, "q": query, "epoch": "ms",
+            "chunked": "true", "chunk_size": str(self.counts_chunk_rows),
+        }
+        found: dict[str, CountColumns] = {}
+        try:
+            with self._http.stream("GET", "/query", params=params,
+                                   headers={"Accept": self.counts_accept}) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise StorageError(f"InfluxDB query failed ({response.status_code}): "
+                                       f"{_error_text(response)}; query: {query}")
+                for chunk in _chunks(response):
+                    _add_count_rows(found, chunk, query)
+        except httpx.HTTPError as err:
+            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+        return found
 
     def _from(self, series_name: str) -> str:
         rp = series(series_name).family.value
@@ -238,6 +275,37 @@ class InfluxStore:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The chunks of a streamed /query answer, msgpack or JSON lines by its content type."""
+    if response.headers.get("content-type", "").startswith(MSGPACK):
+        unpacker = msgpack.Unpacker(raw=False)
+        for data in response.iter_bytes():
+            unpacker.feed(data)
+            yield from unpacker
+    else:
+        for line in response.iter_lines():
+            if line.strip():
+                yield json.loads(line)
+
+
+def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query: str) -> None:
+    """One chunk of the narrow read: rows ``[time, count]`` per room, appended in C."""
+    for result in chunk.get("results", []):
+        if "error" in result:
+            raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
+        for block in result.get("series", []):
+            room = (block.get("tags") or {}).get("room")
+            rows: Iterable[list[int]] = block.get("values") or []
+            if not room:
+                continue
+            flat = array("q", itertools.chain.from_iterable(rows))
+            columns = found.get(room)
+            if columns is None:
+                columns = found[room] = CountColumns()
+            columns.times_ms.extend(flat[0::2])
+            columns.counts.extend(flat[1::2])
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:

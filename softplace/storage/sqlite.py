@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, Family, series
+from softplace.schema import SERIES, Family, RoomCountField, SeriesName, series
 from softplace.sqlitefile import immediate, open_durable
-from softplace.storage.base import FieldValue, RetentionPolicy, Sample
+from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
 from softplace.timeutil import MS_PER_DAY
 from softplace.timeutil import now_ms as clock_ms
 
@@ -101,6 +101,26 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [self._sample(series_name, t, f, ms) for t, f, ms in rows]
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        sql = (
+            "SELECT json_extract(tags, '$.room'), time_ms, json_extract(fields, ?) "
+            "FROM points WHERE series = ? AND time_ms >= ? AND time_ms < ? "
+            "AND json_extract(tags, '$.site') = ? ORDER BY time_ms"
+        )
+        params = (f"$.{RoomCountField.COUNT}", SeriesName.ROOM_COUNT, start_ms, end_ms, site)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        found: dict[str, CountColumns] = {}
+        for room, time_ms, count in rows:
+            if room is None or count is None:
+                continue
+            columns = found.get(room)
+            if columns is None:
+                columns = found[room] = CountColumns()
+            columns.times_ms.append(time_ms)
+            columns.counts.append(int(count))
+        return found
 
     @staticmethod
     def _sample(series_name: str, tags: str, fields: str, time_ms: int) -> Sample:
