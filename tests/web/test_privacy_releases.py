@@ -48,7 +48,8 @@ def test_releases_page_shows_no_room_and_no_count(served: Served) -> None:
 def test_privacy_page_shows_audit_retention_inventory_and_ledger(served: Served) -> None:
     with served.login(Role.PRIVACY_OFFICER) as client:
         page = client.get("/privacy").text
-    assert re.search(r'id="audit-status" class="ok">PASS<', page), "the week-old store is within policy"
+    # the app's clock is held a day after the week: the store is within policy
+    assert re.search(r'id="audit-status" class="ok">PASS<', page)
     for family in ("raw", "derived", "aggregates"):
         row = re.search(rf'<tr data-family="{family}">.*?</tr>', page, re.S)
         assert row is not None
