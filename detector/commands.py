@@ -26,10 +26,13 @@ from detector.measures import RoomRef
 from detector.report import RoomUse, build_report, render_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
+from softplace import observe
 from softplace.cli import LOCAL_DAY, AppContext, check_days, console, pass_app
 from softplace.errors import SoftPlaceError
 from softplace.lifecycle import stop_on_signals
 from softplace.registry import Registry, load_registry
+from softplace.schema import SeriesName
+from softplace.settings import ObserveSettings
 from softplace.storage.base import Store
 from softplace.timeutil import datetime_to_ms, local_date, local_ms, ms_to_datetime
 
@@ -122,11 +125,29 @@ def detect(
             )
         else:
             console.print(f"detector following {', '.join(service.detectors)}; Ctrl-C stops")
-            with stop_on_signals(threading.Event()) as stop:
-                service.run(should_stop=stop.is_set, sleep=stop.wait)
+            server = _serve_metrics(app.settings.observe, service, store)
+            try:
+                with stop_on_signals(threading.Event()) as stop:
+                    service.run(should_stop=stop.is_set, sleep=stop.wait)
+            finally:
+                if server is not None:
+                    server.stop()
             console.print("detector stopped; the checkpoint is saved")
     finally:
         store.close()
+
+
+def _serve_metrics(settings: ObserveSettings, service: DetectorService,
+                   store: Store) -> observe.ObserveServer | None:
+    """/metrics, /healthz and /readyz of a following detector, when ``observe.port`` is set."""
+    registry = observe.new_registry()
+    # late readings are not counted yet: the detector never sees a point older than its
+    # position, so the sample is left out rather than reported as 0
+    observe.detector_metrics(registry, lag_s=service.lag_s,
+                             checkpoint_age_s=service.checkpoint_age_s, late_dropped=lambda: None)
+    return observe.serve(settings, registry, {
+        "store": observe.succeeds(lambda: store.oldest_ms(SeriesName.ROOM_COUNT)),
+    })
 
 
 @click.command("import")

@@ -26,7 +26,7 @@ from detector.core import SiteDetector
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
 from softplace.storage.base import Store
-from softplace.timeutil import local_date, local_ms, s_to_ms
+from softplace.timeutil import local_date, local_ms, ms_to_s, s_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,15 @@ class DetectorService:
                 log.info("site %s: first start at %d", site.id, start)
             self.detectors[site.id] = detector
         self._saved = dict(saved)
+        self.checkpointed_at: float | None = None  # clock time of the last checkpoint saved
+
+    def lag_s(self) -> float:
+        """How far the furthest-behind site's position trails the clock, in seconds."""
+        oldest = min((d.watermark_ms for d in self.detectors.values()), default=None)
+        return 0.0 if oldest is None else max(0.0, self.clock() - ms_to_s(oldest))
+
+    def checkpoint_age_s(self) -> float | None:
+        return None if self.checkpointed_at is None else self.clock() - self.checkpointed_at
 
     def step(self, should_stop: Callable[[], bool] = lambda: False) -> StepStats:
         """One poll: catch every site up to ``now - reorder_window``. ``should_stop`` is asked
@@ -93,6 +102,7 @@ class DetectorService:
         """After a chunk was written: a crash from here on replays from this point."""
         self._saved[detector.site.id] = detector.to_dict()
         save_checkpoint(self.checkpoint_path, self._saved)
+        self.checkpointed_at = self.clock()
 
     def run(
         self, *, should_stop: Callable[[], bool] = lambda: False,

@@ -212,8 +212,8 @@ def detector_metrics(
     """The detector: how far behind the newest reading it is, how old its checkpoint is and
     how many readings arrived too late to count."""
     registry.register(CallbackCollector([
-        Reading(Kind.GAUGE, "detector_lag_seconds", "newest reading minus detector position",
-                lag_s),
+        Reading(Kind.GAUGE, "detector_lag_seconds",
+                "the clock minus the slowest site's detector position", lag_s),
         Reading(Kind.GAUGE, "detector_checkpoint_age_seconds", "time since the last checkpoint",
                 checkpoint_age_s),
         Reading(Kind.COUNTER, "detector_late_readings_dropped",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from detector.batch import run_batch
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
@@ -145,3 +148,36 @@ def test_service_step_stops_after_a_chunk_with_its_checkpoint_saved(tmp_path: Pa
     assert stopped_at == first + 5 * HOUR  # one chunk, not the whole way to now
     resumed = DetectorService(store, registry(), settings, sites=["s1"], clock=lambda: now)
     assert resumed.detectors["s1"].watermark_ms == stopped_at
+
+
+def test_service_metrics_show_lag_and_checkpoint_age_over_http(tmp_path: Path) -> None:
+    from detector.commands import _serve_metrics
+    from softplace.settings import ObserveSettings
+
+    settings = DetectorSettings(checkpoint_path=tmp_path / "cp.json", batch_chunk_h=5)
+    store = scratch_store()
+    _week_of_data(store)
+    now = [at(MON) / 1000 + 2 * 24 * 3600]
+    service = DetectorService(store, registry(), settings, sites=["s1"], clock=lambda: now[0],
+                              since_ms=at(MON))
+    assert service.checkpoint_age_s() is None
+    server = _serve_metrics(ObserveSettings(port=0), service, store)
+    assert server is not None
+    try:
+        def scrape() -> dict[str, float]:
+            text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+            return {s.name: s.value for f in text_string_to_metric_families(text)
+                    for s in f.samples}
+        before = scrape()
+        assert before["softplace_detector_lag_seconds"] >= 2 * 24 * 3600  # not started yet
+        assert "softplace_detector_checkpoint_age_seconds" not in before
+        service.step()
+        now[0] += 90
+        after = scrape()
+        # caught up to now minus the reorder window, checkpointed 90 s ago
+        assert after["softplace_detector_lag_seconds"] == settings.reorder_window_s + 90
+        assert after["softplace_detector_checkpoint_age_seconds"] == 90
+        assert "softplace_detector_late_readings_dropped_total" not in after
+        assert httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=5).status_code == 200
+    finally:
+        server.stop()
