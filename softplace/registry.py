@@ -171,6 +171,11 @@ class Site(_Frozen):
         default_factory=dict, description="sensor kinds, each with its default heartbeat"
     )
     buildings: list[Building] = Field(default_factory=list)
+    home_assistant: bool = Field(
+        default=False,
+        description="publish Home Assistant MQTT discovery configs for this site's rooms"
+        " (room level only: docs/privacy.md)",
+    )
 
     @model_validator(mode="after")
     def _known_sensor_kinds(self) -> Site:
