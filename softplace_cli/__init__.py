@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "export": "privacy.commands:export",
     "dashboards": "dashboards.commands:dashboards",
     "web": "web.commands:web",
+    "bookings": "bookings.commands:bookings",
 }
 
 

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from bookings import ghosts
 from detector.report import build_report
 from softplace.timeutil import MS_PER_H
-from web import charts, data
+from web import charts, data, market
 from web.api import release_download
 from web.deps import Ctx, Current, Day, Db, Live, Privacy, Releases, Reports
 from web.security import GRANTS, home
@@ -99,8 +100,10 @@ def report_page(request: Request, session: Reports, ctx: Ctx, db: Db, site: str 
     placed = ctx.site(site)
     first, last = ctx.period(placed, start, end)
     branch = data.branch_report(db, ctx.registry, placed.id, first, last, ctx.detector)
+    booked = market.period_ghosts(ctx, request.app.state.market, db, placed, first, last)
     return page(request, ctx, "report.html", session, site=placed, branch=branch,
-                report=branch.report, figures=charts.report_charts(branch))
+                report=branch.report, figures=charts.report_charts(branch), booked=booked,
+                booked_summary=ghosts.summarise(booked))
 
 
 @router.get("/report.csv")
