@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bookings.core import Window
@@ -16,29 +17,33 @@ def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-def room_ical(site: str, room: str, name: str, free: Sequence[Window],
-              booked: Sequence[Booking], stamp_ms: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class FeedRoom:
+    site: str
+    room: str
+    name: str
+    free: Sequence[Window]
+    booked: Sequence[Booking]
+
+
+def offers_ical(rooms: Sequence[FeedRoom], stamp_ms: int, title: str) -> bytes:
     """Free windows (transparent) and accepted bookings (busy, no requester in them)."""
     from icalendar import Calendar, Event
 
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", f"SoftPlace offer: {name}")
-    for window in free:
-        event = Event()
-        event.add("uid", f"{site}.{room}.free.{window.start_ms}@softplace")
-        event.add("summary", f"Free: {name}")
-        event.add("transp", "TRANSPARENT")
-        _times(event, window, stamp_ms)
-        calendar.add_component(event)
-    for booking in booked:
-        event = Event()
-        event.add("uid", f"{site}.{room}.booked.{booking.window.start_ms}@softplace")
-        event.add("summary", f"Booked: {name}")
-        event.add("transp", "OPAQUE")
-        _times(event, booking.window, stamp_ms)
-        calendar.add_component(event)
+    calendar.add("x-wr-calname", f"SoftPlace offers: {title}")
+    for r in rooms:
+        for kind, windows in (("free", list(r.free)), ("booked", [b.window for b in r.booked])):
+            for window in windows:
+                event = Event()
+                event.add("uid", f"{r.site}.{r.room}.{kind}.{window.start_ms}@softplace")
+                event.add("summary", f"{'Free' if kind == 'free' else 'Booked'}: {r.name}")
+                event.add("location", f"{r.site} / {r.room}")
+                event.add("transp", "TRANSPARENT" if kind == "free" else "OPAQUE")
+                _times(event, window, stamp_ms)
+                calendar.add_component(event)
     data: bytes = calendar.to_ical()
     return data
 

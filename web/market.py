@@ -36,7 +36,7 @@ from bookings.core import (
     free_now,
     subtract,
 )
-from bookings.feeds import booking_ical, room_ical
+from bookings.feeds import FeedRoom, booking_ical, offers_ical
 from bookings.settings import BookingsSettings
 from bookings.store import Booking, BookingStore
 from detector.report import build_report
@@ -338,18 +338,20 @@ def api_offers(ctx: Ctx, mkt: Mkt, db: Db, books: Books) -> list[OfferOut]:
 def api_offers_ics(ctx: Ctx, mkt: Mkt, db: Db, books: Books) -> Response:
     """Every offered room's free windows and accepted bookings, one calendar (no login)."""
     offers = [o for site in ctx.registry.sites for o in site_offers(ctx, mkt, db, books, site)]
-    free = [w for o in offers for w in o.free]
-    booked = [b for o in offers for b in o.booked]
-    return Response(room_ical("all", "all", "all offered rooms", free, booked, ctx.now_ms()),
+    return Response(offers_ical([_feed(o) for o in offers], ctx.now_ms(), "all rooms"),
                     media_type=ICS)
+
+
+def _feed(offer: RoomOffer) -> FeedRoom:
+    return FeedRoom(offer.out.site, offer.out.room, offer.out.name, offer.free, offer.booked)
 
 
 @router.get("/api/offers/{site}/{room}.ics", tags=["marketplace"], response_class=Response,
             responses={200: {"content": {ICS: {}}}})
 def api_offer_ics(ctx: Ctx, mkt: Mkt, db: Db, books: Books, site: str, room: str) -> Response:
     offer = _room_offer(ctx, mkt, db, books, site, room)
-    return Response(room_ical(site, room, offer.out.name, offer.free, offer.booked,
-                              ctx.now_ms()), media_type=ICS)
+    return Response(offers_ical([_feed(offer)], ctx.now_ms(), offer.out.name),
+                    media_type=ICS)
 
 
 @router.get("/api/bookings/{booking_id}", tags=["marketplace"])
