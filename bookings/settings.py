@@ -7,8 +7,11 @@ from pathlib import Path
 from pydantic import Field
 
 from softplace.settings import LocalHolding, StageSection
+from softplace.timeutil import MS_PER_DAY
 
 BOOKINGS_FILE = "bookings.sqlite"
+HOLDING = "booking requesters"
+AUDIT_GRACE_DAYS = 1  # `softplace bookings purge` runs daily
 
 
 class BookingsSettings(StageSection):
@@ -54,9 +57,24 @@ class BookingsSettings(StageSection):
             return self.path
         return (config.parent if config is not None else Path(".softplace")) / BOOKINGS_FILE
 
+    def holding_findings(self, now_ms: int, config: Path | None) -> list[tuple[str, str]]:
+        from bookings.store import BookingStore
+
+        path = self.file(config)
+        if not path.exists():
+            return []
+        with BookingStore(path) as store:
+            oldest = store.oldest_personal_end_ms()
+        limit = now_ms - (self.personal_data_days + AUDIT_GRACE_DAYS) * MS_PER_DAY
+        if oldest is None or oldest >= limit:
+            return []
+        over = (now_ms - self.personal_data_days * MS_PER_DAY - oldest) / MS_PER_DAY
+        return [(HOLDING, f"a requester is kept {over:.1f} days past the"
+                          f" {self.personal_data_days}-day limit (run `softplace bookings purge`)")]
+
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(
-            what="booking requesters",
+            what=HOLDING,
             description="Who asked for an offered room: name, organisation, e-mail and"
             " purpose, next to the booking (room, start, end, attendance, status).",
             keys=["booking"], fields=["name: str", "organisation: str", "email: str",

@@ -271,6 +271,7 @@ def book(
             min_minutes=mkt.settings.min_minutes, max_minutes=mkt.settings.max_minutes,
         )
 
+    books.purge_personal(now_ms, mkt.settings.personal_data_days)
     try:
         booking = books.request(booking_request, now_ms, check)
     except BookingRefusedError as err:
