@@ -84,8 +84,8 @@ class BookingRequest(BaseModel):
         return Window(round(self.start.timestamp() * 1000), round(self.end.timestamp() * 1000))
 
 
-def _at(day: dt.date, hhmm: str, tz: ZoneInfo) -> dt.datetime:
-    if hhmm in ("24:00", "00:00"):
+def _at(day: dt.date, hhmm: str, tz: ZoneInfo, *, end: bool = False) -> dt.datetime:
+    if end and hhmm in ("24:00", "00:00"):  # an end at midnight is the next day's
         return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tz)
     return dt.datetime.combine(day, dt.time.fromisoformat(hhmm), tz)
 
@@ -103,7 +103,7 @@ def concrete_windows(
             if WEEKDAY_NAMES[day.weekday()] != slot.weekday:
                 continue
             start = round(_at(day, slot.start, tz).timestamp() * 1000)
-            end = round(_at(day, slot.end, tz).timestamp() * 1000)
+            end = round(_at(day, slot.end, tz, end=True).timestamp() * 1000)
             if end > now_ms:
                 found.append(Window(max(start, now_ms), end))
     return merge(found)

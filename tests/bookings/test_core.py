@@ -34,6 +34,13 @@ def test_concrete_windows_lays_weekly_slots_on_coming_days_and_cuts_the_current_
     assert len(found) == 4  # mon, tue, next mon, next tue
 
 
+def test_concrete_windows_whole_days_merge_across_midnight() -> None:
+    slots = [WeeklySlot(day, "00:00", "24:00") for day in ("mon", "tue")]
+    found = concrete_windows(slots, PARIS, MONDAY_9, days=1)
+    tuesday_end = dt.datetime(2026, 11, 25, 0, 0, tzinfo=PARIS).timestamp() * 1000
+    assert found == [Window(MONDAY_9, round(tuesday_end))]
+
+
 def test_concrete_windows_drops_slots_already_over() -> None:
     assert concrete_windows([WeeklySlot("mon", "07:00", "08:00")], PARIS, MONDAY_9, 0) == []
 
