@@ -43,7 +43,7 @@ from detector.report import build_report
 from softplace.registry import PlacedRoom, Site
 from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_DAY
-from web.deps import Ctx, Db, Reports, WebContext
+from web.deps import Ctx, Db, Releases, Reports, WebContext
 from web.security import LoginLimiter
 
 log = logging.getLogger(__name__)
@@ -392,6 +392,46 @@ def decide(session: Reports, ctx: Ctx, books: Books, booking_id: str,
 
 
 # -- ghost bookings, for the report and the regulator ----------------------------------------
+
+
+class DistrictBookings(BaseModel):
+    """Counts only, per district: no room, no time, no requester."""
+
+    district: str
+    start: dt.date
+    end: dt.date
+    booked: int
+    used: int
+    ghost: int
+    unknown: int
+    booked_hours: float
+    used_hours: float
+
+
+def district_bookings(ctx: WebContext, mkt: Market, db: Store) -> list[DistrictBookings]:
+    """Ended accepted bookings of the last seven full days, summed per district."""
+    found: dict[str, list[ghosts.BookingUse]] = {}
+    periods: dict[str, tuple[dt.date, dt.date]] = {}
+    for site in ctx.registry.sites:
+        first, last = ctx.period(site, None, None)
+        periods.setdefault(site.district, (first, last))
+        found.setdefault(site.district, []).extend(period_ghosts(ctx, mkt, db, site, first, last))
+    rows = []
+    for district, uses in sorted(found.items()):
+        total = ghosts.summarise(uses)
+        first, last = periods[district]
+        rows.append(DistrictBookings(
+            district=district, start=first, end=last, booked=total.booked, used=total.used,
+            ghost=total.ghost, unknown=total.unknown, booked_hours=total.booked_hours,
+            used_hours=total.used_hours,
+        ))
+    return rows
+
+
+@router.get("/api/bookings-by-district", tags=["marketplace"])
+def api_district_bookings(_: Releases, ctx: Ctx, mkt: Mkt, db: Db) -> list[DistrictBookings]:
+    """Booked, used and ghost bookings per district: what the regulator sees."""
+    return district_bookings(ctx, mkt, db)
 
 
 def period_ghosts(ctx: WebContext, mkt: Market, db: Store, site: Site, first: dt.date,

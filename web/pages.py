@@ -133,9 +133,10 @@ def privacy_page(request: Request, session: Privacy, ctx: Ctx, db: Db) -> HTMLRe
 
 
 @router.get("/releases", response_class=HTMLResponse)
-def releases_page(request: Request, session: Releases, ctx: Ctx) -> HTMLResponse:
+def releases_page(request: Request, session: Releases, ctx: Ctx, db: Db) -> HTMLResponse:
     return page(request, ctx, "releases.html", session,
-                releases=data.releases(ctx.web.releases_dir))
+                releases=data.releases(ctx.web.releases_dir),
+                bookings=market.district_bookings(ctx, request.app.state.market, db))
 
 
 @router.get("/releases/{release_id}/{name}")

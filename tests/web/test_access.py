@@ -29,6 +29,7 @@ ROUTES: dict[str, frozenset[Role]] = {
     f"/api/sites/{SITE}/slots.ics?{Q}": frozenset({Role.FACILITIES, Role.MANAGER}),
     "/api/releases": frozenset({Role.PRIVACY_OFFICER, Role.REGULATOR}),
     "/manage/bookings": frozenset({Role.FACILITIES, Role.MANAGER}),
+    "/api/bookings-by-district": frozenset({Role.PRIVACY_OFFICER, Role.REGULATOR}),
 }
 # the marketplace's offers and feeds are public (tests/web/test_market.py); a booking's
 # status is public to whoever holds its unguessable id

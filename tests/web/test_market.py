@@ -193,12 +193,21 @@ def test_market_ghost_booking_shows_in_the_report_and_personal_data_expires(
                      for t in range(lo - 600_000, hi, 300_000)])
     finally:
         store.close()
-    market.clock.now = hi / 1000 + 3600
+    market.clock.now = hi / 1000 + 86_400  # the next day: the booking's day is the last full one
     day = dt.datetime.fromisoformat(window["start"]).date()
     with market.login(Role.MANAGER) as manager:
         report = manager.get(f"/report?start={day}&end={day}").text
     assert 'id="booked-summary" data-ghost="1"' in report
     assert 'data-room="meeting-a" data-ghost="true"' in report
+    with market.login(Role.REGULATOR) as regulator:
+        counts = regulator.get("/api/bookings-by-district")
+        page = regulator.get("/releases").text
+    by_district = {c["district"]: (c["booked"], c["used"], c["ghost"]) for c in counts.json()}
+    district = market.data.registry.site(SITE).district
+    assert by_district.pop(district) == (1, 0, 1)
+    assert set(by_district.values()) <= {(0, 0, 0)}
+    assert ROOM not in counts.text and "Ada" not in counts.text
+    assert 'id="district-bookings"' in page
     path = tmp_path / "bookings.sqlite"
     with BookingStore(path) as books:
         assert books.purge_personal(hi + 29 * MS_PER_DAY, 30) == 0
