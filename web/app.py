@@ -61,6 +61,7 @@ def create_app(
     app.state.market = market.Market(
         booking_section, booking_section.file(config),
         LoginLimiter(booking_section.requests_per_window, booking_section.request_window_s, clock),
+        config,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)

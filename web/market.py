@@ -59,6 +59,7 @@ class Market:
     settings: BookingsSettings
     path: Path
     limiter: LoginLimiter  # reused as a plain sliding-window counter per client
+    config: Path | None  # the settings file, which stages' local files sit next to
 
 
 def market(request: Request) -> Market:

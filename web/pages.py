@@ -128,7 +128,8 @@ def live_page(request: Request, session: Live, ctx: Ctx, db: Db, site: str | Non
 
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy_page(request: Request, session: Privacy, ctx: Ctx, db: Db) -> HTMLResponse:
-    overview = data.privacy_overview(db, ctx.settings, ctx.now_ms())
+    overview = data.privacy_overview(db, ctx.settings, ctx.now_ms(),
+                                     request.app.state.market.config)
     return page(request, ctx, "privacy.html", session, overview=overview)
 
 

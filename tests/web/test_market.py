@@ -111,14 +111,15 @@ def test_market_booking_needs_the_form_token(market: Served) -> None:
     (11, 0, 409, "at most 10"),
     (2, 100, 409, "not inside"),
     (2, -24 * 30, 409, "already started"),
+    (2, 0, 422, "is not a date and time"),
 ])
 def test_market_booking_refusals_are_shown(market: Served, attendance: int, shift_h: int,
                                            status: int, message: str) -> None:
     window = free_windows(market.url)[1]
     start = dt.datetime.fromisoformat(window["start"]) + dt.timedelta(hours=shift_h)
     end = dt.datetime.fromisoformat(window["end"]) + dt.timedelta(hours=shift_h)
-    response = request_booking(market.url, local(start.isoformat()), local(end.isoformat()),
-                               attendance)
+    text = "next tuesday" if status == 422 else local(start.isoformat())
+    response = request_booking(market.url, text, local(end.isoformat()), attendance)
     assert response.status_code == status
     assert message in response.text
 
@@ -208,6 +209,10 @@ def test_market_ghost_booking_shows_in_the_report_and_personal_data_expires(
     assert set(by_district.values()) <= {(0, 0, 0)}
     assert ROOM not in counts.text and "Ada" not in counts.text
     assert 'id="district-bookings"' in page
+    market.clock.now = hi / 1000 + 40 * 86_400
+    with market.login(Role.PRIVACY_OFFICER) as officer:
+        privacy = officer.get("/privacy").text
+    assert "past the 30-day limit" in privacy
     path = tmp_path / "bookings.sqlite"
     with BookingStore(path) as books:
         assert books.purge_personal(hi + 29 * MS_PER_DAY, 30) == 0
