@@ -13,8 +13,9 @@ import datetime as dt
 import hmac
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +40,7 @@ from bookings.core import (
 from bookings.feeds import FeedRoom, booking_ical, offers_ical
 from bookings.settings import BookingsSettings
 from bookings.store import Booking, BookingStore
-from detector.report import build_report
+from detector.report import SlotRow, build_report
 from softplace.registry import PlacedRoom, Site
 from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_DAY
@@ -54,12 +55,32 @@ ICS = "text/calendar"
 router = APIRouter(include_in_schema=True)
 
 
+SLOTS_TTL_S = 300.0  # the recurring slots come from seven full past days: stable for hours
+
+
 @dataclass(slots=True)
 class Market:
     settings: BookingsSettings
     path: Path
     limiter: LoginLimiter  # reused as a plain sliding-window counter per client
     config: Path | None  # the settings file, which stages' local files sit next to
+    _slots: dict[tuple[str, dt.date, dt.date], tuple[float, list[SlotRow]]] = field(
+        default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def idle_slots(self, ctx: WebContext, db: Store, site: Site) -> list[SlotRow]:
+        """The detector's recurring idle slots of the last seven full days, cached a few
+        minutes: every public page and booking needs them and the report takes ~0.3 s."""
+        first, last = ctx.period(site, None, None)
+        key, now = (site.id, first, last), ctx.clock()
+        with self._lock:
+            cached = self._slots.get(key)
+        if cached is not None and now - cached[0] < SLOTS_TTL_S:
+            return cached[1]
+        report = build_report(db, ctx.registry, site.id, first, last, settings=ctx.detector)
+        with self._lock:
+            self._slots[key] = (now, report.idle_slots)
+        return report.idle_slots
 
 
 def market(request: Request) -> Market:
@@ -145,14 +166,13 @@ def site_offers(ctx: WebContext, mkt: Market, db: Store, books: BookingStore, si
     rooms = [p for p in offered_rooms(site) if only is None or p.room.id == only]
     if not rooms:
         return []
-    first, last = ctx.period(site, None, None)
-    report = build_report(db, ctx.registry, site.id, first, last, settings=ctx.detector)
+    idle = mkt.idle_slots(ctx, db, site)
     now_ms = ctx.now_ms()
     found: list[RoomOffer] = []
     for placed in rooms:
         offer = placed.room.offer
         assert offer is not None
-        slots = [WeeklySlot(s.weekday, s.start, s.end) for s in report.idle_slots
+        slots = [WeeklySlot(s.weekday, s.start, s.end) for s in idle
                  if s.room == placed.room.id]
         booked = books.accepted(site.id, placed.room.id)
         free = subtract(concrete_windows(slots, site.tz, now_ms, mkt.settings.horizon_days),
