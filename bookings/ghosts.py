@@ -53,8 +53,9 @@ def uses(store: Store, site: Site, bookings: Sequence[Booking], settings: Bookin
          now_ms: int) -> list[BookingUse]:
     """Each accepted booking that has ended, with what the sensors saw during it."""
     found: list[BookingUse] = []
+    rooms = {p.room.id for p in site.placed_rooms()}
     for b in bookings:
-        if b.window.end_ms > now_ms:
+        if b.window.end_ms > now_ms or b.room not in rooms:  # a room since removed: no counts
             continue
         hold = hold_ms_of(site, b.room)
         readings = room_readings(store, site, b.room, b.window.start_ms, b.window.end_ms, hold)

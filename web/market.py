@@ -41,6 +41,7 @@ from bookings.feeds import FeedRoom, booking_ical, offers_ical
 from bookings.settings import BookingsSettings
 from bookings.store import Booking, BookingStore
 from detector.report import SlotRow, build_report
+from softplace.errors import UnknownNameError
 from softplace.registry import PlacedRoom, Site
 from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_DAY
@@ -315,7 +316,10 @@ class BookingOut(BaseModel):
 
 def _booking_out(ctx: WebContext, booking: Booking) -> BookingOut:
     site = ctx.site(booking.site)
-    offer = site.room(booking.room).room.offer
+    try:
+        offer = site.room(booking.room).room.offer
+    except UnknownNameError:  # the room left the registry after the booking
+        offer = None
     window = WindowOut.of(booking.window, site.tz)
     return BookingOut(
         id=booking.id, status=booking.status, site=booking.site, room=booking.room,
