@@ -107,6 +107,7 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
         try:
             # the requester finds the space and asks for the slot
             driver.get(f"{base}/offers")
+            assert axe_violations(driver) == []
             driver.find_element(By.LINK_TEXT, "Community room").click()
             assert driver.find_element(By.ID, "limit").text.startswith("up to 12")
             assert axe_violations(driver) == []
@@ -120,6 +121,7 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
                        f"no status page: {driver.find_element(By.TAG_NAME, 'main').text}")
             status_url = driver.current_url
             assert driver.find_element(By.ID, "status").text == "pending"
+            assert axe_violations(driver) == []
             assert "Ada" not in driver.page_source
             # the operator accepts it
             log_in(driver, base, Role.MANAGER)
@@ -127,6 +129,7 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
             driver.find_element(By.CSS_SELECTOR, "tr[data-status=pending] button.accept").click()
             wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "tr[data-status=accepted]"),
                        "the booking was not accepted")
+            assert "Ada Lovelace" in driver.page_source  # the operator sees who asked
             driver.delete_all_cookies()
             driver.get(status_url)
             assert driver.find_element(By.ID, "status").text == "accepted"
