@@ -1,4 +1,4 @@
-# SoftPlace services (gateway, ingest, detector, web): one image, the `softplace` command.
+# SoftPlace services (gateway, ingest, detector, web, bookings): one image, the `softplace` command.
 #   docker build -t softplace .      (docker compose builds it for you)
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -9,6 +9,7 @@ COPY ingest ingest
 COPY detector detector
 COPY privacy privacy
 COPY dashboards dashboards
+COPY bookings bookings
 COPY devkit devkit
 COPY softplace_cli softplace_cli
 COPY web web

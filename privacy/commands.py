@@ -102,8 +102,10 @@ def _audit(app: AppContext, *, record: bool) -> AuditResult:
         now = now_ms()
         result = run_audit(store, settings.retention.policies(), now,
                            app.section(PrivacySettings).retention_grace_hours)
+        held = [Finding("retention", what, detail) for section in settings.stage_sections()
+                for what, detail in section.holding_findings(now, _config_file(app))]
         result = dataclasses.replace(
-            result, findings=(*result.findings, *_ledger_findings(app, store, now)))
+            result, findings=(*result.findings, *_ledger_findings(app, store, now), *held))
         if record:
             store.write(audit_samples(result))
     finally:

@@ -2,7 +2,8 @@
 
 Loaded from YAML (see ``softplace/samples/registry.yaml``); errors name file, line and
 field. Names follow Brick Schema / RealEstateCore where they have one (Site, Building,
-Floor, Room, area, capacity).
+Floor, Room, area, capacity); a room's public space sheet (``offer:``) borrows schema.org
+``Place`` names (amenityFeature, maximumAttendeeCapacity, telephone, email).
 """
 
 from __future__ import annotations
@@ -116,6 +117,51 @@ class SensorKind(_Frozen):
     description: str = ""
 
 
+class Amenity(StrEnum):
+    """schema.org ``amenityFeature`` values (LocationFeatureSpecification names)."""
+
+    STEP_FREE_ACCESS = "step_free_access"  # wheelchair: no step on the way in
+    ACCESSIBLE_TOILET = "accessible_toilet"
+    TABLES = "tables"
+    SCREEN = "screen"
+    PROJECTOR = "projector"
+    WIFI = "wifi"
+    KITCHEN = "kitchen"
+    WHITEBOARD = "whiteboard"
+    SOUND_SYSTEM = "sound_system"
+    DAYLIGHT = "daylight"
+
+
+class PublicCategory(_Frozen):
+    """The public-establishment class where the law sets one (France: ERP type and category)."""
+
+    scheme: Literal["fr-erp"] = "fr-erp"
+    type: str = Field(pattern=r"^[A-Z]{1,2}$", description="ERP type letter, e.g. W (offices)")
+    category: int = Field(ge=1, le=5, description="ERP category 1 (largest) to 5")
+
+
+class Offer(_Frozen):
+    """A room's public space sheet: present only when the room is offered (opt-in).
+
+    Names: ``name``, ``description``, ``amenity_feature`` (``amenityFeature``),
+    ``maximum_attendee_capacity`` (``maximumAttendeeCapacity``) and ``telephone``/``email``
+    from schema.org ``Place``; ``capacity`` and ``area_m2`` stay the Brick/RealEstateCore
+    ones of the room.
+    """
+
+    name: str = Field(min_length=1, max_length=120, description="public name")
+    description: str = Field(default="", max_length=2000)
+    amenity_feature: list[Amenity] = Field(default_factory=list)
+    seats: int | None = Field(default=None, ge=0, le=10_000)
+    maximum_attendee_capacity: int | None = Field(
+        default=None, ge=1, le=10_000, description="at most the room's capacity"
+    )
+    public_category: PublicCategory | None = None
+    house_rules: str = Field(default="", max_length=2000)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="the operator's contact")
+    telephone: str = Field(default="", max_length=40)
+
+
 class Room(_Frozen):
     id: Identifier
     name: str = ""
@@ -140,6 +186,24 @@ class Room(_Frozen):
         default=None, gt=0, le=MAX_HEARTBEAT_S,
         description="this room's heartbeat; overrides its sensor kind's and the detector's",
     )
+    offer: Offer | None = Field(
+        default=None, description="the public space sheet; absent = not offered"
+    )
+
+    @model_validator(mode="after")
+    def _offer_fits(self) -> Room:
+        if self.offer is not None and (self.offer.maximum_attendee_capacity or 0) > self.capacity:
+            raise LocatedValueError(
+                f"offer capacity {self.offer.maximum_attendee_capacity} exceeds the room's"
+                f" capacity {self.capacity}", ("offer", "maximum_attendee_capacity"),
+            )
+        return self
+
+    @property
+    def attendance_limit(self) -> int:
+        if self.offer is not None and self.offer.maximum_attendee_capacity is not None:
+            return self.offer.maximum_attendee_capacity
+        return self.capacity
 
     @property
     def subject_to_vacancy_rules(self) -> bool:

@@ -56,6 +56,11 @@ class StageSection(Section):
     def local_holdings(self) -> list[LocalHolding]:
         return []
 
+    def holding_findings(self, now_ms: int, config: Path | None) -> list[tuple[str, str]]:
+        """(holding, problem) for local data kept past its retention; the privacy audit
+        reports them (a stage with a retention of its own overrides this)."""
+        return []
+
 
 class MqttSettings(Section):
     url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt:// or mqtts://host:port")

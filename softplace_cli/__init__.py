@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "dashboards": "dashboards.commands:dashboards",
     "web": "web.commands:web",
     "doctor": "softplace_cli.doctor:doctor",
+    "bookings": "bookings.commands:bookings",
 }
 
 

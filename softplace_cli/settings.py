@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from bookings.settings import BookingsSettings
 from dashboards.settings import DashboardsSettings
 from detector.settings import DetectorSettings
 from gateway.settings import GatewaySettings
@@ -33,6 +34,9 @@ class Settings(kernel.KernelSettings):
         default_factory=DashboardsSettings, description="see dashboards/README.md"
     )
     web: WebSettings = Field(default_factory=WebSettings, description="see web/README.md")
+    bookings: BookingsSettings = Field(
+        default_factory=BookingsSettings, description="see bookings/README.md"
+    )
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

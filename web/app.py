@@ -7,6 +7,7 @@ connection between requests and shows what the services wrote a moment ago.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,9 +18,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from bookings.settings import BookingsSettings
 from softplace.registry import Registry
 from softplace.settings import KernelSettings
-from web import api, charts, pages
+from web import api, charts, market, pages
 from web.deps import Clock, Forbidden, LoginRequired, WebContext
 from web.security import HSTS, SECURITY_HEADERS, Area, LoginLimiter
 from web.settings import WebSettings
@@ -30,6 +32,10 @@ API_PREFIX = "/api/"
 STATIC_PREFIX = "/static/"
 
 
+def _utc_text(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def create_app(
     settings: KernelSettings, registry: Registry, *, config: Path | None = None,
     clock: Clock = time.time, hasher: PasswordHasher | None = None,
@@ -38,6 +44,7 @@ def create_app(
     section = settings.section(WebSettings)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(Area=Area, charts=charts)
+    templates.env.filters["utc"] = _utc_text
     ctx = WebContext(
         settings, registry, UserStore(section.users_file(config), hasher),
         LoginLimiter(section.login_attempts, section.login_window_s, clock), templates, clock,
@@ -46,12 +53,20 @@ def create_app(
         title="SoftPlace", version="1", openapi_url="/api/openapi.json", docs_url=None,
         redoc_url=None,  # their pages load scripts from a CDN
         description="Sites, rooms, live state, reports, intervals, idle slots and releases."
-        " Every route needs a session cookie (log in at /login); each role sees its own.",
+        " Every route needs a session cookie (log in at /login); each role sees its own,"
+        " except the marketplace's offers, feeds and booking status (public).",
     )
     app.state.ctx = ctx
+    booking_section = settings.section(BookingsSettings)
+    app.state.market = market.Market(
+        booking_section, booking_section.file(config),
+        LoginLimiter(booking_section.requests_per_window, booking_section.request_window_s, clock),
+        config,
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(market.router)
 
     @app.middleware("http")
     async def security_headers(

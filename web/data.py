@@ -442,7 +442,8 @@ class PrivacyOverview(_Model):
     ledger: list[RecipientLedger]
 
 
-def privacy_overview(store: Store, settings: KernelSettings, now_ms: int) -> PrivacyOverview:
+def privacy_overview(store: Store, settings: KernelSettings, now_ms: int,
+                     config: Path | None = None) -> PrivacyOverview:
     privacy = settings.section(PrivacySettings)
     audit = run_audit(store, settings.retention.policies(), now_ms,
                       privacy.retention_grace_hours)
@@ -465,9 +466,12 @@ def privacy_overview(store: Store, settings: KernelSettings, now_ms: int) -> Pri
             )
             for b in ledger.states()
         ]
+    held = [FindingRow(check="retention", series=what, detail=detail)  # e.g. booking requesters
+            for section in settings.stage_sections()
+            for what, detail in section.holding_findings(now_ms, config)]
     return PrivacyOverview(
-        audit_ok=audit.ok, audited_at=ms_to_datetime(audit.now_ms, dt.UTC),
+        audit_ok=audit.ok and not held, audited_at=ms_to_datetime(audit.now_ms, dt.UTC),
         findings=[FindingRow(check=f.check, series=f.series, detail=f.detail)
-                  for f in audit.findings],
+                  for f in audit.findings] + held,
         inventory=build_inventory(settings), retention=retention, ledger=books,
     )

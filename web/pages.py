@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from bookings import ghosts
 from detector.report import build_report
 from softplace.timeutil import MS_PER_H
-from web import charts, data
+from web import charts, data, market
 from web.api import release_download
 from web.deps import Ctx, Current, Day, Db, Live, Privacy, Releases, Reports
 from web.security import GRANTS, home
@@ -99,8 +100,10 @@ def report_page(request: Request, session: Reports, ctx: Ctx, db: Db, site: str 
     placed = ctx.site(site)
     first, last = ctx.period(placed, start, end)
     branch = data.branch_report(db, ctx.registry, placed.id, first, last, ctx.detector)
+    booked = market.period_ghosts(ctx, request.app.state.market, db, placed, first, last)
     return page(request, ctx, "report.html", session, site=placed, branch=branch,
-                report=branch.report, figures=charts.report_charts(branch))
+                report=branch.report, figures=charts.report_charts(branch), booked=booked,
+                booked_summary=ghosts.summarise(booked))
 
 
 @router.get("/report.csv")
@@ -125,14 +128,16 @@ def live_page(request: Request, session: Live, ctx: Ctx, db: Db, site: str | Non
 
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy_page(request: Request, session: Privacy, ctx: Ctx, db: Db) -> HTMLResponse:
-    overview = data.privacy_overview(db, ctx.settings, ctx.now_ms())
+    overview = data.privacy_overview(db, ctx.settings, ctx.now_ms(),
+                                     request.app.state.market.config)
     return page(request, ctx, "privacy.html", session, overview=overview)
 
 
 @router.get("/releases", response_class=HTMLResponse)
-def releases_page(request: Request, session: Releases, ctx: Ctx) -> HTMLResponse:
+def releases_page(request: Request, session: Releases, ctx: Ctx, db: Db) -> HTMLResponse:
     return page(request, ctx, "releases.html", session,
-                releases=data.releases(ctx.web.releases_dir))
+                releases=data.releases(ctx.web.releases_dir),
+                bookings=market.district_bookings(ctx, request.app.state.market, db))
 
 
 @router.get("/releases/{release_id}/{name}")

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.slow  # spawns chromium
 
 Q = f"start={FIRST}&end={LAST}"
 PAGES: dict[Role, list[tuple[str, str]]] = {
-    Role.FACILITIES: [("live", "/live"), ("report", f"/report?{Q}")],
-    Role.MANAGER: [("report", f"/report?{Q}")],
+    Role.FACILITIES: [("live", "/live"), ("report", f"/report?{Q}"),
+                      ("bookings", "/manage/bookings")],
+    Role.MANAGER: [("report", f"/report?{Q}"), ("bookings", "/manage/bookings")],
     Role.PRIVACY_OFFICER: [("privacy", "/privacy"), ("releases", "/releases")],
     Role.REGULATOR: [("releases", "/releases")],
 }

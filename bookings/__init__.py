@@ -1,0 +1,1 @@
+"""The Zero Excess Capacity marketplace: offered rooms, booking requests, ghost bookings."""

@@ -1,0 +1,76 @@
+"""Accepted bookings compared with the stored room counts: used, ghost or unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bookings.core import Reading, Use, booking_use
+from bookings.settings import BookingsSettings
+from bookings.store import Booking
+from softplace.registry import Site
+from softplace.schema import RoomCountField, SeriesName
+from softplace.storage.base import Store
+
+DEFAULT_HOLD_MS = 15 * 60_000  # a reading holds at most this long when the room sets none
+
+
+def room_readings(store: Store, site: Site, room: str, lo_ms: int, hi_ms: int,
+                  hold_ms: int) -> list[Reading]:
+    """The room's counts in [lo, hi), plus the ones that may still hold at ``lo``."""
+    placed = site.room(room)
+    tags = {"site": site.id, "room": placed.room.id}
+    return [
+        Reading(s.time_ms, float(s.fields.get(RoomCountField.COUNT, 0) or 0))
+        for s in store.query(SeriesName.ROOM_COUNT, lo_ms - hold_ms, hi_ms, tags)
+    ]
+
+
+def hold_ms_of(site: Site, room: str) -> int:
+    heartbeat = site.room(room).heartbeat_s
+    return DEFAULT_HOLD_MS if heartbeat is None else round(heartbeat * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingUse:
+    booking: Booking
+    use: Use
+
+
+@dataclass(frozen=True, slots=True)
+class GhostSummary:
+    """Counts only: what the report and the regulator's aggregates show."""
+
+    booked: int
+    used: int
+    ghost: int
+    unknown: int
+    booked_hours: float
+    used_hours: float
+
+
+def uses(store: Store, site: Site, bookings: Sequence[Booking], settings: BookingsSettings,
+         now_ms: int) -> list[BookingUse]:
+    """Each accepted booking that has ended, with what the sensors saw during it."""
+    found: list[BookingUse] = []
+    rooms = {p.room.id for p in site.placed_rooms()}
+    for b in bookings:
+        if b.window.end_ms > now_ms or b.room not in rooms:  # a room since removed: no counts
+            continue
+        hold = hold_ms_of(site, b.room)
+        readings = room_readings(store, site, b.room, b.window.start_ms, b.window.end_ms, hold)
+        found.append(BookingUse(b, booking_use(
+            b.window, readings, hold_ms=hold, first_minutes=settings.ghost_first_minutes,
+            min_share=settings.ghost_max_share,
+        )))
+    return found
+
+
+def summarise(found: Sequence[BookingUse]) -> GhostSummary:
+    used = [u for u in found if u.use.ghost is False]
+    hours = sum(u.booking.window.minutes for u in found) / 60
+    return GhostSummary(
+        booked=len(found), used=len(used), ghost=sum(u.use.ghost is True for u in found),
+        unknown=sum(u.use.ghost is None for u in found), booked_hours=round(hours, 2),
+        used_hours=round(sum(u.booking.window.minutes for u in used) / 60, 2),
+    )
