@@ -92,6 +92,11 @@ class Figure:
     seconds: float
     lost: int = 0  # expected but not seen (or dead-lettered): non-zero fails the bench
     note: str = ""
+    cpu_s: float | None = None  # this process's CPU time over the stage (services in-process)
+
+    @property
+    def cpu_ms_per_1000(self) -> float | None:
+        return 1e6 * self.cpu_s / self.count if self.cpu_s is not None and self.count else None
 
     @property
     def rate(self) -> float:
@@ -438,15 +443,17 @@ def gateway_service(r: Runner, broker: MqttSettings, workdir: Path, site: Site,
     try:
         with r.task("d  gateway: backlog -> outbox -> broker", n) as task:
             start = watch.start = time.monotonic()
+            cpu = time.process_time()
             gateway.start()
             end = r.wait(task, "d", watch.handled, n, lambda: gateway.outbox.size() == 0)
+            cpu = time.process_time() - cpu
     finally:
         gateway.stop()
     accepted = gateway.counts.accepted
     health = gateway.forwarded - accepted
     return Figure("d", "Gateway service", "readings/s", n, end - start,
                   lost=n - accepted,
-                  note=f"forwarded {gateway.forwarded} ({health} health); {watch}")
+                  note=f"forwarded {gateway.forwarded} ({health} health); {watch}", cpu_s=cpu)
 
 
 def _ingest(registry: Registry, store: InfluxStore, broker: MqttSettings, run: str,
@@ -466,8 +473,10 @@ def ingest_service(r: Runner, broker: MqttSettings, influxd: Influxd, run: str,
     try:
         with r.task("e  ingest: backlog -> influxd", n) as task:
             start = time.monotonic()
+            cpu = time.process_time()
             ingest.start()
             end = r.wait(task, "e", lambda: ingest.counts.persisted, n)
+            cpu = time.process_time() - cpu
     finally:
         ingest.stop()
         drop_session(broker, ingest.settings.client_id)
@@ -475,7 +484,8 @@ def ingest_service(r: Runner, broker: MqttSettings, influxd: Influxd, run: str,
     store.close()
     return Figure("e", "Ingest service", "points/s", n, end - start,
                   lost=n - stored,
-                  note=f"{stored} stored, {ingest.counts.persist_retries} write failures")
+                  note=f"{stored} stored, {ingest.counts.persist_retries} write failures",
+                  cpu_s=cpu)
 
 
 def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path, run: str,
@@ -493,10 +503,12 @@ def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path
         r.preload(broker, "f", device_readings(site, n, boot=5))
         with r.task("f  chain: backlog -> gateway -> ingest -> influxd", n) as task:
             start = watch.start = time.monotonic()
+            cpu = time.process_time()
             gateway.start()
             end = r.wait(task, "f", lambda: min(watch.handled(), ingest.counts.persisted), n,
                          lambda: gateway.outbox.size() == 0
                          and ingest.counts.persisted >= gateway.forwarded)
+            cpu = time.process_time() - cpu
     finally:
         gateway.stop()
         ingest.stop()
@@ -504,7 +516,7 @@ def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path
     stored = stored_count(store)
     store.close()
     return Figure("f", "whole chain", "readings/s", n, end - start,
-                  lost=n - stored, note=f"{stored} stored; {watch}")
+                  lost=n - stored, note=f"{stored} stored; {watch}", cpu_s=cpu)
 
 
 # -- report --------------------------------------------------------------------------------
@@ -526,14 +538,17 @@ def report(figures: Sequence[Figure]) -> Table:
     table.add_column("seconds", justify="right")
     table.add_column("rate", justify="right")
     table.add_column("vs ceiling", justify="right")
+    table.add_column("CPU ms/1k", justify="right")
     table.add_column("check")
     table.add_column("note")
     for figure in figures:
         limit = ceiling(figure.key, by_key)
         ratio = f"{figure.rate / limit.rate:.0%} of {limit.key}" if limit and limit.rate else ""
         check = "[green]ok[/]" if figure.lost == 0 else f"[red]lost {figure.lost}[/]"
+        cpu = figure.cpu_ms_per_1000
         table.add_row(figure.key, figure.name, f"{figure.count:,}", f"{figure.seconds:.2f}",
-                      f"{figure.rate:,.0f} {figure.unit}", ratio, check, figure.note)
+                      f"{figure.rate:,.0f} {figure.unit}", ratio,
+                      f"{cpu:.0f}" if cpu is not None else "", check, figure.note)
     return table
 
 
