@@ -19,7 +19,6 @@ drains in order after.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -29,7 +28,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from gateway.core import Decision, GatewayCore, Outgoing
+from gateway.batcher import Batcher
+from gateway.core import Decision, GatewayCore
 from gateway.dedupe import Deduper
 from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
@@ -54,17 +54,11 @@ OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0
 STATUS_SUFFIX = "/status"
 FORWARD_BATCHES = 8  # batches sent and not yet acknowledged by ingest
-BATCH_ROWS = 500  # outbox rows per batch at most
-# the deploy broker's max_packet_size is 65536; a batch stays under it with its envelope
-BATCH_BYTES = 60_000
+BATCH_ROWS = 500  # outbox rows read at a time (batches also stop at BATCH_BYTES)
 DRAIN_S = 0.05  # after a wake-up, let what is arriving join the same batch
 IDLE_WAKE_S = 1.0  # re-send and tail checks happen at least this often
 RESEND_DOUBLINGS = 3  # the ack timeout doubles per attempt, up to 8 times its setting
-# a room quiet this long has its last reading flushed to the store (see softplace.thinning)
-TAIL_FLUSH_S = 300.0
 ERROR_PAUSE_S = 1.0
-_JSON_LISTS = ((topics.TopicKind.ROOM, b"readings"), (topics.TopicKind.HEALTH, b"health"),
-               (topics.TopicKind.DEADLETTER, b"deadletters"))
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,15 +69,6 @@ class _Sent:
     payload: bytes
     sent_at: float = float("-inf")  # monotonic; -inf: to send
     attempts: int = 0
-
-
-@dataclasses.dataclass(slots=True)
-class _Tail:
-    """The last room reading sent for a room: the next batch's ``prev`` for it."""
-
-    payload: bytes
-    sent_at: float
-    flushed: bool = False
 
 
 class Gateway(Consumer[Decision]):
@@ -112,7 +97,6 @@ class Gateway(Consumer[Decision]):
         self.forwarded = 0  # outbox rows ingest acknowledged as stored
         self.parked = 0  # outbox rows the upstream broker refused for good
         self.resent = 0  # batches sent again (timeout or reconnect)
-        self._device_room = {d: placed.room.id for d, placed in site.device_rooms().items()}
         self._wake = threading.Event()
         self._upstream_connected = threading.Event()
         self._resend_all = threading.Event()  # set on every upstream connect
@@ -124,11 +108,12 @@ class Gateway(Consumer[Decision]):
         # forwarder thread only
         self._sent: dict[str, _Sent] = {}  # batch id -> batch, oldest first
         self._mids: dict[int, str] = {}  # paho mid -> batch id
-        self._tails: dict[str, _Tail] = {}  # room -> its last reading sent
         self._undeleted: list[int] = []  # acknowledged rows a failed delete left behind
         self._last_queued = 0  # the last outbox id put in a batch
-        self._epoch = f"{int(clock() * 1000):x}"
-        self._serial = 0
+        self._batcher = Batcher(
+            site.id, {d: placed.room.id for d, placed in site.device_rooms().items()},
+            epoch=f"{int(clock() * 1000):x}",  # batch ids are unique per gateway run
+        )
 
         self._ack_topic = topics.batch_ack(site.id)
         # With no upstream of its own the gateway uses its site connection for both sides:
@@ -306,12 +291,17 @@ class Gateway(Consumer[Decision]):
             rows = self.outbox.pending(self._last_queued, BATCH_ROWS)
             if rows:
                 self._last_queued = rows[-1][0]
-            batches = self._build(rows, now)
-            if not batches:
+            built = self._batcher.build(rows, now)
+            if built.foreign:
+                log.error("outbox messages %s are on no upstream topic; parked", built.foreign)
+                self.outbox.park(built.foreign, "not an upstream topic")
+                self.parked += len(built.foreign)
+            if not built.batches:
                 return
-            for batch_id, sent in batches:
-                self._sent[batch_id] = sent
-                if not self._publish(batch_id, sent, now):
+            for batch in built.batches:
+                sent = _Sent(batch.ids, batch.payload)
+                self._sent[batch.batch_id] = sent
+                if not self._publish(batch.batch_id, sent, now):
                     return
             if len(rows) < BATCH_ROWS:
                 return
@@ -353,76 +343,3 @@ class Gateway(Consumer[Decision]):
             self._undeleted = done  # until the delete succeeds
             self.outbox.delete(done)
             self._undeleted = []
-
-    def _build(self, rows: list[tuple[int, Outgoing]], now: float) -> list[tuple[str, _Sent]]:
-        """Rows in outbox order -> batches of at most BATCH_BYTES, each with the ``prev``
-        its rooms need (see ``softplace.thinning``); due tail flushes join the first."""
-        batches: list[tuple[str, _Sent]] = []
-        lists: dict[bytes, list[bytes]] = {}
-        prev: list[bytes] = []
-        ids: list[int] = []
-        rooms: set[str] = set()
-        size = 0
-
-        def close() -> None:
-            nonlocal lists, prev, ids, rooms, size
-            if not batches:
-                for room, tail in self._tails.items():
-                    quiet = now - tail.sent_at >= TAIL_FLUSH_S
-                    if quiet and not tail.flushed and room not in rooms:
-                        prev.append(tail.payload)
-                        tail.flushed = True
-            if ids or prev:
-                batches.append(self._envelope(lists, prev, ids))
-            lists, prev, ids, rooms, size = {}, [], [], set(), 0
-
-        for outbox_id, message in rows:
-            parts = message.topic.split("/")
-            kind = parts[3] if len(parts) > 3 else ""
-            key = next((k for t, k in _JSON_LISTS if t == kind), None)
-            if key is None:
-                log.error("outbox message %d on %s is no upstream message; parked",
-                          outbox_id, message.topic)
-                self.outbox.park([outbox_id], "not an upstream topic")
-                self.parked += 1
-                continue
-            if size + len(message.payload) > BATCH_BYTES and ids:
-                close()
-            if kind == topics.TopicKind.ROOM:
-                room = parts[-1]
-                tail = self._tails.get(room)
-                if room not in rooms and tail is not None:
-                    prev.append(tail.payload)
-                    size += len(tail.payload)
-                rooms.add(room)
-                self._tails[room] = _Tail(message.payload, now)
-            elif kind == topics.TopicKind.HEALTH:
-                self._health_seen(parts[-1], message.payload, rooms, prev)
-            lists.setdefault(key, []).append(message.payload)
-            ids.append(outbox_id)
-            size += len(message.payload) + 1
-        close()
-        return batches
-
-    def _health_seen(self, device: str, payload: bytes, rooms: set[str],
-                     prev: list[bytes]) -> None:
-        """A sensor going offline: its room's readings in this batch are all kept, and the
-        room's next reading has no ``prev`` (the detector's unknown state ends there)."""
-        room = self._device_room.get(device)
-        if room is None or json.loads(payload).get("online", True):
-            return
-        tail = self._tails.pop(room, None)
-        if tail is not None and room not in rooms:
-            prev.append(tail.payload)
-        rooms.add(room)
-
-    def _envelope(self, lists: dict[bytes, list[bytes]], prev: list[bytes],
-                  ids: list[int]) -> tuple[str, _Sent]:
-        """The batch's JSON, put together from the rows' own JSON (no re-encoding)."""
-        self._serial += 1
-        batch_id = f"{self._epoch}-{self._serial}"
-        head = b'{"v":1,"site":"%s","batch":"%s"' % (self.site.id.encode(), batch_id.encode())
-        body = b"".join(b',"%s":[%s]' % (key, b",".join(lists[key]))
-                        for _, key in _JSON_LISTS if key in lists)
-        tail = b',"prev":[%s]}' % b",".join(prev) if prev else b"}"
-        return batch_id, _Sent(ids, head + body + tail)
