@@ -113,7 +113,7 @@ def _through_the_hop(samples: list[Sample], seed: int) -> tuple[list[Sample], in
     while i < len(rows):
         chunk = rows[i:i + rng.choice([1, 2, 7, 50, 400])]
         i += len(chunk)
-        now = chunk[-1][1].payload and _time_s(chunk[-1][1].payload)
+        now = _time_s(chunk[-1][1].payload)
         for batch in batcher.build(chunk, now).batches:
             result = core.batch_for(batch.payload)
             assert not result.rejected and result.ack is not None
