@@ -104,14 +104,18 @@ class Batcher:
         tail = self._tails.pop(room, None)
         if tail is not None and room not in batch.rooms:
             batch.prev.append(tail.payload)  # ingest stores it: the sensor's last word
+            batch.size += len(tail.payload) + 1
         batch.rooms.add(room)
 
     def _close(self, batch: _Open, built: Built, now: float) -> None:
         if not built.batches:
             for room, tail in self._tails.items():
+                if batch.size + len(tail.payload) > self.max_bytes:
+                    break  # the rest next time
                 quiet = now - tail.sent_at >= self.tail_flush_s
                 if quiet and not tail.flushed and room not in batch.rooms:
                     batch.prev.append(tail.payload)
+                    batch.size += len(tail.payload) + 1
                     tail.flushed = True
         if batch.ids or batch.prev:
             built.batches.append(self._envelope(batch))

@@ -95,18 +95,20 @@ class Ingest(Consumer[Points]):
         self.batches += 1
         self.thinned += result.thinned
         points = Points(result.samples, result.ack)
-        points.samples.extend(self._rejected(message, r) for r in result.rejected)
+        # one millisecond apart: several rejected items of one batch keep their own points
+        points.samples.extend(self._rejected(message, r, offset_ms=i)
+                              for i, r in enumerate(result.rejected))
         if result.ack is None:
             return Outcome.DEAD_LETTERED, points
         return Outcome.ACCEPTED, points
 
-    def _rejected(self, message: Received, rejected: Rejected) -> Sample:
+    def _rejected(self, message: Received, rejected: Rejected, offset_ms: int = 0) -> Sample:
         log.warning("rejected %s: %s: %s", message.topic, rejected.reason, rejected.detail)
         site = message.topic.split("/")[2] if message.topic.count("/") >= 2 else UNKNOWN_SITE
         return Sample(
             SeriesName.DEADLETTER, {"site": site, "reason": rejected.reason},
             {DeadletterField.N: 1, DeadletterField.TOPIC: message.topic[:TOPIC_FIELD_MAX]},
-            s_to_ms(message.received_at),
+            s_to_ms(message.received_at) + offset_ms,
         )
 
     def persist(self, batch: list[Handled[Points]]) -> None:

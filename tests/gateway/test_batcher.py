@@ -66,3 +66,15 @@ def test_batcher_flushes_a_quiet_room_once_and_forgets_it_when_its_sensor_goes_o
 def test_batcher_sets_aside_rows_on_no_upstream_topic() -> None:
     built = _batcher().build([(1, Outgoing("elsewhere/x", b"{}")), (2, _room("r1", 1, 1))], 0)
     assert built.foreign == [1] and built.batches[0].ids == [2]
+
+
+def test_batcher_keeps_tail_flushes_under_the_size_limit() -> None:
+    batcher = _batcher(max_bytes=400, tail_flush_s=60)
+    batcher.build([(i, _room(f"r{i}", i, 1)) for i in range(1, 11)], now=0)
+    first = batcher.build([], now=100).batches
+    assert len(first) == 1 and len(first[0].payload) <= 400 + 120
+    flushed = len(RoomReadingBatch.model_validate_json(first[0].payload).prev)
+    assert 0 < flushed < 10
+    rest = batcher.build([], now=101).batches
+    assert len(RoomReadingBatch.model_validate_json(rest[0].payload).prev) == min(
+        10 - flushed, flushed)

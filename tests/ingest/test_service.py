@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.services import free_port
+from devkit.embedded_broker import free_port
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from softplace.registry import load_registry
