@@ -4,13 +4,21 @@ The site side is the shared consumer shell (``softplace.consumer``): a device me
 acknowledged to the site broker only after what it produced is in the outbox. Its worker
 takes whatever is waiting (up to ``KEEP_BATCH``), runs the core on each in order, writes all
 their outgoing messages and dedupe keys in one SQLite transaction (one fsync for the lot:
-group commit) and only then acknowledges them, in order. A forwarder thread publishes the
-outbox in order with QoS 1 and deletes each row when the upstream broker acknowledges it;
-while upstream is unreachable the outbox simply grows, and it drains in order after.
+group commit) and only then acknowledges them, in order.
+
+The forwarder thread sends the outbox upstream in batches: it sleeps, then drains what
+waits into ``RoomReadingBatch`` messages (QoS 1, in outbox order, at most
+``FORWARD_BATCHES`` unacknowledged) and deletes a batch's rows only when ingest's
+``BatchAck`` says they are in the store, never on the broker's PUBACK: a broker that
+crashes before saving loses nothing. Unacknowledged batches are sent again after
+``upstream_ack_timeout_s`` (doubling per attempt) and after every reconnect; ingest
+rewrites the same keys. While upstream is unreachable the outbox simply grows, and it
+drains in order after.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
@@ -22,6 +30,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from gateway.batcher import Batcher
 from gateway.core import Decision, GatewayCore
 from gateway.dedupe import Deduper
 from gateway.outbox import Outbox
@@ -29,9 +38,9 @@ from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
-from softplace.messages import DeviceAck
+from softplace.errors import MessageError
+from softplace.messages import BatchAck, DeviceAck, parse_message
 from softplace.mqtt import (
-    MAX_INFLIGHT,
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
     connect_async,
@@ -42,7 +51,6 @@ from softplace.registry import Site
 from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-FORWARD_WINDOW = MAX_INFLIGHT  # never more than paho itself keeps in flight
 KEEP_BATCH = 500
 OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0
@@ -50,6 +58,22 @@ STATUS_SUFFIX = "/status"
 # a persist error of these kinds is a bug in one message, not an unavailable outbox
 _BUG_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError,
                sqlite3.DataError)
+FORWARD_BATCHES = 8  # batches sent and not yet acknowledged by ingest
+BATCH_ROWS = 500  # outbox rows read at a time (batches also stop at BATCH_BYTES)
+DRAIN_S = 0.05  # after a wake-up, let what is arriving join the same batch
+IDLE_WAKE_S = 1.0  # re-send and tail checks happen at least this often
+RESEND_DOUBLINGS = 3  # the ack timeout doubles per attempt, up to 8 times its setting
+ERROR_PAUSE_S = 1.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Sent:
+    """A batch sent upstream and not yet acknowledged (forwarder thread only)."""
+
+    ids: list[int]  # its outbox rows
+    payload: bytes
+    sent_at: float = float("-inf")  # monotonic; -inf: to send
+    attempts: int = 0
 
 
 class Gateway(Consumer[Decision]):
@@ -61,12 +85,14 @@ class Gateway(Consumer[Decision]):
         site_broker: MqttSettings,
         settings: GatewaySettings,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         client_id = settings.client_id or f"softplace-gateway-{site.id}"
         super().__init__(f"gateway {site.id}", site_broker, client_id, batch_size=KEEP_BATCH,
                          retry=Backoff(cap_s=OUTBOX_RETRY_CAP_S), clock=clock)
         self.site = site
         self.settings = settings
+        self.monotonic = monotonic
         state_dir = Path(settings.state_dir)
         self.outbox = Outbox(state_dir / f"{site.id}.sqlite", settings.dedupe_keys_per_device)
         deduper = Deduper(settings.dedupe_keys_per_device)
@@ -77,25 +103,44 @@ class Gateway(Consumer[Decision]):
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
         self.dead_letters: Counter[str] = Counter()  # kept dead letters, by reason
-        self.forwarded = 0  # outbox rows the upstream broker acknowledged
+        self.forwarded = 0  # outbox rows ingest acknowledged as stored
         self.parked = 0  # outbox rows the upstream broker refused for good
+        self.resent = 0  # batches sent again (timeout or reconnect)
         self._wake = threading.Event()
         self._upstream_connected = threading.Event()
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox id (forwarder thread only)
-        self._pubacks: set[int] = set()
+        self._resend_all = threading.Event()  # set on every upstream connect
+        self._ack_lock = threading.Lock()  # never held around client.publish()
+        self._acked: set[str] = set()
         self._refused: dict[int, str] = {}  # mid -> reason the broker gave
-        self._window = FORWARD_WINDOW
-        self._puback_lock = threading.Lock()
+        self._window = FORWARD_BATCHES
         self._outbox_left: int | None = None  # its size when closed
+        # forwarder thread only
+        self._sent: dict[str, _Sent] = {}  # batch id -> batch, oldest first
+        self._mids: dict[int, str] = {}  # paho mid -> batch id
+        self._undeleted: list[int] = []  # acknowledged rows a failed delete left behind
+        self._last_queued = 0  # the last outbox id put in a batch
+        self._batcher = Batcher(
+            site.id, {d: placed.room.id for d, placed in site.device_rooms().items()},
+            epoch=f"{int(clock() * 1000):x}",  # batch ids are unique per gateway run
+        )
 
+        self._ack_topic = topics.batch_ack(site.id)
+        # With no upstream of its own the gateway uses its site connection for both sides:
+        # a broker that forces client id = username would let two connections of one
+        # account take each other's session.
+        self._shares_client = settings.upstream is None
         upstream = settings.upstream or site_broker
         self._upstream_settings = upstream
-        self.upstream_client = make_client(upstream, f"{client_id}-up")
-        self._upstream_log = ConnectionLog(upstream, f"gateway {site.id} upstream")
-        self.upstream_client.on_connect = self._on_upstream_connect
-        self.upstream_client.on_connect_fail = self._upstream_log.connect_failed
-        self.upstream_client.on_disconnect = self._on_upstream_disconnect
+        if self._shares_client:
+            self.upstream_client = self.client
+        else:
+            self.upstream_client = make_client(upstream, f"{client_id}-up")
+            self._upstream_log = ConnectionLog(upstream, f"gateway {site.id} upstream")
+            self.upstream_client.on_connect = self._on_upstream_connect
+            self.upstream_client.on_connect_fail = self._upstream_log.connect_failed
+            self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish
+        self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
 
     @property
@@ -104,7 +149,8 @@ class Gateway(Consumer[Decision]):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
-        connect_async(self.upstream_client, self._upstream_settings)
+        if not self._shares_client:
+            connect_async(self.upstream_client, self._upstream_settings)
         self._forwarder.start()
         watch_client(self.upstream_client)  # a thread that dies ends the process
         watch(self._forwarder)
@@ -115,8 +161,9 @@ class Gateway(Consumer[Decision]):
         super()._stop()
         if self._forwarder.is_alive():
             self._forwarder.join(FORWARDER_JOIN_S)
-        self.upstream_client.disconnect()
-        self.upstream_client.loop_stop()
+        if not self._shares_client:
+            self.upstream_client.disconnect()
+            self.upstream_client.loop_stop()
         self._outbox_left = self.outbox.size()
         self.outbox.close()
 
@@ -124,14 +171,18 @@ class Gateway(Consumer[Decision]):
         left = self._outbox_left if self._outbox_left is not None else self.outbox.size()
         by_reason = ", ".join(f"{r} {n}" for r, n in sorted(self.dead_letters.copy().items()))
         return (f"{super().summary()}; forwarded {self.forwarded}, parked {self.parked}, "
-                f"outbox {left}" + (f"; dead letters by reason: {by_reason}" if by_reason else ""))
+                f"batches re-sent {self.resent}, outbox {left}"
+                + (f"; dead letters by reason: {by_reason}" if by_reason else ""))
 
     # -- site side: the consumer's hooks ----------------------------------------------------
     def subscriptions(self) -> list[str]:
-        return [topics.all_device_readings(self.site.id), topics.all_device_statuses(self.site.id)]
+        own = [topics.all_device_readings(self.site.id), topics.all_device_statuses(self.site.id)]
+        return [*own, self._ack_topic] if self._shares_client else own
 
     def connected(self, filters: list[str]) -> None:
         log.info("connected to the site broker for %s", self.site.id)
+        if self._shares_client:
+            self._upstream_up()
 
     def handle(self, message: Received) -> tuple[Outcome, Decision]:
         with self._core_lock:
@@ -194,16 +245,21 @@ class Gateway(Consumer[Decision]):
         self.device_acks += len(highest)
         self._wake.set()
 
-    # -- upstream side ---------------------------------------------------------------------
+    # -- upstream side: paho's network thread ------------------------------------------------
     def _on_upstream_connect(self, client: paho.Client, userdata: Any, flags: Any,
                              reason_code: Any, properties: Any = None) -> None:
         if reason_failed(reason_code):
             self._upstream_log.refused(reason_code)
             return
+        client.subscribe(self._ack_topic, QOS_AT_LEAST_ONCE)
         # never more in flight than the broker says it will take (MQTT 5 Receive Maximum)
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
-        self._window = min(FORWARD_WINDOW, receive_maximum or FORWARD_WINDOW)
+        self._window = min(FORWARD_BATCHES, receive_maximum or FORWARD_BATCHES)
+        self._upstream_up()
+
+    def _upstream_up(self) -> None:
         log.info("connected upstream; outbox holds %d messages", self.outbox.size())
+        self._resend_all.set()  # the broker may have lost them (crash before its autosave)
         self._upstream_connected.set()
         self._wake.set()
 
@@ -214,37 +270,124 @@ class Gateway(Consumer[Decision]):
         if not self.stopping:
             self._upstream_log.disconnected(reason_code)
 
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
+                       reason_code: Any, properties: Any = None) -> None:
+        """The site connection's (the consumer's); with a shared client, upstream's too."""
+        if self._shares_client:
+            self._upstream_connected.clear()
+            self._wake.set()
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int,
                     reason_code: Any = None, properties: Any = None) -> None:
-        # never take a lock here that is held around client.publish(): paho calls this
-        # with its own message mutex held
-        with self._puback_lock:
-            if reason_failed(reason_code):
+        # a PUBACK deletes nothing; only a refusal matters. Never take a lock here that is
+        # held around client.publish(): paho calls this with its own message mutex held
+        if reason_failed(reason_code):
+            with self._ack_lock:
                 self._refused[mid] = str(reason_code)
-            else:
-                self._pubacks.add(mid)
-        self._wake.set()
+            self._wake.set()
+
+    def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._shares_client and message.qos > 0:
+            client.ack(message.mid, message.qos)  # the site client acknowledges by hand
+        try:
+            ack = parse_message(BatchAck, bytes(message.payload))
+        except MessageError as err:
+            log.warning("ignored a batch acknowledgement: %s", err.detail)
+            return
+        if ack.site == self.site.id:
+            with self._ack_lock:
+                self._acked.add(ack.batch)
+            self._wake.set()
+
+    # -- the forwarder thread --------------------------------------------------------------
+    def _forward_loop(self) -> None:
+        while not self.stopping:
+            self._wake.wait(IDLE_WAKE_S)
+            if self.stop_event.wait(DRAIN_S):  # sleep and drain: one batch for what came
+                break
+            self._wake.clear()
+            self._emit_health()
+            try:
+                self._forward_once()
+            except Exception:  # e.g. a disk error: keep the thread, try again shortly
+                log.exception("gateway %s: forwarding failed; retrying in %.0f s",
+                              self.site.id, ERROR_PAUSE_S)
+                self.stop_event.wait(ERROR_PAUSE_S)
+
+    def _forward_once(self) -> None:
+        # Settle first, connected or not: mosquitto closes the connection right after
+        # refusing a publish. After a restart the outbox is sent again from its first row.
+        self._settle()
+        if not self._upstream_connected.is_set():
+            return
+        now = self.monotonic()
+        resend_all = self._resend_all.is_set()
+        self._resend_all.clear()
+        timeout = self.settings.upstream_ack_timeout_s
+        for batch_id, sent in self._sent.items():
+            due = timeout * 2 ** min(max(sent.attempts - 1, 0), RESEND_DOUBLINGS)
+            if resend_all or now - sent.sent_at >= due:
+                if sent.attempts:
+                    self.resent += 1
+                if not self._publish(batch_id, sent, now):
+                    return
+        while len(self._sent) < self._window:
+            rows = self.outbox.pending(self._last_queued, BATCH_ROWS)
+            if rows:
+                self._last_queued = rows[-1][0]
+            built = self._batcher.build(rows, now)
+            if built.foreign:
+                log.error("outbox messages %s are on no upstream topic; parked", built.foreign)
+                self.outbox.park(built.foreign, "not an upstream topic")
+                self.parked += len(built.foreign)
+            if not built.batches:
+                return
+            for batch in built.batches:
+                sent = _Sent(batch.ids, batch.payload)
+                self._sent[batch.batch_id] = sent
+                if not self._publish(batch.batch_id, sent, now):
+                    return
+            if len(rows) < BATCH_ROWS:
+                return
+
+    def _publish(self, batch_id: str, sent: _Sent, now: float) -> bool:
+        info = self.upstream_client.publish(topics.batch(self.site.id), sent.payload,
+                                            qos=QOS_AT_LEAST_ONCE)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return False  # offline: the next connect sends every unacknowledged batch
+        self._mids[info.mid] = batch_id
+        sent.sent_at = now
+        sent.attempts += 1
+        return True
 
     def _settle(self) -> None:
-        """Delete the outbox rows whose PUBACK has arrived."""
-        with self._puback_lock:
-            pubacks, self._pubacks = self._pubacks, set()
+        """Delete the rows of acknowledged batches; park those of refused ones."""
+        with self._ack_lock:
+            acked, self._acked = self._acked, set()
             refused, self._refused = self._refused, {}
         for mid, reason in refused.items():
-            if mid in self._inflight:
-                # refused for good (e.g. not authorised): keep it aside, never drop it
-                outbox_id = self._inflight.pop(mid)
-                self.outbox.park(outbox_id, reason)
-                self.parked += 1
-                log.error("upstream refused outbox message %d (%s); parked", outbox_id, reason)
-        matched = [mid for mid in pubacks if mid in self._inflight]
-        done = [self._inflight.pop(mid) for mid in matched]
-        # Every mid we publish is recorded before the next _settle, so a PUBACK finds its
-        # row; an unmatched one belongs to a publish paho queued while we were offline
-        # (rc NO_CONN), whose row we publish again: a harmless duplicate.
+            batch_id = self._mids.pop(mid, None)
+            sent = self._sent.pop(batch_id, None) if batch_id else None
+            if sent is None:
+                continue
+            # refused for good (e.g. not authorised): keep it aside, never drop it
+            self.outbox.park(sent.ids, reason)
+            self.parked += len(sent.ids)
+            log.error("upstream refused batch %s (%d outbox messages, %s); parked", batch_id,
+                      len(sent.ids), reason)
+        done = list(self._undeleted)
+        for batch_id in acked:
+            sent = self._sent.pop(batch_id, None)
+            if sent is not None:
+                done.extend(sent.ids)
+                self.forwarded += len(sent.ids)
+        if self._mids and acked:
+            self._mids = {m: b for m, b in self._mids.items() if b in self._sent}
         if done:
+            self._undeleted = done  # until the delete succeeds
             self.outbox.delete(done)
-            self.forwarded += len(done)
+            self._undeleted = []
 
     def _emit_health(self) -> None:
         """Health on its own clock (``gateway.health``), never on a reading; best effort."""
@@ -255,31 +398,3 @@ class Gateway(Consumer[Decision]):
                 self.outbox.enqueue_many([(health, None)])
         except Exception:  # the forwarder must outlive a failed health write
             log.exception("could not queue the scheduled health reports")
-
-    def _forward_loop(self) -> None:
-        last_sent = 0
-        while not self.stopping:
-            self._wake.wait(1)
-            self._wake.clear()
-            self._emit_health()
-            # Settle first, connected or not: mosquitto closes the connection right after
-            # refusing a publish. What is still in flight stays mapped: paho keeps it and
-            # resends it, with the same packet id, on reconnect. After a restart, the
-            # outbox itself is sent again from its first row.
-            self._settle()
-            if not self._upstream_connected.is_set():
-                continue
-            room = self._window - len(self._inflight)
-            if room <= 0:
-                continue
-            batch = self.outbox.pending(last_sent, room)
-            for outbox_id, message in batch:
-                info = self.upstream_client.publish(
-                    message.topic, message.payload, qos=QOS_AT_LEAST_ONCE, retain=message.retain
-                )
-                if info.rc != paho.MQTT_ERR_SUCCESS:
-                    break
-                self._inflight[info.mid] = outbox_id
-                last_sent = outbox_id
-            if len(batch) == room:
-                self._wake.set()  # more may be waiting

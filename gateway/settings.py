@@ -32,6 +32,10 @@ class GatewaySettings(StageSection):
         default=900, gt=0, description="a sensor silent this long stops counting in its room"
     )
     dedupe_keys_per_device: int = Field(default=4096, ge=16)
+    upstream_ack_timeout_s: float = Field(
+        default=30, gt=0, le=3600, description="a batch ingest has not acknowledged this long "
+        "is sent again (the wait doubles per attempt, up to 8 times this)",
+    )
     client_id: str | None = Field(
         default=None, description="MQTT client id prefix; default softplace-gateway-<site>. "
         "Stable across restarts: the broker keeps the gateway's session under it",

@@ -1,21 +1,45 @@
 """Ingest's pure core: an upstream MQTT message in, the points to store out.
 
 The table ``_HANDLERS`` maps a topic kind to its message model and point builder: a new
-upstream message is a new row.
+upstream message is a new row. A gateway's ``RoomReadingBatch`` (``batch_for``) becomes
+the points of all its messages, room counts thinned to their changes
+(``softplace.thinning``), and the acknowledgement to send once they are stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from softplace import topics
 from softplace.errors import MessageError
-from softplace.messages import DeadLetter, RoomReading, SensorHealth, parse_message
+from softplace.messages import (
+    SCHEMA_VERSION,
+    BatchAck,
+    BatchId,
+    DeadLetter,
+    Identifier,
+    RoomReading,
+    RoomReadingBatch,
+    SensorHealth,
+    decode_json_object,
+    describe_validation_error,
+    parse_message,
+)
 from softplace.registry import Registry
 from softplace.schema import DeadletterField, RoomCountField, SensorHealthField, SeriesName
 from softplace.storage.base import FieldValue, Sample
+from softplace.thinning import Held, thin_batch
 from softplace.timeutil import s_to_ms
+
+# a batch's lists, their item models (the slow path validates item by item)
+_BATCH_LISTS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("readings", RoomReading), ("health", SensorHealth), ("deadletters", DeadLetter),
+    ("prev", RoomReading),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +48,20 @@ class Rejected:
     detail: str
 
 
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch message gives: points, rejected items, and the ack once stored."""
+
+    samples: list[Sample] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    ack: BatchAck | None = None  # None: no batch id to acknowledge (a broken envelope)
+    readings: int = 0  # room readings in the batch
+    thinned: int = 0  # of those, not stored: they repeat the point before them
+
+
 class IngestCore:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, heartbeat_s: float = 0.0) -> None:
+        self.heartbeat_ms = s_to_ms(heartbeat_s)
         self._room_tags: dict[tuple[str, str], dict[str, str]] = {
             (placed.site.id, placed.room.id): placed.tags for placed in registry.placed_rooms()
         }
@@ -45,20 +81,94 @@ class IngestCore:
         except MessageError as err:
             return Rejected(err.reason, err.detail)
 
+    # -- batches -------------------------------------------------------------------------
+    def batch_for(self, payload: bytes) -> BatchResult:
+        try:  # the hot path: one pass of pydantic's own JSON parser over the whole batch
+            batch = RoomReadingBatch.model_validate_json(payload)
+        except ValidationError:
+            return self._batch_item_by_item(payload)
+        return self._batch(batch, BatchResult(ack=BatchAck(site=batch.site, batch=batch.batch)))
+
+    def _batch_item_by_item(self, payload: bytes) -> BatchResult:
+        """A batch that failed validation: keep its valid items, reject the others."""
+        try:
+            raw = decode_json_object(payload)
+        except MessageError as err:
+            return BatchResult(rejected=[Rejected(err.reason, err.detail)])
+        if raw.get("v") != SCHEMA_VERSION:
+            return BatchResult(rejected=[Rejected(
+                "unknown_schema_version",
+                f"schema version {raw.get('v')!r}, expected {SCHEMA_VERSION}")])
+        try:
+            data = _Envelope.model_validate(raw)
+        except ValidationError as err:
+            return BatchResult(rejected=[Rejected("invalid_payload",
+                                                  describe_validation_error(err))])
+        result = BatchResult(ack=BatchAck(site=data.site, batch=data.batch))
+        items: dict[str, list[Any]] = {}
+        for name, model in _BATCH_LISTS:
+            raw = getattr(data, name)
+            valid = []
+            for i, item in enumerate(raw):
+                try:
+                    valid.append(model.model_validate(item))
+                except ValidationError as err:
+                    result.rejected.append(Rejected(
+                        "invalid_payload", f"{name}[{i}]: {describe_validation_error(err)}"))
+            items[name] = valid
+        batch = RoomReadingBatch.model_construct(
+            site=data.site, batch=data.batch, readings=items["readings"],
+            health=items["health"], deadletters=items["deadletters"], prev=items["prev"])
+        return self._batch(batch, result)
+
+    def _batch(self, batch: RoomReadingBatch, result: BatchResult) -> BatchResult:
+        samples = result.samples
+        offline = {(batch.site, h.room) for h in batch.health if not h.online and h.room}
+        readings = [r for r in batch.readings if self._known(r, result)]
+        prev = {(r.site, r.room): r for r in batch.prev if self._known(r, result)}
+        thinned = thin_batch(
+            {key: _held(r) for key, r in prev.items()},
+            [((r.site, r.room), _held(r)) for r in readings], self.heartbeat_ms, offline,
+        )
+        samples.extend(self._room_sample(prev[key]) for key in thinned.prev)
+        samples.extend(self._room_sample(r) for r, keep in zip(readings, thinned.keep,
+                                                                strict=True) if keep)
+        samples.extend(self._health_sample(h) for h in batch.health)
+        samples.extend(self._deadletter_sample(d) for d in batch.deadletters)
+        result.readings = len(readings)
+        result.thinned = len(readings) - sum(thinned.keep)
+        return result
+
+    def _known(self, reading: RoomReading, result: BatchResult) -> bool:
+        if (reading.site, reading.room) in self._room_tags:
+            return True
+        result.rejected.append(Rejected("unknown_device", f"room {reading.room!r} of site "
+                                                           f"{reading.site!r} is not in the "
+                                                           "registry"))
+        return False
+
+    # -- single messages -------------------------------------------------------------------
     def _room(self, payload: bytes) -> Sample:
         reading = parse_message(RoomReading, payload)
         tags = self._room_tags.get((reading.site, reading.room))
         if tags is None:
             raise MessageError("unknown_device", f"room {reading.room!r} of site "
                                                  f"{reading.site!r} is not in the registry")
+        return self._room_sample(reading)
+
+    def _room_sample(self, reading: RoomReading) -> Sample:
         fields: dict[str, FieldValue] = {
             RoomCountField.COUNT: reading.count, RoomCountField.SOURCES: reading.sources,
         }
-        return Sample(SeriesName.ROOM_COUNT, tags, fields, s_to_ms(reading.ts))
+        return Sample(SeriesName.ROOM_COUNT, self._room_tags[(reading.site, reading.room)],
+                      fields, s_to_ms(reading.ts))
+
+    @classmethod
+    def _health(cls, payload: bytes) -> Sample:
+        return cls._health_sample(parse_message(SensorHealth, payload))
 
     @staticmethod
-    def _health(payload: bytes) -> Sample:
-        health = parse_message(SensorHealth, payload)
+    def _health_sample(health: SensorHealth) -> Sample:
         tags = {"site": health.site, "device": health.device}
         if health.room:
             tags["room"] = health.room
@@ -71,10 +181,29 @@ class IngestCore:
         fields.update({k: v for k, v in optional.items() if v is not None})
         return Sample(SeriesName.SENSOR_HEALTH, tags, fields, s_to_ms(health.ts))
 
+    @classmethod
+    def _deadletter(cls, payload: bytes) -> Sample:
+        return cls._deadletter_sample(parse_message(DeadLetter, payload))
+
     @staticmethod
-    def _deadletter(payload: bytes) -> Sample:
-        letter = parse_message(DeadLetter, payload)
+    def _deadletter_sample(letter: DeadLetter) -> Sample:
         # the original payload stays on the site broker: only the reason is stored
         return Sample(SeriesName.DEADLETTER, {"site": letter.site, "reason": letter.reason},
                       {DeadletterField.N: 1, DeadletterField.TOPIC: letter.topic},
                       s_to_ms(letter.received_at))
+
+
+class _Envelope(BaseModel):
+    """A batch with its items left unchecked, so the valid ones can still be kept."""
+
+    v: int
+    site: Identifier
+    batch: BatchId
+    readings: list[Any] = []
+    health: list[Any] = []
+    deadletters: list[Any] = []
+    prev: list[Any] = []
+
+
+def _held(reading: RoomReading) -> Held:
+    return Held(s_to_ms(reading.ts), reading.count, reading.sources)

@@ -21,3 +21,8 @@ class IngestSettings(StageSection):
     batch_size: int = Field(default=500, ge=1, le=50_000)
     batch_interval_s: float = Field(default=0.5, gt=0, le=60)
     max_backoff_s: float = Field(default=30.0, gt=0)
+    heartbeat_s: float = Field(
+        default=300, ge=0, le=24 * 3600,
+        description="change-only storage: an unchanged room count is stored at least once per "
+        "heartbeat window (0 = every reading); at most half the detector's heartbeat_s",
+    )

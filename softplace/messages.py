@@ -265,3 +265,29 @@ def describe_validation_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+BatchId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class RoomReadingBatch(_Message):
+    """Gateway -> ingest on ``softplace/v1/<site>/batch``: one outbox batch in one message,
+    acknowledged once by a ``BatchAck`` after ingest has stored it.
+
+    Each list keeps the outbox order. ``prev`` holds, for rooms in ``readings``, the room
+    reading the gateway sent just before this batch's first one of that room: the context
+    ingest's change-only thinning (``softplace.thinning``) needs, so its decision depends on
+    this message alone, whichever ingest process gets it and however often it is re-sent.
+    """
+
+    site: Identifier
+    batch: BatchId = Field(description="unique per batch while the sending gateway runs")
+    readings: list[RoomReading] = Field(default_factory=list)
+    health: list[SensorHealth] = Field(default_factory=list)
+    deadletters: list[DeadLetter] = Field(default_factory=list)
+    prev: list[RoomReading] = Field(default_factory=list)
+
+
+class BatchAck(_Message):
+    """Ingest -> gateway on ``softplace/v1/<site>/batch/ack``: batch ``batch`` is stored."""
+
+    site: Identifier
+    batch: BatchId

@@ -146,7 +146,9 @@ SERIES: dict[str, Series] = {
         Series(
             SeriesName.ROOM_COUNT, Family.RAW, ROOM_TAGS,
             {RoomCountField.COUNT: "int", RoomCountField.SOURCES: "int"},
-            "People counted in a room, one point per room reading (no device identity).",
+            "People counted in a room (no device identity), stored on change: a point when"
+            " the count changes, at least one per heartbeat window, and the last reading"
+            " before a silence; between points the count holds (softplace/thinning.py).",
             ("operator: facilities", "operator: branch manager"),
             "Room-level counts; a single-person room's 0/1 can reveal one person's presence,"
             " so it stays with the operator under short retention.",

@@ -9,6 +9,9 @@ Gateway -> upstream (no device identity in room readings):
     softplace/v1/<site>/room/<room>
     softplace/v1/<site>/health/<device>         (sensor health: no counts)
     softplace/v1/<site>/deadletter              (rejected input with the reason)
+    softplace/v1/<site>/batch                   (the gateway's outbox batches: all three)
+Ingest -> gateway:
+    softplace/v1/<site>/batch/ack               (a batch is in the store)
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class TopicKind(StrEnum):
     ROOM = "room"
     HEALTH = "health"
     DEADLETTER = "deadletter"  # the topic; the stored series is schema.SeriesName.DEADLETTER
+    BATCH = "batch"  # messages.RoomReadingBatch; its leaf "ack" carries messages.BatchAck
+
+
+ACK_LEAF = "ack"
 
 
 def check_segment(value: str, what: str) -> str:
@@ -68,6 +75,14 @@ def deadletter(site: str) -> str:
     return f"{PREFIX}/{site}/{TopicKind.DEADLETTER}"
 
 
+def batch(site: str) -> str:
+    return f"{PREFIX}/{site}/{TopicKind.BATCH}"
+
+
+def batch_ack(site: str) -> str:
+    return f"{PREFIX}/{site}/{TopicKind.BATCH}/{ACK_LEAF}"
+
+
 def all_device_readings(site: str) -> str:
     return f"{PREFIX}/{site}/{TopicKind.DEV}/+/reading"
 
@@ -77,13 +92,21 @@ def all_device_statuses(site: str) -> str:
 
 
 def upstream_filters(site: str = "+") -> list[str]:
-    """What ingest subscribes to: room readings, sensor health and dead letters."""
-    return [room(site, "+"), health(site, "+"), deadletter(site)]
+    """What ingest subscribes to: batches, and single room readings, sensor health and dead
+    letters (still accepted from other producers)."""
+    return [batch(site), room(site, "+"), health(site, "+"), deadletter(site)]
 
 
 def shared(group: str | None, topic_filter: str) -> str:
     """An MQTT 5 shared subscription filter, or the plain filter when no group is set."""
     return f"{SHARED_GROUP_PREFIX}/{group}/{topic_filter}" if group else topic_filter
+
+
+def parse_kind(topic: str) -> str | None:
+    """The fourth segment of a SoftPlace topic (a TopicKind, unchecked), without parsing
+    the rest: the cheap test for a hot path."""
+    parts = topic.split("/", 4)
+    return parts[3] if len(parts) > 3 and topic.startswith(PREFIX + "/") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +129,6 @@ def parse(topic: str) -> ParsedTopic:
         return ParsedTopic(site, kind, rest[0], None)
     if kind == TopicKind.DEADLETTER and not rest:
         return ParsedTopic(site, kind, None, None)
+    if kind == TopicKind.BATCH and rest in ([], [ACK_LEAF]):
+        return ParsedTopic(site, kind, None, rest[0] if rest else None)
     raise ValueError(f"unknown topic layout: {topic!r}")

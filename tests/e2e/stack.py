@@ -47,7 +47,9 @@ class Stack:
             "influxdb": {"url": influx.settings.url, "database": influx.settings.database,
                          "timeout_s": 5},
             "storage": {"backend": "influxdb"},
-            "gateway": {"site": site, "state_dir": str(workdir / "gateway-state")},
+            # a batch lost with a crashed broker comes again after 2 s, not the default 30
+            "gateway": {"site": site, "state_dir": str(workdir / "gateway-state"),
+                        "upstream_ack_timeout_s": 2},
             # A shared group keeps handing messages to offline members' sessions, so every
             # test gets its own group and client ids, as separate deployments would.
             "ingest": {"shared_group": f"ingest-{workdir.name}",

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.core import IngestCore, Rejected
 from softplace import topics
-from softplace.messages import DeadLetter, RoomReading, SensorHealth
+from softplace.messages import BatchAck, DeadLetter, RoomReading, RoomReadingBatch, SensorHealth
 from softplace.registry import load_registry
 from softplace.storage.base import Sample
 
@@ -44,3 +46,43 @@ def test_ingest_rejects_unknown_room_and_bad_json() -> None:
     assert isinstance(core().samples_for(topics.room(SITE, "nowhere"), unknown), Rejected)
     bad = core().samples_for(topics.room(SITE, "hall"), b"{")
     assert bad == Rejected("malformed_json", bad.detail if isinstance(bad, Rejected) else "")
+
+
+def _batch(readings: list[RoomReading], **extra: Any) -> bytes:
+    return RoomReadingBatch(site=SITE, batch="e1-7", readings=readings, **extra).to_json()
+
+
+def test_ingest_batch_gives_every_point_and_its_ack() -> None:
+    readings = [RoomReading(site=SITE, room="meeting-a", ts=1_700_000_000 + i, count=i,
+                            sources=1) for i in range(3)]
+    health = SensorHealth(site=SITE, device="d1", room="hall", ts=1_700_000_000, online=True)
+    result = core().batch_for(_batch(readings, health=[health]))
+    assert result.ack == BatchAck(site=SITE, batch="e1-7")
+    assert [s.series for s in result.samples] == ["room_count"] * 3 + ["sensor_health"]
+    assert result.rejected == []
+
+
+def test_ingest_batch_thins_repeats_with_a_heartbeat() -> None:
+    readings = [RoomReading(site=SITE, room="meeting-a", ts=1_700_000_000 + i, count=2,
+                            sources=1) for i in range(5)]
+    result = IngestCore(load_registry(), heartbeat_s=300).batch_for(_batch(readings))
+    # the last one too: the gateway sends it again as a prev if a silence follows
+    assert [s.time_ms for s in result.samples] == [1_700_000_000_000]
+    assert (result.readings, result.thinned) == (5, 4)
+
+
+def test_ingest_batch_keeps_its_valid_items_when_one_is_bad() -> None:
+    good = RoomReading(site=SITE, room="meeting-a", ts=1_700_000_000, count=1, sources=1)
+    unknown = RoomReading(site=SITE, room="nowhere", ts=1_700_000_000, count=1, sources=1)
+    payload = _batch([good, unknown]).replace(b'"sources":1}]', b'"sources":1},{"v":1}]')
+    result = core().batch_for(payload)
+    assert result.ack == BatchAck(site=SITE, batch="e1-7")
+    assert len(result.samples) == 1
+    assert sorted(r.reason for r in result.rejected) == ["invalid_payload", "unknown_device"]
+
+
+def test_ingest_batch_without_a_usable_id_is_rejected_unacknowledged() -> None:
+    result = core().batch_for(b'{"v": 1, "site": "x", "readings": []}')
+    assert result.ack is None
+    assert [r.reason for r in result.rejected] == ["invalid_payload"]
+    assert core().batch_for(b"[").rejected[0].reason == "malformed_json"
