@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
 
 from devkit.services import Mosquitto
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from ingest.service import Ingest
+from ingest.settings import IngestSettings
 from softplace import topics
-from softplace.messages import DeadLetter
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client
 from softplace.registry import load_registry
+from softplace.schema import SeriesName
 from softplace.settings import MqttSettings
+from softplace.storage.base import Sample
+from softplace.storage.sqlite import SqliteStore
 from tests.e2e.stack import wait_for, write_registry
 
 pytestmark = pytest.mark.services
@@ -36,6 +39,7 @@ BAD_BOOT = 999  # bad payloads that carry a key never share one with a good read
 FUZZ_BAD = 20_000
 BAD_PER_GOOD = 4  # one good reading after every 4 bad payloads
 PUBLISH_CHUNK = 20_000  # at most this many unacknowledged publishes
+ALL_TIME_MS = 2**53  # the end of any query over every stored letter
 Message = tuple[str, bytes]
 
 
@@ -183,32 +187,23 @@ def messages(bad: int, seed: int = 17) -> tuple[list[Message], list[tuple[str, i
     return out, good, kinds
 
 
-class LetterCounter:
-    """Counts the dead letters the gateway forwards (upstream = the site broker here)."""
+class LetterStore:
+    """The dead letters the gateway forwarded, as the real ingest stored them upstream (the
+    gateway deletes an outbox row only once ingest acknowledges its batch as stored)."""
 
-    def __init__(self, broker: MqttSettings, client_id: str) -> None:
-        self.letters: list[DeadLetter] = []
-        self._lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = make_client(broker, client_id, persistent=False)
-        self.client.on_connect = lambda c, *_: c.subscribe(topics.deadletter(SITE),
-                                                          QOS_AT_LEAST_ONCE)
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.on_message = self._on_message
-        connect_async(self.client, broker, persistent=False)
+    def __init__(self, broker: MqttSettings, workdir: Path, registry: Path) -> None:
+        path = workdir / "store.sqlite"
+        self.ingest = Ingest(load_registry(registry), SqliteStore(path), broker,
+                             IngestSettings(client_id=f"fuzz-ingest-{workdir.name}"))
+        self.reader = SqliteStore(path)  # its own connection, for this thread
+        self.ingest.start()
 
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        letter = DeadLetter.model_validate_json(message.payload)
-        with self._lock:
-            self.letters.append(letter)
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.letters)
+    def letters(self) -> list[Sample]:
+        return list(self.reader.query(SeriesName.DEADLETTER, 0, ALL_TIME_MS))
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.ingest.stop()
+        self.reader.close()
 
 
 def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) -> FuzzResult:
@@ -218,7 +213,7 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
     settings = GatewaySettings(site=SITE, state_dir=workdir / "state",
                                client_id=f"fuzz-gw-{workdir.name}")
     gateway = Gateway(site, broker, settings)
-    counter = LetterCounter(broker, f"fuzz-letters-{workdir.name}")
+    upstream = LetterStore(broker, workdir, registry)
     publisher = make_client(broker, f"fuzz-pub-{workdir.name}", persistent=False)
     connected = threading.Event()
     publisher.on_connect = lambda *_: connected.set()
@@ -228,7 +223,8 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
     try:
         gateway.start()
         connect_async(publisher, broker, persistent=False)
-        assert connected.wait(30) and counter.subscribed.wait(30), "no broker connection"
+        assert connected.wait(30), "no broker connection"
+        wait_for(lambda: upstream.ingest.counts.connections >= 1, 30, "ingest not connected")
         wait_for(lambda: gateway.counts.connections >= 1, 30, "gateway not connected")
         time.sleep(0.5)  # its subscription reaches the broker
         started = time.monotonic()
@@ -242,19 +238,19 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
 
         def done() -> bool:
             return (gateway.counts.received >= len(payloads) and gateway.outbox.size() == 0
-                    and counter.count() >= gateway.counts.dead_lettered)
+                    and len(upstream.letters()) >= gateway.counts.dead_lettered)
 
         wait_for(done, timeout_s, "the gateway did not get through the fuzz",
-                 describe=lambda: f"{gateway.summary()}; letters upstream {counter.count()}")
+                 describe=lambda: f"{gateway.summary()}; letters stored {len(upstream.letters())}")
         time.sleep(0.5)  # a doubled letter would show now
         result.seconds = time.monotonic() - started
         counts = gateway.counts
         result.accepted, result.dead_lettered = counts.accepted, counts.dead_lettered
         result.connections = counts.connections
-        result.letters_upstream = counter.count()
-        result.letter_keys = len({(x.reason, round(x.received_at * 1000))
-                                  for x in counter.letters})
-        result.reasons = Counter(x.reason for x in counter.letters)
+        letters = upstream.letters()
+        result.letters_upstream = len(letters)
+        result.letter_keys = len({(x.tags["reason"], x.time_ms) for x in letters})
+        result.reasons = Counter(x.tags["reason"] for x in letters)
         result.reasons_counted = Counter(gateway.dead_letters)
         kept = set(gateway.outbox.seen_keys(settings.dedupe_keys_per_device))
         result.good_missing = len(set(good) - kept)
@@ -262,8 +258,8 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
     finally:
         publisher.disconnect()
         publisher.loop_stop()
-        counter.close()
         gateway.stop()
+        upstream.close()
 
 
 def test_fuzz_every_adversarial_payload_is_dead_lettered_and_no_good_reading_lost(
