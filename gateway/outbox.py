@@ -11,13 +11,15 @@ from pathlib import Path
 
 from gateway.core import Outgoing
 from softplace.sqlitefile import immediate, open_durable
+from softplace.timeutil import now_ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    retain INTEGER NOT NULL DEFAULT 0
+    retain INTEGER NOT NULL DEFAULT 0,
+    queued_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS parked (
     id INTEGER PRIMARY KEY,
@@ -45,6 +47,10 @@ class Outbox:
         self.path = path
         self.keys_per_device = keys_per_device
         self._db = open_durable(path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "queued_ms" not in columns:  # an outbox written before rows carried their time
+            self._db.execute(
+                "ALTER TABLE outbox ADD COLUMN queued_ms INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
 
     def enqueue_many(
@@ -53,15 +59,16 @@ class Outbox:
     ) -> None:
         """Durably queue what several handled messages produced, in order, with their
         dedupe keys and the core's ``state`` rows, in one transaction: one fsync."""
-        rows: list[tuple[str, bytes, int]] = []
+        rows: list[tuple[str, bytes, int, int]] = []
         keys: list[tuple[str, int, int]] = []
+        queued_ms = now_ms()
         for messages, seen in handled:
-            rows.extend((m.topic, m.payload, int(m.retain)) for m in messages)
+            rows.extend((m.topic, m.payload, int(m.retain), queued_ms) for m in messages)
             if seen is not None:
                 keys.append(seen)
         with self._lock, immediate(self._db):
             self._db.executemany(
-                "INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)", rows
+                "INSERT INTO outbox (topic, payload, retain, queued_ms) VALUES (?, ?, ?, ?)", rows
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
@@ -132,6 +139,13 @@ class Outbox:
         with self._lock:
             rows = self._db.execute("SELECT topic, reason FROM parked ORDER BY id").fetchall()
         return [(str(t), str(r)) for t, r in rows]
+
+    def oldest_queued_ms(self) -> int | None:
+        """When the oldest waiting row was queued (0 for rows of an older outbox), or None
+        when the outbox is empty."""
+        with self._lock:
+            row = self._db.execute("SELECT queued_ms FROM outbox ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
 
     def size(self) -> int:
         with self._lock:

@@ -49,6 +49,7 @@ from softplace.mqtt import (
 )
 from softplace.registry import Site
 from softplace.settings import MqttSettings
+from softplace.timeutil import ms_to_s
 
 log = logging.getLogger(__name__)
 KEEP_BATCH = 500
@@ -146,6 +147,19 @@ class Gateway(Consumer[Decision]):
     @property
     def site_client(self) -> paho.Client:
         return self.client
+
+    # -- what /metrics and /readyz read (any thread) ---------------------------------------
+    def upstream_connected(self) -> bool:
+        return self._upstream_connected.is_set()
+
+    def inflight_rows(self) -> int:
+        """Outbox rows in batches sent and not yet acknowledged by ingest."""
+        return sum(len(sent.ids) for sent in list(self._sent.values()))
+
+    def outbox_age_s(self) -> float | None:
+        """How long the oldest waiting row has waited, or None when the outbox is empty."""
+        queued_ms = self.outbox.oldest_queued_ms()
+        return None if queued_ms is None else max(0.0, self.clock() - ms_to_s(queued_ms))
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:

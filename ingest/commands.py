@@ -6,10 +6,12 @@ import click
 
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
+from softplace import observe
 from softplace.cli import AppContext, console, pass_app
 from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
 from softplace.retention import RetentionSchedule
+from softplace.settings import ObserveSettings
 from softplace.storage import open_store
 
 
@@ -25,7 +27,23 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
                      list(sites) or None,
                      retention=RetentionSchedule(store, settings.retention.policies()))
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
+    server = serve_metrics(app.settings.observe, service)
     try:
         run_until_signalled(service)
     finally:
+        if server is not None:
+            server.stop()
         store.close()
+
+
+def serve_metrics(settings: ObserveSettings, ingest: Ingest) -> observe.ObserveServer | None:
+    """/metrics, /healthz and /readyz of ingest, when ``observe.port`` is set: ready while
+    the broker is connected and the store takes writes."""
+    registry = observe.new_registry()
+    observe.consumer_metrics(registry, ingest)
+    ingest.metrics = observe.store_metrics(registry)
+    ingest.metrics.backoff_seconds.set_function(lambda: ingest.retry_delay_s)
+    return observe.serve(settings, registry, {
+        "broker": observe.broker_connected(ingest.client),
+        "store": lambda: ingest.accepting,
+    })

@@ -26,6 +26,7 @@ from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.errors import RejectedWriteError, StorageError
 from softplace.messages import BatchAck
 from softplace.mqtt import QOS_AT_LEAST_ONCE
+from softplace.observe import StoreMetrics
 from softplace.registry import Registry
 from softplace.retention import RetentionSchedule
 from softplace.schema import DeadletterField, SeriesName
@@ -74,6 +75,7 @@ class Ingest(Consumer[Points]):
         self.acks_sent = 0  # batch acknowledgements published
         self.points = 0  # points the store took (a rewrite counts again)
         self.retention = retention  # runs while the service does (softplace.retention)
+        self.metrics: StoreMetrics | None = None  # set by whoever serves /metrics
 
     def _start(self) -> None:
         if self.retention is not None:
@@ -128,14 +130,22 @@ class Ingest(Consumer[Points]):
         samples = [sample for h in batch for sample in h.result.samples]
         for start in range(0, len(samples), WRITE_CHUNK):
             chunk = samples[start:start + WRITE_CHUNK]
+            started = time.monotonic()
             try:
                 self.store.write(chunk)
                 self.points += len(chunk)
+                if self.metrics is not None:
+                    self.metrics.batch_size.observe(len(chunk))
+                    self.metrics.write_seconds.observe(time.monotonic() - started)
             except RejectedWriteError:
                 # InfluxDB kept the valid points of the write and refused the rest for good
                 # (e.g. older than the retention policy): retrying cannot help
                 self.refused_batches += 1
                 log.exception("store refused part of a batch")
+            except Exception:
+                if self.metrics is not None:
+                    self.metrics.write_failures.inc()
+                raise
 
     def after_ack(self, batch: list[Handled[Points]]) -> None:
         for handled in batch:

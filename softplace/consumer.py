@@ -192,6 +192,7 @@ class Consumer(Service, Generic[R]):
         self._acks = Acknowledger(self.client)
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=queue_bound)
         self._retry = retry or Backoff()
+        self.retry_delay_s = 0.0  # the current wait before the next persist attempt
         self._counts = ConsumerCounts()
         self._counts_lock = threading.Lock()
         self._worker = threading.Thread(
@@ -398,6 +399,7 @@ class Consumer(Service, Generic[R]):
     def _wait_out(self, err: BaseException) -> bool:
         """Back off after a transient persist error; False when we stopped meanwhile."""
         delay = self._retry.next_delay()
+        self.retry_delay_s = delay
         self._count(persist_retries=1)
         described = f"{type(err).__name__}: {err}"
         if self._outage != described:  # once per outage, not once per second
@@ -409,6 +411,7 @@ class Consumer(Service, Generic[R]):
 
     def _recovered(self) -> None:
         self._retry.reset()
+        self.retry_delay_s = 0.0
         if self._outage is not None:
             log.warning("%s to %s works again; accepting", self.persist_label,
                         self.store_name())

@@ -149,11 +149,28 @@ def consumer_metrics(registry: CollectorRegistry, consumer: ConsumerLike) -> Non
     ]))
 
 
-def dead_letter_reasons(registry: CollectorRegistry) -> Counter:
-    """Dead letters by reason (a short fixed vocabulary, never a device id): the stage calls
-    ``.labels(reason=...).inc()`` where it builds a ``DeadLetter``."""
-    return Counter(f"{PREFIX}_dead_letters", "dead letters by reason", ["reason"],
-                   registry=registry)
+class _ReasonCollector(Collector):
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(f"{PREFIX}_dead_letters", "dead letters by reason",
+                                     labels=["reason"])
+        try:
+            counts = dict(self.counts())
+        except Exception:  # a scrape must never take the service down
+            log.exception("dead letters by reason could not be read")
+            return
+        for reason, n in sorted(counts.items()):
+            family.add_metric([reason], n)
+        yield family
+
+
+def dead_letter_reasons(registry: CollectorRegistry,
+                        counts: Callable[[], Mapping[str, int]]) -> None:
+    """Dead letters by reason (a short fixed vocabulary, never a device id), read at scrape
+    time from the counts the stage keeps (the gateway's ``dead_letters``)."""
+    registry.register(_ReasonCollector(counts))
 
 
 def gateway_metrics(

@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,14 +64,15 @@ def test_observe_scrape_counts_what_a_real_consumer_did(
     consumer = Recorder(mosquitto.settings, topic, client_id)
     registry = observe.new_registry()
     observe.consumer_metrics(registry, consumer)
-    reasons = observe.dead_letter_reasons(registry)
+    reasons: Counter[str] = Counter()
+    observe.dead_letter_reasons(registry, lambda: reasons)
     server = observe.ObserveServer("127.0.0.1", 0, registry)
     server.start()
     started(consumer)
     try:
         publish(publisher, topic, ["a", "b", "c"])
         wait_for(lambda: consumer.counts.acknowledged == 3, TIMEOUT_S, "never acknowledged")
-        reasons.labels(reason="invalid_json").inc()
+        reasons["invalid_payload"] += 2
         samples = _scrape(server.port)
         assert samples["softplace_messages_received_total"] == 3
         assert samples["softplace_messages_accepted_total"] == 3
@@ -192,7 +194,7 @@ def test_observe_promtool_accepts_the_exposition() -> None:
                     pytrace=False)
     registry = observe.new_registry()
     observe.consumer_metrics(registry, _Idle())
-    observe.dead_letter_reasons(registry).labels(reason="malformed_json").inc()
+    observe.dead_letter_reasons(registry, lambda: {"malformed_json": 1})
     observe.gateway_metrics(registry, outbox_depth=lambda: 3, outbox_oldest_age_s=lambda: 12.5,
                             forwarder_inflight=lambda: 1, forwarded=lambda: 9, parked=lambda: 0)
     observe.store_metrics(registry).write_seconds.observe(0.01)
