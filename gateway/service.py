@@ -19,6 +19,7 @@ drains in order after.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import logging
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from gateway import hadiscovery
 from gateway.batcher import Batcher
 from gateway.core import Decision, GatewayCore
 from gateway.dedupe import Deduper
@@ -56,6 +58,7 @@ KEEP_BATCH = 500
 OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0
 STATUS_SUFFIX = "/status"
+SOFTWARE_VERSION = importlib.metadata.version("softplace")
 # a persist error of these kinds is a bug in one message, not an unavailable outbox
 _BUG_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError,
                sqlite3.DataError)
@@ -195,6 +198,7 @@ class Gateway(Consumer[Decision]):
 
     def connected(self, filters: list[str]) -> None:
         log.info("connected to the site broker for %s", self.site.id)
+        self._publish_discovery()
         if self._shares_client:
             self._upstream_up()
 
@@ -257,7 +261,30 @@ class Gateway(Consumer[Decision]):
             self.client.publish(topics.device_ack(self.site.id, device),
                                 DeviceAck(boot=boot, seq=seq).to_json(), qos=QOS_AT_LEAST_ONCE)
         self.device_acks += len(highest)
+        if self.site.home_assistant:  # rooms' state for Home Assistant (docs/operations.md)
+            for handled in batch:
+                for message in handled.result.outgoing:
+                    if topics.parse_kind(message.topic) == topics.TopicKind.ROOM:
+                        self.client.publish(message.topic, message.payload,
+                                            qos=QOS_AT_LEAST_ONCE, retain=True)
         self._wake.set()
+
+    def _publish_discovery(self) -> None:
+        """Home Assistant discovery configs, retained, on every connect while the site asks
+        for them; their removal once after it stopped asking."""
+        marker = Path(self.settings.state_dir) / f"{self.site.id}.home-assistant"
+        if self.site.home_assistant:
+            messages = hadiscovery.site_messages(self.site, sw_version=SOFTWARE_VERSION)
+            marker.touch()
+        elif marker.exists():
+            messages = hadiscovery.removals(self.site)
+            marker.unlink()
+        else:
+            return
+        for message in messages:
+            self.client.publish(message.topic, message.encoded(), qos=QOS_AT_LEAST_ONCE,
+                                retain=True)
+        log.info("published %d Home Assistant discovery messages", len(messages))
 
     # -- upstream side: paho's network thread ------------------------------------------------
     def _on_upstream_connect(self, client: paho.Client, userdata: Any, flags: Any,
