@@ -18,7 +18,7 @@ from mqtt_as import config as mqtt_config
 from softplace_fw import config as configuration
 from softplace_fw import payload
 from softplace_fw.app import Device
-from softplace_fw.buffer import FlashSpool, OfflineBuffer, Ring
+from softplace_fw.buffer import HEADER_BYTES, FlashSpool, OfflineBuffer, Ring
 from softplace_fw.clock import Monotonic, WallClock
 from softplace_fw.drivers.ld2410 import LD2410Sensor
 from softplace_fw.drivers.pir import PIRSensor
@@ -27,6 +27,9 @@ from softplace_fw.health import Health
 
 BOOT_FILE = "/boot_count"
 SPOOL_FILE = "/spool.jsonl"
+SENSE_TIMEOUT_MS = 5000
+IDLE_MS = 200
+GUARD_BACKOFF_S = 1
 
 
 def load_config():
@@ -117,15 +120,15 @@ class Runner:
         self.mono = Monotonic(time.ticks_ms, time.ticks_diff)
         self.wall = WallClock(time.time, time.gmtime(0)[0])
         self.rtc = machine.RTC()
-        ring = Ring(self.cfg["buffer_rtc_bytes"])
-        ring.restore(self.rtc.memory())
-        spool = FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"])
-        self.health = Health(5000, 30000, self.cfg["offline_reboot_s"] * 1000)
+        buffer = OfflineBuffer(Ring(self.cfg["buffer_rtc_bytes"] - HEADER_BYTES),
+                               FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"]))
+        buffer.restore(self.rtc.memory())  # readings and drop counters of the last boot
+        self.health = Health(SENSE_TIMEOUT_MS, self.cfg["offline_reboot_s"] * 1000)
         self.wlan = network.WLAN(network.STA_IF)
         self.device = Device(self.cfg, device_id(self.cfg), next_boot(), make_sensor(self.cfg),
-                             OfflineBuffer(ring, spool), self.wall, self.health,
-                             rssi=rssi_reader(self.wlan))
+                             buffer, self.wall, self.health, rssi=rssi_reader(self.wlan))
         self.sensor_error = self.device.start(self.mono.now())
+        self.tls_error = None  # type: str | None
         self.client = MQTTClient(self.mqtt_settings())
         self.connected_once = False
 
@@ -146,12 +149,18 @@ class Runner:
             if ca is not None:
                 params["cadata"] = ca
                 params["cert_reqs"] = 2  # ssl.CERT_REQUIRED
+            elif cfg["mqtt_tls_insecure"]:
+                print("softplace: TLS WITHOUT certificate check (mqtt_tls_insecure is set)")
+            else:
+                self.tls_error = "no {}: refusing TLS without a certificate check".format(
+                    cfg["mqtt_ca_file"])
+                print("softplace: " + self.tls_error + " (set mqtt_tls_insecure to allow)")
             settings["ssl"] = True
             settings["ssl_params"] = params
         return settings
 
     def save_ring(self) -> None:
-        self.rtc.memory(self.device.buffer.ring.snapshot())
+        self.rtc.memory(self.device.buffer.snapshot())
 
     async def publish_status(self, status: dict) -> None:
         await self.client.publish(self.device.status_topic, payload.encode(status), True, 1)
@@ -166,25 +175,30 @@ class Runner:
             await asyncio.sleep_ms(self.device.cfg["sample_ms"])
 
     async def outbox_loop(self) -> None:
+        # mqtt_as's QoS 1 publish waits (across reconnects) until the broker has it; the
+        # sensing loop goes on meanwhile, so a long outage never starves the watchdog.
         while True:
-            item = self.device.outbox()
-            if item is None or not self.client.isconnected():
-                await asyncio.sleep_ms(200)
-                continue
-            self.health.publish_started(self.mono.now())
-            await self.client.publish(item[0], item[1], False, 1)
-            self.health.publish_done()
-            self.device.sent()
-            self.save_ring()
+            try:
+                item = self.device.outbox(self.mono.now()) if self.client.isconnected() else None
+                if item is None:
+                    await asyncio.sleep_ms(IDLE_MS)
+                    continue
+                await self.client.publish(item[0], item[1], False, 1)
+                self.device.sent(self.mono.now())
+            except Exception as err:  # noqa: BLE001 - the outbox must outlive any one reading
+                print("softplace: outbox error", repr(err))
+                await asyncio.sleep(GUARD_BACKOFF_S)
 
     async def link_loop(self) -> None:
         while True:
             await self.client.up.wait()
             self.client.up.clear()
             self.health.connection(self.mono.now(), True)
+            self.device.reconnected()
             if not self.wall.synced:
                 sync_clock(self.cfg, self.wall)
             await self.client.subscribe(self.device.config_topic, 1)
+            await self.client.subscribe(self.device.ack_topic, 1)
             if not self.connected_once:
                 self.connected_once = True
                 error = "; ".join(self.boot_errors) or self.sensor_error
@@ -196,6 +210,7 @@ class Runner:
                 await self.publish_status(self.device.online_status(None))
             drops = self.device.drops_status()
             if drops is not None:
+                self.save_ring()  # the announced count survives a reset too
                 await self.publish_status(drops)
 
     async def down_loop(self) -> None:
@@ -204,14 +219,24 @@ class Runner:
             self.client.down.clear()
             self.health.connection(self.mono.now(), False)
 
-    async def config_loop(self) -> None:
-        async for _topic, msg, _retained in self.client.queue:
-            await self.publish_status(self.device.on_config(msg))
+    async def message_loop(self) -> None:
+        ack_topic = self.device.ack_topic.encode()
+        async for topic, msg, _retained in self.client.queue:
+            try:
+                if topic == ack_topic:
+                    if self.device.on_ack(msg, self.mono.now()) > 0:
+                        self.save_ring()
+                else:
+                    await self.publish_status(self.device.on_config(msg))
+            except Exception as err:  # noqa: BLE001 - one bad message must not end the loop
+                print("softplace: message error", repr(err))
 
     async def run(self) -> None:
         for coro in (self.sense_loop(), self.outbox_loop(), self.link_loop(),
-                     self.down_loop(), self.config_loop()):
+                     self.down_loop(), self.message_loop()):
             asyncio.create_task(coro)
+        if self.tls_error is not None:
+            await asyncio.Event().wait()  # keep sensing and spooling; never connect insecurely
         while True:
             try:
                 await self.client.wifi_connect()
