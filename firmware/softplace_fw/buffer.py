@@ -283,35 +283,63 @@ class FlashSpool:
     def _compact(self, budget: int) -> None:
         """Keep the newest lines that fit in ``budget`` bytes; count the rest as dropped.
 
-        Streams: whole lines are skipped at the head, the rest is copied in ``CHUNK``-byte
-        pieces, so RAM use does not grow with the file.
+        Streams through one ``CHUNK``-byte buffer: whole lines are skipped at the head
+        (newlines counted), the rest is copied to a new file, so RAM use is fixed,
+        whatever the file's size, and nothing is allocated per line.
         """
         excess = self._size - self._offset - max(budget, 0)
+        target = self._offset + excess - 1  # the line holding this byte is the last dropped
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
         pos = self._offset
+        cut = self._offset if excess <= 0 else -1
+        dropped = 0
+        kept = 0
         tmp = self.path + ".tmp"
         try:
-            with self._open(self.path, "rb") as src:
+            with self._open(self.path, "rb") as src, self._open(tmp, "wb") as dst:
                 src.seek(pos)
-                while pos - self._offset < excess:
-                    line = src.readline()
-                    if not line:
+                while True:
+                    n = src.readinto(view)
+                    if not n:
                         break
-                    pos += len(line)
-                    self.dropped += 1
-                kept = 0
-                with self._open(tmp, "wb") as dst:
-                    while True:
-                        chunk = src.read(CHUNK)
-                        if not chunk:
-                            break
-                        dst.write(chunk)
-                        kept += len(chunk)
+                    first = 0
+                    if cut < 0:
+                        i = _newline(buf, max(target - pos, 0), n)
+                        end = n if i < 0 else i + 1
+                        dropped += _newlines(buf, 0, end)
+                        if i < 0:
+                            pos += n
+                            continue
+                        cut = pos + end
+                        first = end
+                    if first < n:
+                        dst.write(view[first:n])
+                        kept += n - first
+                    pos += n
             self._fs.rename(tmp, self.path)
         except OSError:  # flash full: keep what is there; the append will count the loss
             return
-        self._send = max(self._send - pos, 0)
+        self.dropped += dropped
+        self._send = max(self._send - max(cut, self._offset), 0) if cut >= 0 else 0
         self._offset = 0
         self._size = kept
+
+
+def _newline(buf, start: int, end: int) -> int:
+    """Index of the first newline in ``buf[start:end]``, or -1 (no slice, no allocation)."""
+    for i in range(start, end):
+        if buf[i] == 10:
+            return i
+    return -1
+
+
+def _newlines(buf, start: int, end: int) -> int:
+    n = 0
+    for i in range(start, end):
+        if buf[i] == 10:
+            n += 1
+    return n
 
 
 class OfflineBuffer:
