@@ -9,6 +9,7 @@ COPY ingest ingest
 COPY detector detector
 COPY privacy privacy
 COPY dashboards dashboards
+COPY provision provision
 COPY devkit devkit
 COPY softplace_cli softplace_cli
 COPY firmware/softplace_fw firmware/softplace_fw

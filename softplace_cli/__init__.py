@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "privacy": "privacy.commands:privacy",
     "export": "privacy.commands:export",
     "dashboards": "dashboards.commands:dashboards",
+    "device": "provision.commands:device",
 }
 
 

@@ -12,6 +12,7 @@ from detector.settings import DetectorSettings
 from gateway.settings import GatewaySettings
 from ingest.settings import IngestSettings
 from privacy.settings import PrivacySettings
+from provision.settings import ProvisionSettings
 from softplace import settings as kernel
 
 
@@ -30,6 +31,9 @@ class Settings(kernel.KernelSettings):
     )
     dashboards: DashboardsSettings = Field(
         default_factory=DashboardsSettings, description="see dashboards/README.md"
+    )
+    provision: ProvisionSettings = Field(
+        default_factory=ProvisionSettings, description="see provision/README.md"
     )
 
 

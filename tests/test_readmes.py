@@ -23,7 +23,9 @@ from softplace.settings import KernelSettings, Section
 from softplace_cli.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("softplace", "gateway", "ingest", "detector", "privacy", "dashboards", "devkit")
+FOLDERS = (
+    "softplace", "gateway", "ingest", "detector", "privacy", "dashboards", "provision", "devkit",
+)
 REQUIRED_HEADINGS = (
     "Layout", "Configuration", "Inputs and outputs", "Example output", "Why it is built this way",
 )
