@@ -247,4 +247,5 @@ class LiveWatch:
                                     self.device):
                 log.info("%s is live: %s", self.device, msg.topic)
                 return msg
-        raise ProvisionError(f"{self.device} sent no status or reading within {timeout_s:g} s")
+        raise ProvisionError(f"{self.device} sent no status or reading within {timeout_s:g} s "
+                             "(and mqtt.username must be the installer account to see them)")

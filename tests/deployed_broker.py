@@ -11,6 +11,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,17 +47,21 @@ class DeployedBroker:
     workdir: Path
     devices: dict[str, tuple[str, str]]
     tls_certs: Path | None = None
+    devices_from: Path | None = None  # a broker_dir `softplace device add` wrote instead
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
         for sub in ("config", "data", "devices"):
-            (self.workdir / sub).mkdir(exist_ok=True)
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         passwd = acl = ""
         for device, (site, password) in self.devices.items():
             passwd += core.password_line(device, password, os.urandom(core.SALT_BYTES)) + "\n"
             acl += core.acl_entries(site, device) + "\n"
+        if self.devices_from is not None:
+            passwd = (self.devices_from / "passwd").read_text()
+            acl = (self.devices_from / "acl").read_text()
         (self.workdir / "devices" / "passwd").write_text(passwd)
         (self.workdir / "devices" / "acl").write_text(acl)
         text = (DEPLOY / "mosquitto.conf").read_text()
@@ -109,8 +114,9 @@ class DeployedBroker:
 
 
 def deployed(workdir: Path, devices: dict[str, tuple[str, str]],
-             tls_certs: Path | None = None) -> Iterator[DeployedBroker]:
-    broker = DeployedBroker(workdir, devices, tls_certs)
+             tls_certs: Path | None = None,
+             devices_from: Path | None = None) -> Iterator[DeployedBroker]:
+    broker = DeployedBroker(workdir, devices, tls_certs, devices_from)
     broker.start()
     try:
         yield broker
@@ -195,3 +201,6 @@ class Probe:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+running = contextmanager(deployed)  # ``with running(...) as broker:``

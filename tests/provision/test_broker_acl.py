@@ -20,6 +20,7 @@ from tests.deployed_broker import (
     DeployedBroker,
     Probe,
     deployed,
+    running,
 )
 
 pytestmark = pytest.mark.services
@@ -193,3 +194,39 @@ def test_broker_installer_publishes_retained_config(broker: DeployedBroker) -> N
     installer = Probe.connect(broker.port, INSTALLER, INSTALLER_PASSWORD)
     assert installer.publish("softplace/v1/s/dev/dev-a/config", b'{"hold_s": 600}', retain=True)
     assert not installer.publish("softplace/v1/s/dev/dev-a/reading", b"x")
+
+
+def _certificates(folder: Path) -> Path:
+    """A private CA and a broker certificate for 127.0.0.1, as certs/README.md makes them."""
+    folder.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=SoftPlace test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+            "broker.key", "-out", "broker.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "broker.crt")
+    return folder
+
+
+def test_broker_tls_listener_for_devices(tmp_path: Path) -> None:
+    certs = _certificates(tmp_path / "certs")
+    with running(tmp_path / "mq", DEVICES, tls_certs=certs) as broker:
+        gateway = _observer(broker, "softplace-gateway-s", "softplace/v1/s/dev/+/reading")
+        device = Probe.connect(broker.tls_port, "dev-a", "pw-a", tls_ca=certs / "ca.crt")
+        assert device.connected, "TLS on the port the firmware defaults to"
+        assert device.publish("softplace/v1/s/dev/dev-a/reading", b"tls")
+        assert gateway.received(READ_WAIT_S) == [("softplace/v1/s/dev/dev-a/reading", b"tls",
+                                                  False)]
+        assert not Probe.connect(broker.tls_port, "dev-a", "pw-a").connected, "plain refused"
+        assert not Probe.connect(broker.tls_port, None, tls_ca=certs / "ca.crt").connected
+        assert (tmp_path / "mq" / "config" / "conf.d" / "tls.conf").exists()
+
+
+def test_broker_without_certificates_runs_plain_only(broker: DeployedBroker) -> None:
+    assert not (broker.workdir / "config" / "conf.d" / "tls.conf").exists()
+    assert not Probe.connect(broker.tls_port, "dev-a", "pw-a").connected
