@@ -24,7 +24,6 @@ from softplace_cli import cli
 from tests.deployed_broker import (
     INSTALLER,
     INSTALLER_PASSWORD,
-    SERVICE_PASSWORD,
     DeployedBroker,
     Probe,
     running,
@@ -127,7 +126,7 @@ def _esptool_parse(argv: Sequence[str]) -> str:
         assert ctx.params["chip"] == "esp32" and ctx.params["port"] == PORT
         for _address, image in sub_ctx.params.get("addr_filename") or ():
             image.close()  # esptool's argument type opens the image itself
-    return name
+    return str(name)
 
 
 def _mpremote_parse(argv: Sequence[str]) -> list[tuple[str, argparse.Namespace]]:
@@ -244,7 +243,7 @@ def test_device_install_fails_when_the_sensor_stays_silent(tmp_path: Path) -> No
                            b'{"v": 1, "state": "online"}', retain=True)
         old.close()
         device = _Device(None, password, "lyon-counter-9")
-        with pytest.raises(ProvisionError, match="no status or reading within 1.5 s"):
+        with pytest.raises(ProvisionError, match=r"no status or reading within 1\.5 s"):
             shell.install(settings, _installer(broker), "lyon-counter-9", PORT, None,
                           run=device)
     assert device.esptool == [], "no --flash: esptool is not run"
