@@ -244,8 +244,9 @@ class Runner:
                 await self.client.connect()
                 await asyncio.Event().wait()
                 return
-            except OSError:
-                await asyncio.sleep(5)  # first connect failed; the watchdog still runs
+            except OSError as err:
+                print("softplace: first connect failed", repr(err))
+                await asyncio.sleep(5)  # the watchdog still runs
 
 
 def main() -> None:
@@ -259,4 +260,5 @@ def main() -> None:
         asyncio.new_event_loop()
 
 
-main()
+if __name__ == "__main__":  # MicroPython runs main.py as __main__; tests import it
+    main()
