@@ -141,7 +141,12 @@ class Runner:
             "port": cfg["mqtt_port"], "user": cfg["mqtt_user"],
             "password": cfg["mqtt_password"], "keepalive": cfg["mqtt_keepalive_s"],
             "ssid": cfg["wifi_ssid"], "wifi_pw": cfg["wifi_password"],
-            "will": (will_topic, will_msg, True, 1), "clean": False, "queue_len": 4,
+            # A clean session on every connect: mqtt_as 0.8.3 refuses a CONNACK whose
+            # session-present flag is set (a persistent session would never reconnect to a
+            # broker that kept it), and the gateway's acks make the broker's session
+            # unneeded: the spool re-sends its tail, config is retained, and the
+            # subscriptions are renewed on every connect (link_loop).
+            "will": (will_topic, will_msg, True, 1), "clean": True, "queue_len": 4,
         })
         if cfg["mqtt_tls"]:
             params = {"server_hostname": cfg["mqtt_host"]}
@@ -184,7 +189,7 @@ class Runner:
                     await asyncio.sleep_ms(IDLE_MS)
                     continue
                 await self.client.publish(item[0], item[1], False, 1)
-                self.device.sent(self.mono.now())
+                self.device.sent(self.mono.now(), item[1])
             except Exception as err:  # noqa: BLE001 - the outbox must outlive any one reading
                 print("softplace: outbox error", repr(err))
                 await asyncio.sleep(GUARD_BACKOFF_S)

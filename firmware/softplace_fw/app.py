@@ -69,8 +69,14 @@ class Device:
         item = self.buffer.next_unsent()
         return None if item is None else (self.reading_topic, item)
 
-    def sent(self, now_ms: int) -> None:
-        """The broker acknowledged (PUBACK) the reading ``outbox`` returned."""
+    def sent(self, now_ms: int, item=None) -> None:
+        """The broker acknowledged (PUBACK) ``item``, the reading ``outbox`` returned.
+
+        A reconnect may have rewound the spool while the publish waited: then the cursor
+        no longer points at ``item`` and nothing is marked (it goes out again; harmless).
+        """
+        if item is not None and self.buffer.next_unsent() != item:
+            return
         if not self.buffer.in_flight():
             self._in_flight_since = now_ms
         self.buffer.mark_sent()

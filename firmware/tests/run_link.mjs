@@ -109,9 +109,9 @@ def sense(now):
     counts["sensed"] += 1
     return _sense(now)
 
-def sent(now):
+def sent(now, item=None):
     counts["sent"] += 1
-    return _sent(now)
+    return _sent(now, item)
 
 def on_ack(data, now):
     counts["acks"] += 1

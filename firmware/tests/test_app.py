@@ -147,3 +147,17 @@ def test_bad_acks_are_refused_and_forget_nothing():
         eq(dev.on_ack(bad, 2000), -1, bad)
     eq(dev.on_ack(_ack(4, 1000), 2000), 0, "an ack of an older boot covers none of boot 5")
     ok(dev.buffer.pending())
+
+
+def test_puback_after_a_rewind_marks_nothing():
+    dev = _busy_device()
+    first = dev.outbox(1000)
+    dev.sent(1000, first[1])
+    third = None
+    for _ in range(2):
+        third = dev.outbox(1000)
+        dev.sent(1000, third[1])
+    waiting = dev.outbox(1000)  # published; its PUBACK comes after a reconnect...
+    dev.reconnected()  # ...that rewound the spool
+    dev.sent(2000, waiting[1])
+    eq(payload.decode(dev.outbox(2000)[1])["seq"], 0, "the oldest unacked goes out first")
