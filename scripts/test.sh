@@ -14,6 +14,7 @@ command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the broker TLS test makes certificates
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     sudo=""

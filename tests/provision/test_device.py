@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -257,7 +256,3 @@ def test_device_install_command_lines_are_refused_when_wrong() -> None:
                         "write-flash", "-z", "0x1000"])
     with pytest.raises(SystemExit):
         _mpremote_parse(["mpremote", "connect", PORT, "+", "exec"])
-
-
-def test_device_tls_certificate_tools_present() -> None:
-    assert subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode == 0
