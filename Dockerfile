@@ -10,6 +10,7 @@ COPY detector detector
 COPY privacy privacy
 COPY dashboards dashboards
 COPY bookings bookings
+COPY provision provision
 COPY devkit devkit
 COPY softplace_cli softplace_cli
 COPY web web

@@ -18,7 +18,7 @@ from mqtt_as import config as mqtt_config
 from softplace_fw import config as configuration
 from softplace_fw import payload
 from softplace_fw.app import Device
-from softplace_fw.buffer import FlashSpool, OfflineBuffer, Ring
+from softplace_fw.buffer import HEADER_BYTES, FlashSpool, OfflineBuffer, Ring
 from softplace_fw.clock import Monotonic, WallClock
 from softplace_fw.drivers.ld2410 import LD2410Sensor
 from softplace_fw.drivers.pir import PIRSensor
@@ -28,6 +28,9 @@ from softplace_fw.rtcstate import RtcSlots
 
 BOOT_FILE = "/boot_count"
 SPOOL_FILE = "/spool.jsonl"
+SENSE_TIMEOUT_MS = 5000
+IDLE_MS = 200
+GUARD_BACKOFF_S = 1
 
 
 def load_config():
@@ -118,19 +121,19 @@ class Runner:
         self.wdt = machine.WDT(timeout=self.cfg["wdt_s"] * 1000)
         self.mono = Monotonic(time.ticks_ms, time.ticks_diff)
         self.wall = WallClock(time.time, time.gmtime(0)[0], self.cfg["ntp_resync_s"])
-        self.rtc = RtcSlots(machine.RTC())  # sensing state first, the ring's bytes after it
+        self.rtc = RtcSlots(machine.RTC())  # sensing state first, the buffer's bytes after it
         rtc_state = self.rtc.state()
         self.wall.restore(rtc_state)
-        ring = Ring(self.cfg["buffer_rtc_bytes"])
-        ring.restore(self.rtc.memory())
-        spool = FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"])
-        self.health = Health(5000, 30000, self.cfg["offline_reboot_s"] * 1000)
+        buffer = OfflineBuffer(Ring(self.cfg["buffer_rtc_bytes"] - HEADER_BYTES),
+                               FlashSpool(SPOOL_FILE, self.cfg["buffer_flash_bytes"]))
+        buffer.restore(self.rtc.memory())  # readings and drop counters of the last boot
+        self.health = Health(SENSE_TIMEOUT_MS, self.cfg["offline_reboot_s"] * 1000)
         self.wlan = network.WLAN(network.STA_IF)
         self.device = Device(self.cfg, device_id(self.cfg), next_boot(), make_sensor(self.cfg),
-                             OfflineBuffer(ring, spool), self.wall, self.health,
-                             rssi=rssi_reader(self.wlan))
+                             buffer, self.wall, self.health, rssi=rssi_reader(self.wlan))
         self.device.core.restore(rtc_state)  # the doorway count survives a soft reset
         self.sensor_error = self.device.start(self.mono.now())
+        self.tls_error = None  # type: str | None
         self.client = MQTTClient(self.mqtt_settings())
         self.connected_once = False
 
@@ -143,7 +146,12 @@ class Runner:
             "port": cfg["mqtt_port"], "user": cfg["mqtt_user"],
             "password": cfg["mqtt_password"], "keepalive": cfg["mqtt_keepalive_s"],
             "ssid": cfg["wifi_ssid"], "wifi_pw": cfg["wifi_password"],
-            "will": (will_topic, will_msg, True, 1), "clean": False, "queue_len": 4,
+            # A clean session on every connect: mqtt_as 0.8.3 refuses a CONNACK whose
+            # session-present flag is set (a persistent session would never reconnect to a
+            # broker that kept it), and the gateway's acks make the broker's session
+            # unneeded: the spool re-sends its tail, config is retained, and the
+            # subscriptions are renewed on every connect (link_loop).
+            "will": (will_topic, will_msg, True, 1), "clean": True, "queue_len": 4,
         })
         if cfg["mqtt_tls"]:
             params = {"server_hostname": cfg["mqtt_host"]}
@@ -151,12 +159,18 @@ class Runner:
             if ca is not None:
                 params["cadata"] = ca
                 params["cert_reqs"] = 2  # ssl.CERT_REQUIRED
+            elif cfg["mqtt_tls_insecure"]:
+                print("softplace: TLS WITHOUT certificate check (mqtt_tls_insecure is set)")
+            else:
+                self.tls_error = "no {}: refusing TLS without a certificate check".format(
+                    cfg["mqtt_ca_file"])
+                print("softplace: " + self.tls_error + " (set mqtt_tls_insecure to allow)")
             settings["ssl"] = True
             settings["ssl_params"] = params
         return settings
 
     def save_ring(self) -> None:
-        self.rtc.memory(self.device.buffer.ring.snapshot())
+        self.rtc.memory(self.device.buffer.snapshot())
 
     def save_state(self) -> None:
         state = self.device.core.snapshot()
@@ -206,25 +220,30 @@ class Runner:
             await asyncio.sleep_ms(self.device.cfg["sample_ms"])
 
     async def outbox_loop(self) -> None:
+        # mqtt_as's QoS 1 publish waits (across reconnects) until the broker has it; the
+        # sensing loop goes on meanwhile, so a long outage never starves the watchdog.
         while True:
-            item = self.device.outbox()
-            if item is None or not self.client.isconnected():
-                await asyncio.sleep_ms(200)
-                continue
-            self.health.publish_started(self.mono.now())
-            await self.client.publish(item[0], self.restamp(item[1]), False, 1)
-            self.health.publish_done()
-            self.device.sent()
-            self.save_ring()
+            try:
+                item = self.device.outbox(self.mono.now()) if self.client.isconnected() else None
+                if item is None:
+                    await asyncio.sleep_ms(IDLE_MS)
+                    continue
+                await self.client.publish(item[0], self.restamp(item[1]), False, 1)
+                self.device.sent(self.mono.now(), item[1])
+            except Exception as err:  # noqa: BLE001 - the outbox must outlive any one reading
+                print("softplace: outbox error", repr(err))
+                await asyncio.sleep(GUARD_BACKOFF_S)
 
     async def link_loop(self) -> None:
         while True:
             await self.client.up.wait()
             self.client.up.clear()
             self.health.connection(self.mono.now(), True)
+            self.device.reconnected()
             if self.wall.needs_sync(self.mono.now()):
                 sync_clock(self.cfg, self.wall, self.mono.now())
             await self.client.subscribe(self.device.config_topic, 1)
+            await self.client.subscribe(self.device.ack_topic, 1)
             if not self.connected_once:
                 self.connected_once = True
                 error = "; ".join(self.boot_errors) or self.sensor_error
@@ -236,6 +255,7 @@ class Runner:
                 await self.publish_status(self.device.online_status(None))
             drops = self.device.drops_status()
             if drops is not None:
+                self.save_ring()  # the announced count survives a reset too
                 await self.publish_status(drops)
 
     async def down_loop(self) -> None:
@@ -244,17 +264,27 @@ class Runner:
             self.client.down.clear()
             self.health.connection(self.mono.now(), False)
 
-    async def config_loop(self) -> None:
-        async for _topic, msg, _retained in self.client.queue:
-            await self.publish_status(self.device.on_config(msg))
+    async def message_loop(self) -> None:
+        ack_topic = self.device.ack_topic.encode()
+        async for topic, msg, _retained in self.client.queue:
+            try:
+                if topic == ack_topic:
+                    if self.device.on_ack(msg, self.mono.now()) > 0:
+                        self.save_ring()
+                else:
+                    await self.publish_status(self.device.on_config(msg))
+            except Exception as err:  # noqa: BLE001 - one bad message must not end the loop
+                print("softplace: message error", repr(err))
 
     async def run(self) -> None:
         for coro in (self.sense_loop(), self.outbox_loop(), self.link_loop(),
-                     self.down_loop(), self.config_loop(), self.clock_loop(),
+                     self.down_loop(), self.message_loop(), self.clock_loop(),
                      self.installer_loop()):
             asyncio.create_task(coro)
         if hasattr(self.device.sensor, "poll"):
             asyncio.create_task(self.poll_loop())
+        if self.tls_error is not None:
+            await asyncio.Event().wait()  # keep sensing and spooling; never connect insecurely
         while True:
             try:
                 await self.client.wifi_connect()
@@ -262,8 +292,9 @@ class Runner:
                 await self.client.connect()
                 await asyncio.Event().wait()
                 return
-            except OSError:
-                await asyncio.sleep(5)  # first connect failed; the watchdog still runs
+            except OSError as err:
+                print("softplace: first connect failed", repr(err))
+                await asyncio.sleep(5)  # the watchdog still runs
 
 
 def main() -> None:
@@ -277,4 +308,5 @@ def main() -> None:
         asyncio.new_event_loop()
 
 
-main()
+if __name__ == "__main__":  # MicroPython runs main.py as __main__; tests import it
+    main()

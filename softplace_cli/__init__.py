@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "web": "web.commands:web",
     "doctor": "softplace_cli.doctor:doctor",
     "bookings": "bookings.commands:bookings",
+    "device": "provision.commands:device",
 }
 
 

@@ -13,6 +13,7 @@ from detector.settings import DetectorSettings
 from gateway.settings import GatewaySettings
 from ingest.settings import IngestSettings
 from privacy.settings import PrivacySettings
+from provision.settings import ProvisionSettings
 from softplace import settings as kernel
 from web.settings import WebSettings
 
@@ -36,6 +37,9 @@ class Settings(kernel.KernelSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="see web/README.md")
     bookings: BookingsSettings = Field(
         default_factory=BookingsSettings, description="see bookings/README.md"
+    )
+    provision: ProvisionSettings = Field(
+        default_factory=ProvisionSettings, description="see provision/README.md"
     )
 
 

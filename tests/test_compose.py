@@ -8,18 +8,16 @@
 - every bind-mounted file exists, every ``${VAR}`` is in ``.env.example``, every
   ``SOFTPLACE_*`` variable is a real settings field and the settings load, every service
   command is a real ``softplace`` command, every Dockerfile COPY source exists;
-- the mosquitto configuration and ACL run on the real (Debian) mosquitto: anonymous
-  clients are refused and a device can publish and read only its own topics.
+- the mosquitto configuration runs on the real (Debian) mosquitto through its own
+  entrypoint and keeps a stopped consumer's queue across a restart; the ACL's probes are
+  in tests/provision/test_broker_acl.py.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,12 +27,13 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from devkit.embedded_broker import free_port
 from softplace.settings import ENV_PREFIX
 from softplace_cli import COMMANDS
 from softplace_cli.settings import Settings, load_settings
+from tests.deployed_broker import SERVICE_PASSWORD, DeployedBroker, deployed
 
 ROOT = Path(__file__).parents[1]
+GATEWAY = "softplace-gateway-s"
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).with_name("compose-spec.json")
@@ -226,116 +225,60 @@ def test_compose_mosquitto_config_is_persistent_authenticated_and_unbounded() ->
     conf = _mosquitto_conf()
     assert conf["persistence"] == ["true"]
     assert conf["allow_anonymous"] == ["false"]
+    assert conf["use_username_as_clientid"] == ["true"]
     assert conf["max_queued_messages"] == ["0"]
     assert conf["max_queued_bytes"] == ["0"]
     assert conf["persistent_client_expiration"]
-    mounted = {target for _, _, target in _bind_mounts()}
-    assert conf["acl_file"][0] in mounted
     entrypoint = (ROOT / "deploy" / "mosquitto" / "entrypoint.sh").read_text()
-    assert f"passwd={conf['password_file'][0]}" in entrypoint
+    config_dir = "config_dir=${SOFTPLACE_BROKER_CONFIG_DIR:-/mosquitto/config}"
+    assert config_dir in entrypoint
+    assert conf["password_file"] == ["/mosquitto/config/passwd"]
+    assert conf["acl_file"] == ["/mosquitto/config/acl"]
+    mounted = {target for _, _, target in _bind_mounts()}
+    assert "/softplace/acl" in mounted  # the services' part; entrypoint.sh adds the devices
+    assert "/mosquitto/certs" in mounted
+    ports = compose()["services"]["mosquitto"]["ports"]
+    assert any(p.endswith(":8883") for p in ports), "the TLS listener the firmware defaults to"
+
+
+def _acl_users() -> set[str]:
+    text = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
+    site = env_example()["SOFTPLACE_SITE"]
+    return {line.split()[1].replace("@SITE@", site) for line in text.splitlines()
+            if line.startswith("user ")}
+
+
+@pytest.mark.parametrize("service", sorted(softplace_services()))
+def test_compose_each_service_uses_its_own_broker_account(service: str) -> None:
+    environment: dict[str, str] = softplace_services()[service]["environment"]
+    username = environment["SOFTPLACE_MQTT__USERNAME"]
+    assert username in _acl_users(), f"{service}: {username} has no ACL entry"
+    others = {n: s["environment"]["SOFTPLACE_MQTT__USERNAME"]
+              for n, s in softplace_services().items() if n != service}
+    assert username not in others.values(), "one account per service (one session each)"
 
 
 # --- the broker configuration on a real mosquitto ---------------------------------------
 
-SERVICE_USER = "softplace-service"
-
-
-def _broker_config(workdir: Path, port: int) -> Path:
-    text = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
-    text = text.replace("listener 1883", f"listener {port} 127.0.0.1")
-    text = text.replace("/mosquitto/config/", f"{workdir}/").replace(
-        "/mosquitto/data/", f"{workdir}/")
-    text = re.sub(r"^log_dest .*$", f"log_dest file {workdir}/mosquitto.log", text,
-                  flags=re.MULTILINE)
-    text += f"user {getpass.getuser()}\n"  # as root, mosquitto would drop to "mosquitto"
-    shutil.copy(ROOT / "deploy" / "mosquitto" / "acl", workdir / "acl")
-    passwd = workdir / "passwd"
-    passwd.write_text("")
-    for user, password in ((SERVICE_USER, "svc"), ("dev-a", "a"), ("dev-b", "b")):
-        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
-    config = workdir / "mosquitto.conf"
-    config.write_text(text)
-    return config
-
-
-class DeployedBroker:
-    """The Debian mosquitto running deploy/mosquitto's configuration on a free port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.config = _broker_config(workdir, self.port)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while _pub(self.port, SERVICE_USER, "softplace/v1/s/probe") != 0:
-            assert self.process.poll() is None, self.process.stderr and self.process.stderr.read()
-            assert time.monotonic() < deadline, "mosquitto did not start"
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
-
 
 @pytest.fixture
 def deployed_broker(tmp_path: Path) -> Iterator[DeployedBroker]:
-    broker = DeployedBroker(tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from deployed(tmp_path, {"dev-a": ("s", "a"), "dev-b": ("s", "b")})
 
 
-def _pub(port: int, user: str | None, topic: str, retain: bool = False,
-         lines: str | None = None) -> int:
-    auth = ["-u", user, "-P", {"dev-a": "a", "dev-b": "b"}.get(user, "svc")] if user else []
-    payload = ["-l"] if lines is not None else ["-m", "m"]
-    command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, *payload,
-               "-V", "mqttv5", *auth, *(["-r"] if retain else [])]
+def _pub(port: int, user: str, password: str, topic: str, lines: str) -> int:
+    command = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-l",
+               "-V", "mqttv5", "-u", user, "-P", password]
     return subprocess.run(command, capture_output=True, check=False, timeout=30,
-                          input=(lines or "").encode()).returncode
-
-
-def _received(port: int, user: str, topic_filter: str) -> list[str]:
-    password = {"dev-a": "a", "dev-b": "b"}.get(user, "svc")
-    result = subprocess.run(
-        ["mosquitto_sub", "-p", str(port), "-u", user, "-P", password, "-t", topic_filter,
-         "-v", "-W", "1", "-V", "mqttv5"],
-        capture_output=True, check=False, timeout=10, text=True)
-    return sorted(line.split()[0] for line in result.stdout.splitlines())
-
-
-@pytest.mark.services
-def test_compose_broker_acl_confines_each_device_to_its_own_topics(
-    deployed_broker: DeployedBroker,
-) -> None:
-    port = deployed_broker.port
-    assert _pub(port, None, "softplace/v1/s/dev/dev-a/reading") != 0, "anonymous refused"
-    for topic in ("softplace/v1/s/dev/dev-a/status", "softplace/v1/s/dev/dev-b/status"):
-        _pub(port, "dev-a", topic, retain=True)
-    _pub(port, SERVICE_USER, "softplace/v1/s/dev/dev-a/config", retain=True)
-    _pub(port, SERVICE_USER, "softplace/v1/s/dev/dev-b/config", retain=True)
-    # the service sees only what dev-a was allowed to publish
-    assert _received(port, SERVICE_USER, "softplace/v1/+/dev/+/status") == [
-        "softplace/v1/s/dev/dev-a/status"]
-    # a device reads its own configuration, not another's
-    assert _received(port, "dev-a", "softplace/v1/s/dev/+/config") == [
-        "softplace/v1/s/dev/dev-a/config"]
-    assert _received(port, "dev-b", "softplace/v1/s/dev/dev-a/config") == []
+                          input=lines.encode()).returncode
 
 
 def _consume(port: int, count: int, wait_s: int) -> list[str]:
-    """A persistent-session QoS 1 consumer (like ingest) that reads up to ``count``."""
+    """A persistent-session QoS 1 consumer (like the gateway) that reads up to ``count``."""
     result = subprocess.run(
-        ["mosquitto_sub", "-p", str(port), "-u", SERVICE_USER, "-P", "svc", "-q", "1",
-         "-c", "-i", "softplace-ingest-test", "-t", "softplace/v1/+/dev/+/reading",
-         "-C", str(count), "-W", str(wait_s)],
+        ["mosquitto_sub", "-p", str(port), "-u", GATEWAY, "-P", SERVICE_PASSWORD, "-q", "1",
+         "-c", "-i", GATEWAY, "-t", "softplace/v1/s/dev/+/reading", "-V", "mqttv5",
+         "-x", "3600", "-C", str(count), "-W", str(wait_s)],
         capture_output=True, check=False, timeout=60, text=True)
     return result.stdout.splitlines()
 
@@ -347,7 +290,7 @@ def test_compose_broker_keeps_everything_for_a_stopped_consumer_across_a_restart
     port = deployed_broker.port
     assert _consume(port, 1, 1) == []  # the session now exists; the consumer stops
     sent = [str(i) for i in range(3000)]  # mosquitto's default queue limit is 1000
-    assert _pub(port, "dev-a", "softplace/v1/s/dev/dev-a/reading", lines="\n".join(sent)) == 0
+    assert _pub(port, "dev-a", "a", "softplace/v1/s/dev/dev-a/reading", "\n".join(sent)) == 0
     deployed_broker.stop()  # persistence: the queue is written to disk
     deployed_broker.start()
     assert _consume(port, len(sent), 10) == sent

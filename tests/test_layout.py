@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("gateway", "ingest", "detector", "privacy", "dashboards", "bookings")
+STAGES = ("gateway", "ingest", "detector", "privacy", "dashboards", "bookings", "provision")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 pytestmark = pytest.mark.slow  # import probes run in fresh interpreters
@@ -63,7 +63,7 @@ def test_layout_a_command_loads_only_its_own_stage() -> None:
     others = {m for m in loaded if m.split(".")[0] in set(STAGES) - {"gateway"}}
     # the other stages contribute their settings sections, nothing else
     assert others == {f"{s}{part}" for s in ("ingest", "detector", "privacy", "dashboards",
-                                              "bookings")
+                                              "bookings", "provision")
                       for part in ("", ".settings")}
 
 

@@ -24,7 +24,7 @@ from softplace_cli.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("softplace", "gateway", "ingest", "detector", "privacy", "dashboards", "devkit",
-           "bookings")
+           "bookings", "provision")
 REQUIRED_HEADINGS = (
     "Layout", "Configuration", "Inputs and outputs", "Example output", "Why it is built this way",
 )

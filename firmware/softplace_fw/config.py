@@ -20,6 +20,7 @@ SCHEMA = {
     "mqtt_password": ("str", 0, 128, False, ""),
     "mqtt_tls": ("bool", 0, 0, False, True),
     "mqtt_ca_file": ("str", 0, 64, False, "/ca.der"),
+    "mqtt_tls_insecure": ("bool", 0, 0, False, False),  # TLS without /ca.der: no cert check
     "mqtt_keepalive_s": ("int", 10, 600, False, 60),
     "ntp_host": ("str", 1, 64, False, "pool.ntp.org"),
     "ntp_resync_s": ("int", 600, 86400, True, 21600),

@@ -33,3 +33,8 @@ def status(site: str, device: str) -> str:
 
 def config(site: str, device: str) -> str:
     return _dev(site, device, "config")
+
+
+def ack(site: str, device: str) -> str:
+    """Gateway -> device: ``{"v": 1, "boot": B, "seq": S}``, QoS 1, never retained."""
+    return _dev(site, device, "ack")

@@ -1,6 +1,12 @@
 // Runs the firmware's pure-module tests under the real MicroPython (WebAssembly port).
 //
 //   cd firmware/tests && npm ci && node run_micropython.mjs [test_module ...]
+//   SOFTPLACE_FW_LIB=<dir> node run_micropython.mjs --probe mem_probe
+//
+// A probe module runs alone in a fresh interpreter, one ``step(n)`` per runPython call
+// until a step returns False, then ``verdict()``: this port collects garbage only between
+// calls (it cannot scan the wasm stack), so live-heap figures are taken at step starts.
+// SOFTPLACE_FW_LIB points at another build of softplace_fw (e.g. mpy-cross output).
 //
 // Copies firmware/softplace_fw to /lib/softplace_fw and firmware/tests (with traces) to
 // /fw/tests in MicroPython's in-memory file system, runs run_all.py there and prints one
@@ -26,6 +32,7 @@ function copyTree(mp, src, dst, accept) {
   }
 }
 
+const probe = process.argv[2] === "--probe" ? process.argv[3] : null;
 const lines = [];
 const mp = await loadMicroPython({
   heapsize: 8 * 1024 * 1024,
@@ -33,18 +40,26 @@ const mp = await loadMicroPython({
   stderr: (line) => console.error(line),
 });
 
-copyTree(mp, packageDir, "/lib/softplace_fw", (n) => n.endsWith(".py"));
+const library = process.env.SOFTPLACE_FW_LIB || packageDir;
+copyTree(mp, library, "/lib/softplace_fw", (n) => n.endsWith(".py") || n.endsWith(".mpy"));
 copyTree(mp, testsDir, "/fw/tests", (n) => n.endsWith(".py") || n.endsWith(".hex") || n.endsWith(".csv"));
 mp.FS.mkdirTree("/tmp");
 
 const only = process.argv.slice(2);
 const select = only.length ? `run_all.MODULES = ${JSON.stringify(only)}\n` : "";
+const setup = "import sys\nsys.path.insert(0, '/fw/tests')\nimport os\nos.chdir('/fw/tests')\n";
 let failed = 0;
 try {
-  mp.runPython(
-    "import sys\nsys.path.insert(0, '/fw/tests')\nimport os\nos.chdir('/fw/tests')\n" +
-    "import run_all\n" + select + "_failed = run_all.main()\n",
-  );
+  if (probe) {
+    mp.runPython(setup + `import ${probe}\n`);
+    for (let step = 0; ; step++) {
+      mp.runPython(`_more = ${probe}.step(${step})\n`);
+      if (!mp.globals.get("_more")) break;
+    }
+    mp.runPython(`_failed = ${probe}.verdict()\n`);
+  } else {
+    mp.runPython(setup + "import run_all\n" + select + "_failed = run_all.main()\n");
+  }
   failed = mp.globals.get("_failed");
 } catch (err) {
   console.error(`MicroPython raised: ${err}`);

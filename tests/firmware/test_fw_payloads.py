@@ -43,6 +43,11 @@ def test_fw_topics_mirror_services() -> None:
         assert fw_topics.reading(site, device) == service_topics.device_reading(site, device)
         assert fw_topics.status(site, device) == service_topics.device_status(site, device)
         assert fw_topics.config(site, device) == service_topics.device_config(site, device)
+        # the shared protocol's ack topic (kernel: softplace.topics.device_ack)
+        assert fw_topics.ack(site, device) == f"{service_topics.PREFIX}/{site}/dev/{device}/ack"
+        kernel_ack = getattr(service_topics, "device_ack", None)
+        if kernel_ack is not None:
+            assert fw_topics.ack(site, device) == kernel_ack(site, device)
     for bad in ("", "-x", "a/b", "+", "a" * 65, "é"):
         with pytest.raises(ValueError):
             fw_topics.reading(bad, "d")

@@ -1,0 +1,7 @@
+"""Host stand-in for ``ntptime``: the host clock is already right."""
+
+host = "pool.ntp.org"
+
+
+def settime():
+    pass
