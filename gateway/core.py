@@ -132,6 +132,13 @@ class GatewayCore:
     def _device_row(self, device: str, state: _DeviceState) -> dict[str, str]:
         return {DEVICE_STATE + device: json.dumps(asdict(state))}
 
+    def retained_reading(self, topic: str, payload: bytes, now: float) -> Decision:
+        """A dead letter for a reading the broker kept retained and replays at subscribe
+        time (mosquitto cannot refuse the retain flag per topic): never a fresh reading."""
+        err = MessageError("invalid_payload", "a retained reading, replayed by the broker:"
+                           " readings must be published without retain")
+        return self._reject(topic, payload, err, now)
+
     def internal_error(self, topic: str, payload: bytes, detail: str, now: float) -> Decision:
         """A dead letter for a message whose handling or keeping raised (a bug)."""
         decision = self._reject(topic, payload, MessageError(INTERNAL_ERROR, detail), now)

@@ -211,6 +211,9 @@ class Gateway(Consumer[Decision]):
         if is_status:
             decision = self.core.handle_status(message.topic, message.payload,
                                                message.received_at)
+        elif message.retained:
+            decision = self.core.retained_reading(message.topic, message.payload,
+                                                  message.received_at)
         else:
             decision = self.core.handle_reading(message.topic, message.payload,
                                                 message.received_at,

@@ -88,6 +88,7 @@ class Received:
     connection: int  # acks belong to the connection the message came on
     received_at: float  # the injected clock, when paho handed it over
     redelivered: bool  # the broker's DUP flag
+    retained: bool = False  # replayed by the broker at subscribe time (its retain flag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +298,8 @@ class Consumer(Service, Generic[R]):
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         item = Received(message.topic, bytes(message.payload), message.mid, message.qos,
-                        self._acks.connection, self.clock(), bool(message.dup))
+                        self._acks.connection, self.clock(), bool(message.dup),
+                        bool(message.retain))
         while not self.stopping:
             try:
                 self._queue.put(item, timeout=PUT_POLL_S)  # full: block, that is backpressure

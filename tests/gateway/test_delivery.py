@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -22,6 +23,7 @@ from devkit.virtual_sensor import VirtualSensor, firmware_config
 from gateway.core import Decision
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Handled, Outcome, Received
 from softplace.messages import ACK_RESEND_S
@@ -313,4 +315,29 @@ def test_gateway_counts_a_read_only_outbox_as_unavailable_not_as_a_bad_message(
         assert not gateway.transient(OverflowError("Python int too large to convert"))
         assert not gateway.transient(sqlite3.IntegrityError("NOT NULL constraint failed"))
     finally:
+        gateway.stop()
+
+
+def test_gateway_dead_letters_a_retained_reading_and_keeps_the_fresh_ones(
+    mosquitto: Mosquitto, tmp_path: Path, clock: FakeClock
+) -> None:
+    """mosquitto cannot refuse a retained reading; the gateway must not take the broker's
+    replay of it (at every subscribe) for a reading taken now."""
+    gateway, names = make_gateway(mosquitto.settings, tmp_path)
+    devices = Devices(names, mosquitto.settings, clock, boot=1, follows_acks=False)
+    try:
+        stale = devices.sensors[0]
+        (reading,) = stale.observe(0, devices.start_ts, 2)
+        retained = stale.client.publish(
+            topics.device_reading(SITE, stale.device), json.dumps(reading), qos=1, retain=True)
+        retained.wait_for_publish(TIMEOUT_S)
+        gateway.start()
+        wait_for(lambda: gateway.counts.dead_lettered >= 1, TIMEOUT_S, gateway.summary())
+        assert gateway.dead_letters["invalid_payload"] == 1, gateway.summary()
+        devices.step = 1
+        devices.play(3)
+        wait_for(lambda: gateway.counts.accepted >= 6, TIMEOUT_S, gateway.summary())
+        assert gateway.counts.dead_lettered == 1, gateway.summary()
+    finally:
+        devices.close()
         gateway.stop()
