@@ -201,7 +201,7 @@ def _device(uart):
     wall = WallClock(lambda: T0, 1970)
     buf = OfflineBuffer(Ring(600), FlashSpool(scratch("state"), 4096))
     radar = LD2410Sensor(uart, sleep_ms=lambda ms: None, ack_timeout_ms=40)
-    return Device(cfg, "esp32-01", 1, radar, buf, wall, Health(5000, 20000, 3600000)), radar
+    return Device(cfg, "esp32-01", 1, radar, buf, wall, Health(5000, 3600000)), radar
 
 
 def test_remote_config_reaches_the_radar_and_health():

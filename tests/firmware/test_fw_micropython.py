@@ -29,7 +29,7 @@ def test_fw_micropython_suite_passes() -> None:
     assert summary, f"no summary line from the MicroPython run:\n{out}"
     passed, failed = (int(x) for x in summary[-1])
     assert proc.returncode == 0 and failed == 0, f"MicroPython run failed:\n{out}"
-    assert passed >= 105, f"only {passed} MicroPython tests ran:\n{out}"
+    assert passed >= 119, f"only {passed} MicroPython tests ran:\n{out}"
     assert "FAIL" not in proc.stdout
 
 
