@@ -313,7 +313,8 @@ BRANCH = Dashboard(
         ),
         Panel(
             "utilisation-per-floor", "Utilisation per floor", "bargauge",
-            (Query(f'SELECT mean({_q(M.UTILISATION_RATE)}) FROM {_from(S.SPACE_MEASURE)}'
+            (Query(f'SELECT sum({_q(M.OCCUPIED_SEAT_H)}) / sum({_q(M.OBSERVED_SEAT_H)})'
+                   f' FROM {_from(S.SPACE_MEASURE)}'
                    ' WHERE "site" =~ /^$site$/ AND "building" =~ /^$building$/'
                    f""" AND "level" = 'floor' AND {_BAND} AND $timeFilter"""
                    ' GROUP BY "building", "floor"', alias="$tag_building / $tag_floor"),),

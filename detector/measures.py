@@ -126,6 +126,8 @@ class Tally:
             MeasureField.IDLE_M2H: self.idle_m2h,
             MeasureField.AREA_M2: self.area_m2,
             MeasureField.CAPACITY: self.capacity,
+            MeasureField.OCCUPIED_SEAT_H: self.person_ms / MS_PER_H,
+            MeasureField.OBSERVED_SEAT_H: self.seat_observed_ms / MS_PER_H,
         }
 
 

@@ -37,7 +37,7 @@ FORBIDDEN_PARTS = frozenset({
 DEVICE_PARTS = frozenset({"device", "dev", "boot", "seq"})
 PEOPLE_FIELDS = frozenset({
     RoomCountField.COUNT, MeasureField.PEAK_COUNT, RoomIntervalField.PEAK_COUNT,
-    RoomIntervalField.MEAN_COUNT,
+    RoomIntervalField.MEAN_COUNT, MeasureField.OCCUPIED_SEAT_H,
 })
 # Free-text fields allowed in storage, and why none can hold a person's name or an image.
 TEXT_FIELDS: dict[tuple[str, str], str] = {

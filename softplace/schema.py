@@ -75,6 +75,10 @@ class MeasureField(StrEnum):
     IDLE_M2H = "idle_m2h"
     AREA_M2 = "area_m2"
     CAPACITY = "capacity"
+    # the utilisation rate's numerator and denominator, so a range's rate over days, rooms or
+    # floors is a ratio of sums (Grafana panels), never a mean of daily rates
+    OCCUPIED_SEAT_H = "occupied_seat_h"  # count (capped at capacity) x hours in use
+    OBSERVED_SEAT_H = "observed_seat_h"  # capacity x (opening hours - unknown hours)
 
 
 class SpaceMeasureField(StrEnum):
@@ -118,6 +122,7 @@ MEASURE_FIELDS: dict[str, FieldType] = {
     MeasureField.OCCUPANCY_RATE: "float", MeasureField.UTILISATION_RATE: "float",
     MeasureField.PEAK_COUNT: "int", MeasureField.IDLE_M2H: "float",
     MeasureField.AREA_M2: "float", MeasureField.CAPACITY: "int",
+    MeasureField.OCCUPIED_SEAT_H: "float", MeasureField.OBSERVED_SEAT_H: "float",
 }
 
 

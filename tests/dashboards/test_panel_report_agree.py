@@ -79,6 +79,13 @@ def test_panel_utilisation_per_room_equals_the_report(influx_store: InfluxStore)
         assert got.keys() == expected.keys(), title
         for room, rate in expected.items():
             assert got[room] == pytest.approx(rate, abs=1e-9), (title, room)
+    # per floor: the report's floor rollup and the panel over space_measure
+    floors = {r.space: r.utilisation_rate for r in report.rollups if r.level == "floor"}
+    assert floors
+    rows = _run(influx_store, expand(_panel_query("Utilisation per floor"), context))
+    (value_column,) = {k for row in rows for k in row} - {"building", "floor", "time"}
+    got_floors = {f"s1/{row['building']}/{row['floor']}": row[value_column] for row in rows}
+    assert got_floors == pytest.approx(floors, abs=1e-9)
     # and the mean of daily rates, the old query, would not have agreed
     mean_query = expand(
         'SELECT mean("utilisation_rate") AS "utilisation" FROM "derived"."room_measure"'
