@@ -7,19 +7,25 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import jsonschema
 import paho.mqtt.client as paho
 import pytest
+import yaml
 
 from devkit.services import Mosquitto
+from devkit.virtual_sensor import VirtualSensor, firmware_config
 from gateway import hadiscovery
+from gateway.service import Gateway
+from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.messages import DeviceStatus, RoomReading
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client
-from softplace.registry import load_registry
+from softplace.registry import Site, load_registry
 from tests.e2e.stack import wait_for
 
 TIMEOUT_S = 20
@@ -182,3 +188,77 @@ def test_hadiscovery_retained_configs_read_back_from_the_broker(mosquitto: Mosqu
     finally:
         publisher.disconnect()
         publisher.loop_stop()
+
+
+def _site_registry(path: Path, home_assistant: bool) -> Site:
+    data = yaml.safe_load(Path(hadiscovery_sample()).read_text())
+    data["sites"] = [s for s in data["sites"] if s["id"] == SITE.id]
+    data["sites"][0]["home_assistant"] = home_assistant
+    path.write_text(yaml.safe_dump(data))
+    return load_registry(path).site(SITE.id)
+
+
+def hadiscovery_sample() -> Path:
+    return Path(__file__).resolve().parents[2] / "softplace" / "samples" / "registry.yaml"
+
+
+@pytest.mark.services
+def test_hadiscovery_gateway_publishes_configs_and_room_state_then_removes_them(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The real gateway: configs on connect while the site asks for Home Assistant, each
+    room's state retained on its room topic, and the configs removed once it stops asking."""
+    settings = GatewaySettings(site=SITE.id, state_dir=tmp_path / "state")
+    site = _site_registry(tmp_path / "on.yaml", home_assistant=True)
+    expected = len(hadiscovery.site_messages(site))
+    gateway = Gateway(site, mosquitto.settings, settings)
+    placed = ROOMS[0]
+    sensor: VirtualSensor | None = None
+    try:
+        gateway.start()
+        marker = tmp_path / "state" / f"{SITE.id}.home-assistant"
+        wait_for(marker.exists, TIMEOUT_S, "the gateway never published its configs")
+        time.sleep(0.5)  # they reach the broker; a reader subscribed earlier sees no retain
+        got = _read_retained(mosquitto, expected, "gateway-on")
+        assert set(got) == {m.topic for m in hadiscovery.site_messages(site)}
+        assert all(payload for payload in got.values())
+        sensor = VirtualSensor(site.id, placed.room.devices[0], mosquitto.settings,
+                               config=firmware_config(site=site.id, heartbeat_s=60, hold_s=10,
+                                                      debounce_ms=0))
+        start = time.time() - 120
+        sensor.connect(now_ts=start)
+        sensor.observe(0, start, 2)
+        room_topic = topics.room(site.id, placed.room.id)
+        wait_for(lambda: gateway.counts.accepted >= 1, TIMEOUT_S, gateway.summary())
+        time.sleep(0.5)  # published after the outbox commit
+        state = _read_retained_topic(mosquitto, room_topic)  # subscribed after: retained
+        assert RoomReading.model_validate_json(state).count == 2
+    finally:
+        if sensor is not None:
+            sensor.close()
+        gateway.stop()
+    off = Gateway(_site_registry(tmp_path / "off.yaml", home_assistant=False),
+                  mosquitto.settings, settings)
+    try:
+        off.start()
+        wait_for(lambda: not marker.exists(), TIMEOUT_S, "the gateway never removed its configs")
+        time.sleep(0.5)  # the empty retained payloads reach the broker
+        assert _read_retained(mosquitto, 0, "gateway-off") == {}
+    finally:
+        off.stop()
+
+
+def _read_retained_topic(mosquitto: Mosquitto, topic: str) -> bytes:
+    """What is (or, once it arrives, was) published on ``topic``; retained, it is there for
+    any later subscriber too."""
+    got: list[bytes] = []
+    reader = make_client(mosquitto.settings, "ha-room-reader", persistent=False)
+    reader.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    reader.on_connect = lambda client, *_: client.subscribe(topic, QOS_AT_LEAST_ONCE)
+    connect_async(reader, mosquitto.settings, persistent=False)
+    try:
+        wait_for(lambda: bool(got), TIMEOUT_S, f"nothing retained on {topic}")
+    finally:
+        reader.disconnect()
+        reader.loop_stop()
+    return got[-1]
