@@ -125,13 +125,9 @@ def detect(
             )
         else:
             console.print(f"detector following {', '.join(service.detectors)}; Ctrl-C stops")
-            server = _serve_metrics(app.settings.observe, service, store)
-            try:
-                with stop_on_signals(threading.Event()) as stop:
-                    service.run(should_stop=stop.is_set, sleep=stop.wait)
-            finally:
-                if server is not None:
-                    server.stop()
+            with observe.serving(_serve_metrics(app.settings.observe, service, store)), \
+                    stop_on_signals(threading.Event()) as stop:
+                service.run(should_stop=stop.is_set, sleep=stop.wait)
             console.print("detector stopped; the checkpoint is saved")
     finally:
         store.close()

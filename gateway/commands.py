@@ -25,12 +25,8 @@ def gateway_command(app: AppContext, site: str | None) -> None:
     service = Gateway(registry.site(site_id), settings.mqtt, gateway_settings)
     console.print(f"gateway for [bold]{site_id}[/]: devices from {settings.mqtt.url}, "
                   f"upstream {(gateway_settings.upstream or settings.mqtt).url}")
-    server = serve_metrics(app.settings.observe, service)
-    try:
+    with observe.serving(serve_metrics(app.settings.observe, service)):
         run_until_signalled(service)
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def serve_metrics(settings: ObserveSettings, gateway: Gateway) -> observe.ObserveServer | None:

@@ -27,12 +27,10 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
                      list(sites) or None,
                      retention=RetentionSchedule(store, settings.retention.policies()))
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
-    server = serve_metrics(app.settings.observe, service)
     try:
-        run_until_signalled(service)
+        with observe.serving(serve_metrics(app.settings.observe, service)):
+            run_until_signalled(service)
     finally:
-        if server is not None:
-            server.stop()
         store.close()
 
 

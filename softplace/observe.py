@@ -18,6 +18,7 @@ raises counts as not ready) and answers 200 or 503 with a JSON body naming each 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -348,6 +349,16 @@ class ObserveServer:
                 log.debug("observe: " + format, *args)  # noqa: G003
 
         return Handler
+
+
+@contextlib.contextmanager
+def serving(server: ObserveServer | None) -> Iterator[ObserveServer | None]:
+    """Stop ``server`` (if any) when the block ends: ``with serving(serve(...)):``."""
+    try:
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def serve(settings: ObserveSettings, registry: CollectorRegistry,
