@@ -118,18 +118,26 @@ def configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format=fmt, handlers=[handler])
 
 
+PROGRAM = "softplace"  # the command's name in messages, however it was started
+
+
 def run(group: click.Group, args: list[str] | None = None) -> None:
     """Run ``group`` as the program (``args``, default the command line): exit codes
     through, errors on one line."""
     try:
         # without standalone mode click hands back a command's ctx.exit(code)
-        code = group.main(args, standalone_mode=False)
+        code = group.main(args, prog_name=PROGRAM, standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)
+    except click.UsageError as err:
+        # one line, as every other error: the command and its complaint, then where to look
+        where = err.ctx.command_path if err.ctx is not None else PROGRAM
+        error_line(f"{where}: {err.format_message()} (see: {where} --help)")
+        sys.exit(err.exit_code)
     except click.ClickException as err:
-        err.show()
+        error_line(err.format_message())
         sys.exit(err.exit_code)
     except SoftPlaceError as err:
         error_line(str(err))

@@ -142,4 +142,5 @@ def test_bad_inputs_message_is_what_the_code_prints(
     assert "Traceback" not in outcome.err
     if outcome.code:
         assert outcome.code == 2
-        assert printed.strip().splitlines()[-1].startswith(("error: ", "Error: "))
+        assert printed.strip().splitlines() == [printed.strip()], "one line"
+        assert printed.startswith("error: ")
