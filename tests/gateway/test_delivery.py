@@ -245,7 +245,8 @@ def test_gateway_isolates_a_message_its_outbox_cannot_store_and_goes_on(
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs (a size-limited file system of its own) mounted for the test."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited file system needs root")
+        pytest.fail("mounting a size-limited file system needs root: run the tests as root"
+                    " (CI does) or under sudo", pytrace=False)
     mount = tmp_path / "disk"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
