@@ -11,7 +11,19 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.web.fixtures import CHEAP_HASHER, NOW, PASSWORD, USERS, WebData, make_web_data
+from detector.report import Report, build_report
+from softplace.storage.sqlite import SqliteStore
+from tests.web.fixtures import (
+    CHEAP_HASHER,
+    FIRST,
+    LAST,
+    NOW,
+    PASSWORD,
+    SITE,
+    USERS,
+    WebData,
+    make_web_data,
+)
 from web.app import create_app
 from web.server import BackgroundServer
 from web.users import Role
@@ -78,3 +90,15 @@ def served(web_data: WebData) -> Iterator[Served]:
 def fresh(web_data: WebData) -> Iterator[Served]:
     """An app of its own (its own login rate limiter and clock) on the same data."""
     yield from _serve(web_data)
+
+
+@pytest.fixture(scope="session")
+def expected(web_data: WebData) -> Report:
+    """The branch report of the fixture's week, from the same code as ``softplace report``:
+    what the pages and the API must show."""
+    store = SqliteStore(web_data.store_path)
+    try:
+        return build_report(store, web_data.registry, SITE, FIRST, LAST,
+                            settings=web_data.settings.detector)
+    finally:
+        store.close()

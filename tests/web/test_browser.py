@@ -15,11 +15,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.print_page_options import PrintOptions
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from detector.report import Report, build_report
-from softplace.storage.sqlite import SqliteStore
+from detector.report import Report
 from tests.web.browser import axe_violations, chromium, log_in, screenshot, wait_until
 from tests.web.conftest import Served
-from tests.web.fixtures import FIRST, LAST, RELEASE_FOLDER, SITE, WebData
+from tests.web.fixtures import FIRST, LAST, RELEASE_FOLDER, SITE
 from web.users import Role
 
 pytestmark = pytest.mark.slow  # spawns chromium
@@ -44,16 +43,6 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser(downloads: Path) -> Iterator[WebDriver]:
     with chromium(downloads) as driver:
         yield driver
-
-
-@pytest.fixture(scope="module")
-def expected(web_data: WebData) -> Report:
-    store = SqliteStore(web_data.store_path)
-    try:
-        return build_report(store, web_data.registry, SITE, FIRST, LAST,
-                            settings=web_data.settings.detector)
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("role", list(Role))

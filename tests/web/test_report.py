@@ -13,7 +13,7 @@ import pytest
 from icalendar import Calendar
 
 from detector.intervals import Interval, State
-from detector.report import Report, build_report
+from detector.report import Report
 from softplace.storage.sqlite import SqliteStore
 from softplace.timeutil import MS_PER_H, datetime_to_ms
 from tests.web.conftest import Served
@@ -24,16 +24,6 @@ from web.users import Role
 
 Q = f"start={FIRST}&end={LAST}"
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture(scope="module")
-def expected(web_data: WebData) -> Report:
-    store = SqliteStore(web_data.store_path)
-    try:
-        return build_report(store, web_data.registry, SITE, FIRST, LAST,
-                            settings=web_data.settings.detector)
-    finally:
-        store.close()
 
 
 def test_report_api_is_the_cli_report(served: Served, expected: Report) -> None:
