@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from softplace.settings import LocalHolding, StageSection
+from softplace.settings import LocalHolding, StageSection, beside_config
 from softplace.timeutil import MS_PER_DAY
 
 BOOKINGS_FILE = "bookings.sqlite"
@@ -53,9 +53,7 @@ class BookingsSettings(StageSection):
     )
 
     def file(self, config: Path | None) -> Path:
-        if self.path is not None:
-            return self.path
-        return (config.parent if config is not None else Path(".softplace")) / BOOKINGS_FILE
+        return beside_config(self.path, config, BOOKINGS_FILE)
 
     def holding_findings(self, now_ms: int, config: Path | None) -> list[tuple[str, str]]:
         from bookings.store import BookingStore

@@ -50,6 +50,18 @@ class LocalHolding(Section):
     personal_data: str
 
 
+LOCAL_DIR = Path(".softplace")  # where local files go when there is no settings file
+
+
+def beside_config(path: Path | None, config: Path | None, name: str) -> Path:
+    """``path`` when configured, else ``name`` next to the settings file (or in
+    ``.softplace`` without one): a stage's local file never depends on the working
+    directory once a settings file is in use."""
+    if path is not None:
+        return path
+    return (config.parent if config is not None else LOCAL_DIR) / name
+
+
 class StageSection(Section):
     """A stage's own section; it declares what it keeps on disk for the privacy inventory."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from softplace.settings import LocalHolding, StageSection
+from softplace.settings import LocalHolding, StageSection, beside_config
 
 USERS_FILE = "web-users.sqlite"
 
@@ -46,9 +46,7 @@ class WebSettings(StageSection):
     )
 
     def users_file(self, config: Path | None) -> Path:
-        if self.users_path is not None:
-            return self.users_path
-        return (config.parent if config is not None else Path(".softplace")) / USERS_FILE
+        return beside_config(self.users_path, config, USERS_FILE)
 
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(

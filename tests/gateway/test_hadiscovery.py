@@ -25,7 +25,7 @@ from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.messages import DeviceStatus, RoomReading
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client
-from softplace.registry import Site, load_registry
+from softplace.registry import SAMPLE_REGISTRY, Site, load_registry
 from tests.e2e.stack import wait_for
 
 TIMEOUT_S = 20
@@ -191,15 +191,11 @@ def test_hadiscovery_retained_configs_read_back_from_the_broker(mosquitto: Mosqu
 
 
 def _site_registry(path: Path, home_assistant: bool) -> Site:
-    data = yaml.safe_load(Path(hadiscovery_sample()).read_text())
+    data = yaml.safe_load(SAMPLE_REGISTRY.read_text())
     data["sites"] = [s for s in data["sites"] if s["id"] == SITE.id]
     data["sites"][0]["home_assistant"] = home_assistant
     path.write_text(yaml.safe_dump(data))
     return load_registry(path).site(SITE.id)
-
-
-def hadiscovery_sample() -> Path:
-    return Path(__file__).resolve().parents[2] / "softplace" / "samples" / "registry.yaml"
 
 
 @pytest.mark.services
