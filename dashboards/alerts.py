@@ -201,9 +201,5 @@ def stale(path: Path = PROVISIONING_FILE) -> bool:
     return not path.exists() or path.read_text(encoding="utf-8") != render()
 
 
-def by_uid(uid: str) -> Alert:
-    return next(a for a in ALERTS if a.uid == uid)
-
-
 if __name__ == "__main__":
     write()

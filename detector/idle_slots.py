@@ -237,12 +237,6 @@ def _rule_of(transition: _Transition) -> tuple[int, int, int]:
     return day.month, day.weekday(), nth
 
 
-def _ical_offset(offset: dt.timedelta) -> str:
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
-
-
 def vtimezone(tz: ZoneInfo, first_year: int, last_year: int) -> Any:
     """A VTIMEZONE with one yearly RRULE per observance (RFC 5545 3.6.5), the form every
     client reads alike; the date-list form (RDATE per year) is read an hour off by some
