@@ -25,9 +25,10 @@ ResultFormat = Literal["time_series", "table"]
 class InfluxQLQuery(cogvariants.Dataquery):
     """A raw InfluxQL target, as Grafana's InfluxDB data source stores it."""
 
-    def __init__(self, ref_id: str = "", query: str = "", result_format: ResultFormat =
-                 "time_series", alias: str | None = None,
-                 datasource: dashboard_model.DataSourceRef | None = None) -> None:
+    def __init__(
+        self, ref_id: str = "", query: str = "", result_format: ResultFormat = "time_series",
+        alias: str | None = None, datasource: dashboard_model.DataSourceRef | None = None,
+    ) -> None:
         self.ref_id = ref_id
         self.query = query
         self.result_format: ResultFormat = result_format
