@@ -8,9 +8,18 @@ time range, by ``$timeFilter``; series, tags and fields come from ``softplace.sc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from dashboards.spec import ColumnType, Dashboard, Panel, Query, Variable, frozen
+from dashboards.spec import (
+    ColumnType,
+    Dashboard,
+    Override,
+    Panel,
+    Query,
+    Transform,
+    ValueText,
+    Variable,
+    frozen,
+)
 from softplace.schema import (
     SERIES,
     AggregateField,
@@ -69,17 +78,21 @@ def _text(*names: str) -> Mapping[str, ColumnType]:
     return frozen(dict.fromkeys(names, "string"))
 
 
-def _unit(field: str, unit: str) -> Mapping[str, Any]:
-    return frozen({"matcher": {"id": "byName", "options": field},
-                   "properties": [{"id": "unit", "value": unit}]})
+def _unit(field: str, unit: str) -> Override:
+    return Override(field, unit=unit)
 
 
-def _hide_time() -> Mapping[str, Any]:
-    return frozen({"id": "organize", "options": {"excludeByName": {"Time": True}}})
+def _hide_time() -> Transform:
+    return Transform("organize", frozen({"excludeByName": {"Time": True}}))
 
 
-def _sort(field: str, desc: bool = False) -> Mapping[str, Any]:
-    return frozen({"id": "sortBy", "options": {"sort": [{"field": field, "desc": desc}]}})
+def _sort(field: str, desc: bool = False) -> Transform:
+    return Transform("sortBy", frozen({"sort": [{"field": field, "desc": desc}]}))
+
+
+def _pass_fail(field: str, passed: str, failed: str) -> Override:
+    """A 1/0 column shown as words on green/red cells."""
+    return Override(field, texts=(ValueText("1", passed, "green"), ValueText("0", failed, "red")))
 
 
 def _room_variables(source: str) -> tuple[Variable, ...]:
@@ -98,17 +111,6 @@ def _room_variables(source: str) -> tuple[Variable, ...]:
         ),
     )
 
-
-_ONLINE_MAPPING = frozen({
-    "matcher": {"id": "byName", "options": HEALTH.ONLINE},
-    "properties": [
-        {"id": "mappings", "value": [{"type": "value", "options": {
-            "0": {"text": "offline", "color": "red", "index": 1},
-            "1": {"text": "online", "color": "green", "index": 0},
-        }}]},
-        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-    ],
-})
 
 _SENSOR_SUBQUERY = (
     f'(SELECT last({_q(HEALTH.ONLINE)}) AS {_q(HEALTH.ONLINE)} FROM {_from(S.SENSOR_HEALTH)}'
@@ -129,8 +131,6 @@ FACILITIES = Dashboard(
                    ' AND $timeFilter GROUP BY "building", "room"', alias=_ROOM_ALIAS),),
             description="Last count reported per room within the time range.",
             decimals=0, min=0,
-            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
-                            "reduceOptions": {"calcs": ["lastNotNull"]}}),
         ),
         Panel(
             "people-per-room", "People per room", "timeseries",
@@ -166,8 +166,7 @@ FACILITIES = Dashboard(
                    ' WHERE "site" =~ /^$site$/ AND $timeFilter'
                    ' GROUP BY time($__interval), "reason" fill(0)', alias="$tag_reason"),),
             description="Rejected messages per interval (1 min or more), one bar per reason.",
-            height=5, decimals=0, min_interval="1m", custom=frozen({"drawStyle": "bars", "stacking":
-                                                 {"mode": "normal"}}),
+            height=5, decimals=0, min_interval="1m", draw="bars", stacking="normal",
         ),
         Panel(
             "sensors", "Sensors", "table",
@@ -180,7 +179,8 @@ FACILITIES = Dashboard(
                 format="table", columns=_text("site", "room", "device")),),
             description="Each sensor's last health report: online, last seen, battery, RSSI.",
             width=24,
-            overrides=(_ONLINE_MAPPING, _unit(HEALTH.LAST_SEEN, "dateTimeFromNow"),
+            overrides=(_pass_fail(HEALTH.ONLINE, "online", "offline"),
+                       _unit(HEALTH.LAST_SEEN, "dateTimeFromNow"),
                        _unit(HEALTH.BATTERY_PCT, "percent"), _unit(HEALTH.RSSI_DBM, "dBm")),
             transformations=(_hide_time(), _sort(HEALTH.ONLINE)),
         ),
@@ -244,8 +244,7 @@ BRANCH = Dashboard(
                         " observed (the report's figure).",
             unit="percentunit", min=0, max=1,
             thresholds=((None, "red"), (0.3, "orange"), (0.6, "green")),
-            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
-                            "reduceOptions": {"calcs": ["mean"]}}),
+            calc="mean",
         ),
         Panel(
             "utilisation-per-day", "Utilisation per day", "timeseries",
@@ -261,11 +260,7 @@ BRANCH = Dashboard(
                    alias="$tag_room"),),
             description="The last seven days hour by hour: one row per room, one cell per"
                         " hour of the week, colour = mean people counted.",
-            width=24, height=9, time_from="7d",
-            options=frozen({"calculate": False, "cellGap": 1,
-                            "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-                            "yAxis": {"axisPlacement": "left"},
-                            "rowsFrame": {"layout": "auto"}}),
+            width=24, height=9, time_from="7d", scheme="Oranges",
         ),
         Panel(
             "idle-m2h", "Idle m²·h", "stat",
@@ -291,9 +286,7 @@ BRANCH = Dashboard(
             "idle-per-room", "Idle m²·h per room", "bargauge",
             (Query(f'SELECT sum({_q(M.IDLE_M2H)}) FROM {_MEASURE} GROUP BY "building", "room"',
                    alias=_ROOM_ALIAS),),
-            unit=M2H, height=5, decimals=0,
-            options=frozen({"displayMode": "basic", "orientation": "horizontal",
-                            "reduceOptions": {"calcs": ["sum"]}}),
+            unit=M2H, height=5, decimals=0, display="basic", calc="sum",
         ),
         Panel(
             "under-use", "Under-use ranking", "table",
@@ -321,8 +314,7 @@ BRANCH = Dashboard(
             description="Rooms under the vacancy rule rolled up per floor, seat-weighted.",
             unit="percentunit", min=0, max=1,
             thresholds=((None, "red"), (0.3, "orange"), (0.6, "green")),
-            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
-                            "reduceOptions": {"calcs": ["mean"]}}),
+            calc="mean",
         ),
         Panel(
             "breaches", "Breaches", "table",
@@ -376,10 +368,10 @@ PRIVACY = Dashboard(
                         " should never be older than its retention.",
             overrides=(_unit("Oldest point", "dateTimeFromNow"),),
             transformations=(
-                frozen({"id": "seriesToRows", "options": {}}),
-                frozen({"id": "organize", "options": {
+                Transform("seriesToRows"),
+                Transform("organize", frozen({
                     "excludeByName": {"Value": True},
-                    "renameByName": {"Time": "Oldest point", "Metric": "Family / series"}}}),
+                    "renameByName": {"Time": "Oldest point", "Metric": "Family / series"}})),
             ),
         ),
         Panel(
@@ -396,14 +388,7 @@ PRIVACY = Dashboard(
                    format="table", columns=_text("check", AUDIT.DETAIL)),),
             description="The last result of each retention and minimisation check.",
             width=18,
-            overrides=(frozen({
-                "matcher": {"id": "byName", "options": AUDIT.OK},
-                "properties": [
-                    {"id": "mappings", "value": [{"type": "value", "options": {
-                        "0": {"text": "fail", "color": "red", "index": 1},
-                        "1": {"text": "pass", "color": "green", "index": 0}}}]},
-                    {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-                ]}),),
+            overrides=(_pass_fail(AUDIT.OK, "pass", "fail"),),
             transformations=(_hide_time(),),
         ),
         Panel(
@@ -414,8 +399,6 @@ PRIVACY = Dashboard(
             description="Share of each recipient's ε limit already spent on releases.",
             unit="percentunit", min=0, max=1,
             thresholds=((None, "green"), (0.7, "orange"), (0.9, "red")),
-            options=frozen({"displayMode": "gradient", "orientation": "horizontal",
-                            "reduceOptions": {"calcs": ["lastNotNull"]}}),
         ),
         Panel(
             "budget", "Privacy budget", "table",

@@ -1,8 +1,9 @@
 """Frozen descriptions of dashboards, variables, panels and queries.
 
 A panel is one row in ``dashboards/panels.py``; ``dashboards/build.py`` turns the rows into
-Grafana's JSON. Each query also says what its result must look like (which columns are
-numbers, which are text), so the query test checks the same table the dashboards use.
+grafana-foundation-sdk builders and those into Grafana's JSON. Each query also says what its
+result must look like (which columns are numbers, which are text), so the query test checks
+the same table the dashboards use.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-PanelType = Literal["timeseries", "stat", "bargauge", "table", "heatmap", "barchart", "gauge"]
+PanelType = Literal["timeseries", "stat", "bargauge", "table", "heatmap"]
 ResultFormat = Literal["time_series", "table"]
 ColumnType = Literal["number", "string", "bool"]
+ReduceCalc = Literal["lastNotNull", "last", "mean", "sum", "min", "max"]
+BarDisplay = Literal["basic", "gradient", "lcd"]
+DrawStyle = Literal["line", "bars", "points"]
+StackingMode = Literal["none", "normal", "percent"]
 
 DATASOURCE_UID = "softplace-influxdb"
 DATASOURCE_NAME = "SoftPlace InfluxDB"
@@ -43,6 +48,32 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueText:
+    """A value mapping: a cell holding ``value`` shows ``text`` on a ``color`` background."""
+
+    value: str
+    text: str
+    color: str
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """Field settings for one column (matched by name): its unit, or text for its values."""
+
+    field: str
+    unit: str | None = None
+    texts: tuple[ValueText, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A Grafana transformation; ``options`` are the transformer's own (free-form in Grafana)."""
+
+    id: str
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
 class Panel:
     """A dashboard panel: what it asks, how it shows it."""
 
@@ -60,10 +91,13 @@ class Panel:
     min_interval: str | None = None  # Grafana's panel "interval" (lower bound of $__interval)
     time_from: str | None = None  # relative time override, e.g. "7d"
     thresholds: tuple[tuple[float | None, str], ...] = ((None, "green"),)
-    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    custom: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # fieldConfig.custom
-    overrides: tuple[Mapping[str, Any], ...] = ()
-    transformations: tuple[Mapping[str, Any], ...] = ()
+    calc: ReduceCalc = "lastNotNull"  # stat, bargauge: how a series becomes one value
+    display: BarDisplay = "gradient"  # bargauge
+    draw: DrawStyle | None = None  # timeseries; None = Grafana's default (lines)
+    stacking: StackingMode | None = None  # timeseries
+    scheme: str = "Oranges"  # heatmap colour scheme
+    overrides: tuple[Override, ...] = ()
+    transformations: tuple[Transform, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

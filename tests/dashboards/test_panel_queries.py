@@ -122,11 +122,14 @@ def result_problems(body: Mapping[str, Any], query: Query) -> list[str]:
 def _variables(model: Mapping[str, Any], selection: Selection) -> dict[str, Variable]:
     result = {}
     for item in model["templating"]["list"]:
-        default = (item["current"].get("value"),) if item["current"] else (ALL,)
+        # the SDK leaves out "current" and "allValue" when unset, as Grafana reads them
+        current = item.get("current") or {}
+        default = (current["value"],) if current.get("value") else (ALL,)
         result[item["name"]] = Variable(
             name=item["name"],
             values=selection.values.get(item["name"], default),
-            multi=item["multi"], include_all=item["includeAll"], all_value=item["allValue"],
+            multi=item["multi"], include_all=item["includeAll"],
+            all_value=item.get("allValue"),
         )
     return result
 
