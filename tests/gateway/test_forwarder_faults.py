@@ -106,7 +106,7 @@ def test_forwarder_retries_an_outbox_delete_the_full_disk_refused_and_goes_on(
         upstream.ack(sent)
         wait_for(lambda: DISK_FULL in caplog.text, TIMEOUT_S, "the delete never failed")
         wait_for(lambda: gateway.forwarded == rows, TIMEOUT_S, gateway.summary())
-        time.sleep(1.5)  # the forwarder's next rounds, still on a full disk
+        time.sleep(3.5)  # the forwarder's next rounds, still on a full disk
         assert gateway.outbox.size() == rows  # the acknowledged rows are still there
         assert gateway.inflight_rows() == 0  # and are no longer waiting for an ack
 
@@ -122,6 +122,12 @@ def test_forwarder_retries_an_outbox_delete_the_full_disk_refused_and_goes_on(
         upstream.close()
         gateway.stop()
 
+    # one error for the whole outage, naming the file and the reason, and its end
+    failed = [r for r in caplog.records if "forwarding from" in r.getMessage()
+              and r.levelno == logging.ERROR]
+    assert len(failed) == 1 and DISK_FULL in failed[0].getMessage()
+    assert str(small_disk) in failed[0].getMessage()
+    assert "forwarding from" in caplog.text and "works again" in caplog.text
     batches = upstream.batches()
     assert len({b.batch for b in batches}) == len(batches)  # no batch sent twice
     readings = Counter((r.room, r.ts) for b in batches for r in b.readings)
