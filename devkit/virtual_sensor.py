@@ -97,6 +97,8 @@ class VirtualSensor:
             self._resend()  # acks sent while we were away are lost with the session
 
     def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if message.topic != self._ack_topic:  # amqtt (the demo's broker) also hands a
+            return  # subscriber other devices' retained statuses; a real broker never does
         try:
             ack = parse_message(DeviceAck, bytes(message.payload))
         except MessageError as err:

@@ -346,6 +346,7 @@ class Gateway(Consumer[Decision]):
 
     # -- the forwarder thread --------------------------------------------------------------
     def _forward_loop(self) -> None:
+        failing: str | None = None  # the error of the outage under way: logged once
         while not self.stopping:
             self._wake.wait(IDLE_WAKE_S)
             if self.stop_event.wait(DRAIN_S):  # sleep and drain: one batch for what came
@@ -354,10 +355,19 @@ class Gateway(Consumer[Decision]):
             self._emit_health()
             try:
                 self._forward_once()
-            except Exception:  # e.g. a disk error: keep the thread, try again shortly
-                log.exception("gateway %s: forwarding failed; retrying in %.0f s",
-                              self.site.id, ERROR_PAUSE_S)
+            except Exception as err:  # e.g. a disk error: keep the thread, try again shortly
+                described = f"{type(err).__name__}: {err}"
+                if described != failing:
+                    log.exception("gateway %s: forwarding from %s failed (%s); retrying every "
+                                  "%.0f s until it works", self.site.id, self.outbox.path,
+                                  described, ERROR_PAUSE_S)
+                    failing = described
                 self.stop_event.wait(ERROR_PAUSE_S)
+            else:
+                if failing is not None:
+                    log.warning("gateway %s: forwarding from %s works again", self.site.id,
+                                self.outbox.path)
+                    failing = None
 
     def _forward_once(self) -> None:
         # Settle first, connected or not: mosquitto closes the connection right after

@@ -13,6 +13,7 @@ queue bound how many unacknowledged messages we hold.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.messages import BatchAck
+from softplace.messages import INTERNAL_ERROR, BatchAck
 from softplace.mqtt import QOS_AT_LEAST_ONCE
 from softplace.observe import StoreMetrics
 from softplace.registry import Registry
@@ -138,14 +139,29 @@ class Ingest(Consumer[Points]):
                     self.metrics.batch_size.observe(len(chunk))
                     self.metrics.write_seconds.observe(time.monotonic() - started)
             except RejectedWriteError:
-                # InfluxDB kept the valid points of the write and refused the rest for good
-                # (e.g. older than the retention policy): retrying cannot help
                 self.refused_batches += 1
-                log.exception("store refused part of a batch")
+                raise
             except Exception:
                 if self.metrics is not None:
                     self.metrics.write_failures.inc()
                 raise
+
+    def transient(self, err: Exception) -> bool:
+        # Unavailable (unreachable, timeout, a 5xx, SQLite locked or full): retry the batch.
+        # A refused write (InfluxDB's 400: a field type conflict, a point past its retention
+        # policy; a value SQLite cannot hold) or any other exception is a bug in one
+        # message: the consumer writes the batch again message by message and dead-letters
+        # the one that fails. InfluxDB keeps the valid points of a refused write, so the
+        # rest of that message's batch lands too.
+        return isinstance(err, StorageError) and not isinstance(err, RejectedWriteError)
+
+    def internal_error(self, message: Received, detail: str) -> Points:
+        points = Points([self._rejected(message, Rejected(INTERNAL_ERROR, detail))])
+        if topics.parse_kind(message.topic) == topics.TopicKind.BATCH:
+            # acknowledged all the same, or the gateway would send it again forever
+            with contextlib.suppress(Exception):
+                points.ack = self.core.batch_for(message.payload).ack
+        return points
 
     def after_ack(self, batch: list[Handled[Points]]) -> None:
         for handled in batch:

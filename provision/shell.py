@@ -25,6 +25,7 @@ from provision import core
 from provision.core import ProvisionError
 from provision.settings import ProvisionSettings
 from softplace.mqtt import QOS_AT_LEAST_ONCE
+from softplace.registry import SAMPLE_REGISTRY
 from softplace.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def add_device(settings: ProvisionSettings, registry: Path | None, site: str, ro
 
     Everything is checked before anything is written: a refused device changes nothing.
     """
-    if registry is None:
+    if registry is None or registry.resolve() == SAMPLE_REGISTRY.resolve():
         raise ProvisionError("set `registry:` in the settings: the built-in sample registry "
                              "cannot be changed")
     core.check_device_id(device)

@@ -43,6 +43,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 from softplace.consumer import ConsumerCounts
+from softplace.errors import ConfigError
 from softplace.settings import ObserveSettings
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,11 @@ class ObserveServer:
         self.host = host
         self.registry = registry
         self.checks: dict[str, ReadyCheck] = dict(checks or {})
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        try:
+            self._server = ThreadingHTTPServer((host, port), self._handler())
+        except OSError as err:  # most often a second process on the same observe.port
+            raise ConfigError(f"observe.port: cannot listen on {host}:{port} ({err.strerror});"
+                              " each process on a host needs a port of its own") from err
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="observe",
                                         daemon=True)

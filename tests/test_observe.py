@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families as classic_f
 from devkit.services import Mosquitto
 from softplace import observe
 from softplace.consumer import ConsumerCounts
+from softplace.errors import ConfigError
 from softplace.mqtt import connect_async, make_client
 from softplace.settings import ObserveSettings
 from tests.e2e.stack import wait_for
@@ -176,6 +177,16 @@ def test_observe_readyz_turns_not_ready_when_the_broker_goes(
 
 def test_observe_serve_is_off_without_a_port() -> None:
     assert observe.serve(ObserveSettings(), observe.new_registry(process=False)) is None
+
+
+def test_observe_a_port_in_use_is_a_one_line_settings_error() -> None:
+    first = observe.ObserveServer("127.0.0.1", 0, observe.new_registry(process=False))
+    try:  # a second process on the same observe.port (three services, one settings file)
+        with pytest.raises(ConfigError, match=rf"observe.port: cannot listen on 127.0.0.1:"
+                                              rf"{first.port} \(Address already in use\)"):
+            observe.ObserveServer("127.0.0.1", first.port, observe.new_registry(process=False))
+    finally:
+        first.stop()
 
 
 def test_observe_a_raising_check_is_not_ready() -> None:

@@ -74,6 +74,9 @@ def test_device_add_refuses_duplicates_and_changes_nothing(tmp_path: Path) -> No
         shell.add_device(settings, registry, SITE, "hall", "softplace-ingest")
     with pytest.raises(ProvisionError, match="sample registry"):
         shell.add_device(settings, None, SITE, "hall", "new-one")
+    with pytest.raises(ProvisionError, match="sample registry"):  # named by the sample config
+        shell.add_device(settings, SAMPLE_REGISTRY.parent / ".." / "samples" / "registry.yaml",
+                         "branch-lyon-part-dieu", "hall", "new-one")
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
