@@ -26,7 +26,7 @@ def list_bookings(app: AppContext, status: str | None) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config)) as store:
+    with BookingStore(section.file(app.config_file)) as store:
         for b in store.all(Status(status) if status else None):
             start = dt.datetime.fromtimestamp(b.window.start_ms / 1000, dt.UTC)
             end = dt.datetime.fromtimestamp(b.window.end_ms / 1000, dt.UTC)
@@ -39,7 +39,7 @@ def _decide(app: AppContext, booking_id: str, accept: bool) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config)) as store:
+    with BookingStore(section.file(app.config_file)) as store:
         try:
             booking = store.decide(booking_id, accept, s_to_ms(time.time()))
         except KeyError as err:
@@ -72,6 +72,6 @@ def purge(app: AppContext) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config)) as store:
+    with BookingStore(section.file(app.config_file)) as store:
         gone = store.purge_personal(s_to_ms(time.time()), section.personal_data_days)
     console.print(f"{gone} requester record(s) deleted")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -26,18 +25,9 @@ from softplace.cli import LOCAL_DAY, AppContext, console, err_console, pass_app
 from softplace.errors import PrivacyError
 from softplace.registry import load_registry
 from softplace.schema import SeriesName
-from softplace.settings import ENV_PREFIX, KernelSettings
+from softplace.settings import KernelSettings
 from softplace.storage import Store, open_store
 from softplace.timeutil import MS_PER_DAY, datetime_to_ms, ms_to_datetime, now_ms
-
-
-def _config_file(app: AppContext) -> Path | None:
-    """The settings file in use (``--config`` or ``$SOFTPLACE_CONFIG``), which relative
-    ledger paths are resolved against."""
-    if app.config is not None:
-        return app.config
-    named = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    return Path(named) if named else None
 
 
 @click.group()
@@ -77,7 +67,7 @@ def apply_retention(app: AppContext) -> None:
 def _ledger_findings(app: AppContext, store: Store, now: int) -> list[Finding]:
     """The ledger's hash chain, and the store's recorded spending against it."""
     privacy_settings = app.section(PrivacySettings)
-    path = privacy_settings.ledger_file(_config_file(app))
+    path = privacy_settings.ledger_file(app.config_file)
     if not path.exists():
         recorded = recorded_spending(store.query(SeriesName.PRIVACY_BUDGET, 0, now + MS_PER_DAY))
         return [Finding(LEDGER_CHECK, str(path), f"ledger missing, but {_store_name(app.settings)}"
@@ -103,7 +93,7 @@ def _audit(app: AppContext, *, record: bool) -> AuditResult:
         result = run_audit(store, settings.retention.policies(), now,
                            app.section(PrivacySettings).retention_grace_hours)
         held = [Finding("retention", what, detail) for section in settings.stage_sections()
-                for what, detail in section.holding_findings(now, _config_file(app))]
+                for what, detail in section.holding_findings(now, app.config_file)]
         result = dataclasses.replace(
             result, findings=(*result.findings, *_ledger_findings(app, store, now), *held))
         if record:
@@ -139,7 +129,7 @@ def report(app: AppContext, out: Path | None) -> None:
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
     result = _audit(app, record=False)
-    with Ledger(privacy_settings.ledger_file(_config_file(app)),
+    with Ledger(privacy_settings.ledger_file(app.config_file),
                 privacy_settings.budgets) as ledger:
         text = render_report(build_inventory(settings), result, ledger.states(),
                              ledger.charges(), rng_source())
@@ -157,7 +147,7 @@ def report(app: AppContext, out: Path | None) -> None:
 def budget(app: AppContext) -> None:
     """Epsilon spent and left per recipient (the worst room-day over all releases)."""
     privacy_settings = app.section(PrivacySettings)
-    with Ledger(privacy_settings.ledger_file(_config_file(app)),
+    with Ledger(privacy_settings.ledger_file(app.config_file),
                 privacy_settings.budgets) as ledger:
         for state in ledger.states():
             console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g} on"
@@ -251,7 +241,7 @@ def export(
     privacy_settings = app.section(PrivacySettings)
     store = open_store(settings)
     try:
-        with Ledger(privacy_settings.ledger_file(_config_file(app)),
+        with Ledger(privacy_settings.ledger_file(app.config_file),
                     privacy_settings.budgets) as ledger:
             release, csv_path, package_path = _release_and_charge(
                 app, store, ledger, recipient=recipient, sites=sites, districts=districts,

@@ -314,7 +314,8 @@ def check_ledger(ledger: Path) -> Check:
 
 
 # -- all of it -------------------------------------------------------------------------------
-def diagnose(load: Callable[[], KernelSettings], probe: Probe | None = None) -> list[Check]:
+def diagnose(load: Callable[[], KernelSettings], probe: Probe | None = None,
+             config_file: Path | None = None) -> list[Check]:
     probe = probe or Probe()
     config, settings = check_configuration(load)
     checks = [config]
@@ -334,7 +335,7 @@ def diagnose(load: Callable[[], KernelSettings], probe: Probe | None = None) -> 
     if registry is not None:
         checks.append(check_silent_sensors(settings, registry, gateway.sensor_stale_s, probe))
     checks.append(check_outbox_disk(gateway.state_dir, probe))
-    checks.append(check_ledger(settings.section(PrivacySettings).ledger_path))
+    checks.append(check_ledger(settings.section(PrivacySettings).ledger_file(config_file)))
     return checks
 
 
@@ -355,7 +356,7 @@ def render(checks: list[Check]) -> Table:
 @click.pass_context
 def doctor(ctx: click.Context, app: AppContext, listen_s: float) -> None:
     """Check configuration, registry, broker, InfluxDB, store, clocks, sensors, disk, ledger."""
-    checks = diagnose(lambda: app.settings, Probe(skew_listen_s=listen_s))
+    checks = diagnose(lambda: app.settings, Probe(skew_listen_s=listen_s), app.config_file)
     console.print(render(checks))
     if any(c.status is Status.FAIL for c in checks):
         ctx.exit(EXIT_FAILED)

@@ -17,12 +17,19 @@ from devkit.services import Influxd, Mosquitto
 from gateway.settings import GatewaySettings
 from privacy.settings import PrivacySettings
 from softplace import topics
+from softplace.cli import AppContext
 from softplace.errors import ConfigError
 from softplace.messages import DeviceReading
 from softplace.mqtt import connect_async, make_client
 from softplace.registry import load_registry
 from softplace.schema import SeriesName
-from softplace.settings import InfluxSettings, MqttSettings, RetentionSettings, StorageSettings
+from softplace.settings import (
+    ENV_PREFIX,
+    InfluxSettings,
+    MqttSettings,
+    RetentionSettings,
+    StorageSettings,
+)
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
 from softplace.storage.sqlite import SqliteStore
@@ -239,3 +246,30 @@ def test_doctor_command_exits_non_zero_on_a_failure(tmp_path: Path, mosquitto: M
     assert CliRunner().invoke(cli, ["doctor", "--listen-s", "0.1"], env=env).exit_code == 0
 
 
+
+
+def test_doctor_ledger_resolves_beside_the_settings_file(
+    tmp_path: Path, mosquitto: Mosquitto,
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "ledger.sqlite").touch()  # where the privacy commands keep it
+    settings = _settings(tmp_path, mosquitto.settings,
+                         privacy=PrivacySettings(ledger_path=Path("ledger.sqlite")))
+    checks = {c.name: c for c in diagnose(lambda: settings, FAST, etc / "softplace.yaml")}
+    assert checks["privacy ledger"].status is Status.OK
+    assert checks["privacy ledger"].detail == f"{etc / 'ledger.sqlite'} present"
+    # without a settings file, a relative path is the working directory's
+    cwd_checks = {c.name: c for c in diagnose(lambda: settings, FAST)}
+    assert cwd_checks["privacy ledger"].status is Status.WARN
+
+
+def test_app_context_config_file_falls_back_to_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    named = tmp_path / "softplace.yaml"
+    monkeypatch.setenv(f"{ENV_PREFIX}CONFIG", str(named))
+    assert AppContext(None, lambda _: Settings()).config_file == named
+    assert AppContext(tmp_path / "x.yaml", lambda _: Settings()).config_file == tmp_path / "x.yaml"
+    monkeypatch.delenv(f"{ENV_PREFIX}CONFIG")
+    assert AppContext(None, lambda _: Settings()).config_file is None
