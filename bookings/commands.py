@@ -27,7 +27,10 @@ def list_bookings(app: AppContext, status: str | None) -> None:
 
     section = app.section(BookingsSettings)
     with BookingStore(section.file(app.config_file)) as store:
-        for b in store.all(Status(status) if status else None):
+        found = store.all(Status(status) if status else None)
+        if not found:
+            click.echo(f"no {status} bookings" if status else "no bookings")
+        for b in found:
             start = dt.datetime.fromtimestamp(b.window.start_ms / 1000, dt.UTC)
             end = dt.datetime.fromtimestamp(b.window.end_ms / 1000, dt.UTC)
             who = b.requester.name if b.requester else "(deleted)"

@@ -111,6 +111,8 @@ pass_app = click.make_pass_decorator(AppContext)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# libraries that log every HTTP request at info: shown from -vv only
+CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3")
 
 
 def configure_logging(verbose: int) -> None:
@@ -125,6 +127,8 @@ def configure_logging(verbose: int) -> None:
         handler = logging.StreamHandler(sys.stderr)
         fmt = LOG_FORMAT
     logging.basicConfig(level=level, format=fmt, handlers=[handler])
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(level if verbose >= 2 else logging.WARNING)
 
 
 PROGRAM = "softplace"  # the command's name in messages, however it was started

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from detector.report import BreachRow, _breach_row, explain_hours
+from softplace.cli import CHATTY_LOGGERS, configure_logging
 from softplace.errors import ConfigError
 from softplace.registry import parse_registry
 from softplace_cli import load_settings
@@ -134,3 +136,10 @@ def test_dashboards_build_writes_under_the_working_directory(
     assert json.loads((tmp_path / "dashboards" / "json" / "branch.json").read_text())
     assert sorted(p.stat().st_mtime_ns for p in dashboards.build.JSON_DIR.glob("*.json")) == (
         installed)
+
+
+@pytest.mark.parametrize(("verbose", "http_level"), [(0, "WARNING"), (1, "WARNING"), (2, "DEBUG")])
+def test_cli_verbose_keeps_per_request_http_logs_for_debug(verbose: int, http_level: str) -> None:
+    configure_logging(verbose)
+    for name in CHATTY_LOGGERS:
+        assert logging.getLevelName(logging.getLogger(name).level) == http_level

@@ -50,6 +50,7 @@ def test_bookings_commands_list_accept_and_refuse_a_double_booking(tmp_path: Pat
         result = runner.invoke(cli, ["--config", str(config), "bookings", *args])
         return result.exit_code, result.output
 
+    assert run("list", "--status", "declined") == (0, "no declined bookings\n")
     code, listed = run("list", "--status", "pending")
     assert code == 0 and len(listed.splitlines()) == 3
     assert run("accept", first.id)[0] == 0
