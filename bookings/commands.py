@@ -26,7 +26,7 @@ def list_bookings(app: AppContext, status: str | None) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config_file)) as store:
+    with BookingStore(section.file(app.config)) as store:
         found = store.all(Status(status) if status else None)
         if not found:
             click.echo(f"no {status} bookings" if status else "no bookings")
@@ -42,7 +42,7 @@ def _decide(app: AppContext, booking_id: str, accept: bool) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config_file)) as store:
+    with BookingStore(section.file(app.config)) as store:
         try:
             booking = store.decide(booking_id, accept, s_to_ms(time.time()))
         except KeyError as err:
@@ -75,6 +75,6 @@ def purge(app: AppContext) -> None:
     from bookings.store import BookingStore
 
     section = app.section(BookingsSettings)
-    with BookingStore(section.file(app.config_file)) as store:
+    with BookingStore(section.file(app.config)) as store:
         gone = store.purge_personal(s_to_ms(time.time()), section.personal_data_days)
     console.print(f"{gone} requester record(s) deleted")

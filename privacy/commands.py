@@ -67,7 +67,7 @@ def apply_retention(app: AppContext) -> None:
 def _ledger_findings(app: AppContext, store: Store, now: int) -> list[Finding]:
     """The ledger's hash chain, and the store's recorded spending against it."""
     privacy_settings = app.section(PrivacySettings)
-    path = privacy_settings.ledger_file(app.config_file)
+    path = privacy_settings.ledger_file(app.config)
     if not path.exists():
         recorded = recorded_spending(store.query(SeriesName.PRIVACY_BUDGET, 0, now + MS_PER_DAY))
         return [Finding(LEDGER_CHECK, str(path), f"ledger missing, but {_store_name(app.settings)}"
@@ -93,7 +93,7 @@ def _audit(app: AppContext, *, record: bool) -> AuditResult:
         result = run_audit(store, settings.retention.policies(), now,
                            app.section(PrivacySettings).retention_grace_hours)
         held = [Finding("retention", what, detail) for section in settings.stage_sections()
-                for what, detail in section.holding_findings(now, app.config_file)]
+                for what, detail in section.holding_findings(now, app.config)]
         result = dataclasses.replace(
             result, findings=(*result.findings, *_ledger_findings(app, store, now), *held))
         if record:
@@ -129,7 +129,7 @@ def report(app: AppContext, out: Path | None) -> None:
     settings = app.settings
     privacy_settings = app.section(PrivacySettings)
     result = _audit(app, record=False)
-    with Ledger(privacy_settings.ledger_file(app.config_file),
+    with Ledger(privacy_settings.ledger_file(app.config),
                 privacy_settings.budgets) as ledger:
         text = render_report(build_inventory(settings), result, ledger.states(),
                              ledger.charges(), rng_source())
@@ -147,7 +147,7 @@ def report(app: AppContext, out: Path | None) -> None:
 def budget(app: AppContext) -> None:
     """Epsilon spent and left per recipient (the worst room-day over all releases)."""
     privacy_settings = app.section(PrivacySettings)
-    with Ledger(privacy_settings.ledger_file(app.config_file),
+    with Ledger(privacy_settings.ledger_file(app.config),
                 privacy_settings.budgets) as ledger:
         for state in ledger.states():
             console.print(f"{state.recipient}: spent {state.spent:.4g} of {state.limit:g} on"
@@ -241,7 +241,7 @@ def export(
     privacy_settings = app.section(PrivacySettings)
     store = open_store(settings)
     try:
-        with Ledger(privacy_settings.ledger_file(app.config_file),
+        with Ledger(privacy_settings.ledger_file(app.config),
                     privacy_settings.budgets) as ledger:
             release, csv_path, package_path = _release_and_charge(
                 app, store, ledger, recipient=recipient, sites=sites, districts=districts,

@@ -20,7 +20,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from softplace.errors import SoftPlaceError
-from softplace.settings import ENV_PREFIX, KernelSettings, SectionT
+from softplace.settings import KernelSettings, SectionT
 
 # Redirected output (a file, a pipe, a log collector) is not cut to 80 columns: tables take
 # their natural width and a message stays on one line. COLUMNS, when set, still rules.
@@ -96,15 +96,6 @@ class AppContext:
     def section(self, kind: type[SectionT]) -> SectionT:
         """A stage's own settings section."""
         return self.settings.section(kind)
-
-    @property
-    def config_file(self) -> Path | None:
-        """The settings file in use (``--config``, else ``$SOFTPLACE_CONFIG``): the files a
-        stage keeps beside it (ledger, users, bookings) resolve against its directory."""
-        if self.config is not None:
-            return self.config
-        named = os.environ.get(f"{ENV_PREFIX}CONFIG")
-        return Path(named) if named else None
 
 
 pass_app = click.make_pass_decorator(AppContext)

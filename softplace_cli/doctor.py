@@ -356,7 +356,7 @@ def render(checks: list[Check]) -> Table:
 @click.pass_context
 def doctor(ctx: click.Context, app: AppContext, listen_s: float) -> None:
     """Check configuration, registry, broker, InfluxDB, store, clocks, sensors, disk, ledger."""
-    checks = diagnose(lambda: app.settings, Probe(skew_listen_s=listen_s), app.config_file)
+    checks = diagnose(lambda: app.settings, Probe(skew_listen_s=listen_s), app.config)
     console.print(render(checks))
     if any(c.status is Status.FAIL for c in checks):
         ctx.exit(EXIT_FAILED)

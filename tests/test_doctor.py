@@ -17,14 +17,12 @@ from devkit.services import Influxd, Mosquitto
 from gateway.settings import GatewaySettings
 from privacy.settings import PrivacySettings
 from softplace import topics
-from softplace.cli import AppContext
 from softplace.errors import ConfigError
 from softplace.messages import DeviceReading
 from softplace.mqtt import connect_async, make_client
 from softplace.registry import load_registry
 from softplace.schema import SeriesName
 from softplace.settings import (
-    ENV_PREFIX,
     InfluxSettings,
     MqttSettings,
     RetentionSettings,
@@ -263,13 +261,3 @@ def test_doctor_ledger_resolves_beside_the_settings_file(
     cwd_checks = {c.name: c for c in diagnose(lambda: settings, FAST)}
     assert cwd_checks["privacy ledger"].status is Status.WARN
 
-
-def test_app_context_config_file_falls_back_to_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    named = tmp_path / "softplace.yaml"
-    monkeypatch.setenv(f"{ENV_PREFIX}CONFIG", str(named))
-    assert AppContext(None, lambda _: Settings()).config_file == named
-    assert AppContext(tmp_path / "x.yaml", lambda _: Settings()).config_file == tmp_path / "x.yaml"
-    monkeypatch.delenv(f"{ENV_PREFIX}CONFIG")
-    assert AppContext(None, lambda _: Settings()).config_file is None

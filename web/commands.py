@@ -30,7 +30,7 @@ def web(ctx: click.Context, host: str | None, port: int | None) -> None:
         raise click.UsageError("run as `softplace web`")
     settings = app_ctx.settings
     section = settings.section(WebSettings)
-    app = create_app(settings, load_registry(settings.registry), config=app_ctx.config_file)
+    app = create_app(settings, load_registry(settings.registry), config=app_ctx.config)
     host, port = host or section.host, port or section.port
     console.print(f"SoftPlace web app on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
@@ -56,7 +56,7 @@ def user_add(app: AppContext, name: str, role: str, replace: bool) -> None:
     """Create account NAME; the password is prompted for, or read from standard input."""
     from web.users import Role, UserStore
 
-    path = app.section(WebSettings).users_file(app.config_file)
+    path = app.section(WebSettings).users_file(app.config)
     with UserStore(path) as users:
         users.add(name, Role(role), _password(confirm=True), replace=replace)
     console.print(f"user {name} ({role}) saved in {path}")
@@ -68,7 +68,7 @@ def user_list(app: AppContext) -> None:
     """The accounts and their roles."""
     from web.users import UserStore
 
-    with UserStore(app.section(WebSettings).users_file(app.config_file)) as users:
+    with UserStore(app.section(WebSettings).users_file(app.config)) as users:
         for account in users.users():
             click.echo(f"{account.name}\t{account.role.value}")
 
@@ -80,7 +80,7 @@ def user_remove(app: AppContext, name: str) -> None:
     """Delete account NAME and close its sessions."""
     from web.users import UserStore
 
-    with UserStore(app.section(WebSettings).users_file(app.config_file)) as users:
+    with UserStore(app.section(WebSettings).users_file(app.config)) as users:
         if not users.remove(name):
             raise click.UsageError(f"no user {name!r}")
     console.print(f"user {name} removed")
