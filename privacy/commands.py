@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from privacy.audit import LEDGER_CHECK, AuditResult, Finding, audit_samples, run_audit
+from privacy.audit import (
+    LEDGER_CHECK,
+    AuditResult,
+    Deletion,
+    Finding,
+    audit_samples,
+    run_audit,
+)
 from privacy.inventory import build_inventory
 from privacy.ledger import Ledger, recorded_spending, store_mismatches
 from privacy.settings import PERIODS, PrivacySettings
@@ -104,8 +111,13 @@ def _audit(app: AppContext, *, record: bool) -> AuditResult:
                            app.section(PrivacySettings).retention_grace_hours)
         held = [Finding("retention", what, detail) for section in settings.stage_sections()
                 for what, detail in section.holding_findings(now, _config_file(app))]
+        deletions = sorted(
+            (Deletion(what, when, detail) for section in settings.stage_sections()
+             for what, when, detail in section.holding_deletions(_config_file(app))),
+            key=lambda d: d.when_ms)
         result = dataclasses.replace(
-            result, findings=(*result.findings, *_ledger_findings(app, store, now), *held))
+            result, findings=(*result.findings, *_ledger_findings(app, store, now), *held),
+            deletions=tuple(deletions))
         if record:
             store.write(audit_samples(result))
     finally:
@@ -122,6 +134,12 @@ def audit(app: AppContext, no_record: bool) -> None:
     for finding in result.findings:
         err_console.print(f"[red]{escape(finding.check)}[/] {escape(finding.series)}: "
                           f"{escape(finding.detail)}", soft_wrap=True)
+    for holding in build_inventory(app.settings).rows:
+        if holding.kind == "file":
+            console.print(f"{escape(holding.what)}: kept {escape(holding.retention)}")
+    for deletion in result.deletions:
+        console.print(f"{escape(deletion.holding)}: deleted {escape(deletion.detail)} at"
+                      f" {ms_to_datetime(deletion.when_ms, dt.UTC):%Y-%m-%d %H:%M} UTC")
     if not result.ok:
         raise click.exceptions.Exit(1)
     console.print(f"[green]audit passed[/]: {len(result.series_checked)} series within policy")

@@ -52,6 +52,21 @@ def render_report(
     else:
         out += ["| check | series | finding |", "|---|---|---|"]
         out += [f"| {f.check} | `{f.series}` | {f.detail} |" for f in audit.findings]
+    files = [row for row in inventory.rows if row.kind == "file"]
+    out += [
+        "",
+        "### Local files: retention and deletions",
+        "",
+        "| holding | personal data? | kept |",
+        "|---|---|---|",
+        *(f"| {row.what} | {row.personal_data} | {row.retention} |" for row in files),
+        "",
+    ]
+    if audit.deletions:
+        out += ["| holding | deleted at | what |", "|---|---|---|"]
+        out += [f"| {d.holding} | {_when(d.when_ms)} | {d.detail} |" for d in audit.deletions]
+    else:
+        out.append("No deletion recorded yet.")
     out += [
         "",
         "## 4. Anonymised releases and privacy budget",
