@@ -222,6 +222,7 @@ def _release_and_charge(
             recipient=recipient, start=first, end=last + dt.timedelta(days=1),
             measures=store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms),
             breaches=store.query(SeriesName.BREACH, start_ms, end_ms),
+            bookings=store.query(SeriesName.BOOKING, start_ms, end_ms),
             sites=sites, districts=districts,
             period=period,  # type: ignore[arg-type]
             now_ms=now, today=today,

@@ -32,7 +32,8 @@ def config(tmp_path: Path) -> Path:
         f"storage: {{backend: sqlite, sqlite_path: {tmp_path / 'store.sqlite'}}}\n"
         "retention: {raw_days: 30, derived_days: 395, aggregates_days: 0}\n"
         f"privacy: {{ledger_path: {tmp_path / 'ledger.sqlite'},"
-        " budgets: {regulator: 2.0}, epsilon_per_release: 1.0}\n",
+        " budgets: {regulator: 2.0}, epsilon_per_release: 0.75,"
+        " epsilon_bookings: 0.25}\n",  # 1.0 a release
         encoding="utf-8",
     )
     return path
@@ -139,7 +140,7 @@ def relative_config(tmp_path: Path) -> Path:
         f"registry: {SAMPLE_REGISTRY}\n"
         f"storage: {{backend: sqlite, sqlite_path: {tmp_path / 'store.sqlite'}}}\n"
         "privacy: {ledger_path: ledger/privacy.sqlite, budgets: {regulator: 3.0},"
-        " epsilon_per_release: 1.0}\n",
+        " epsilon_per_release: 0.75, epsilon_bookings: 0.25}\n",  # 1.0 a release
         encoding="utf-8",
     )
     _week_of_sample_data(tmp_path / "store.sqlite")
