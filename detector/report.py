@@ -214,7 +214,7 @@ def assemble_report(
         SlotRow(
             room=s.room.room, name=s.room_name, weekday=WEEKDAYS[s.weekday],
             start=s.start_text, end=s.end_text, share_vacant=s.share, weeks=s.weeks,
-            area_m2=s.room.area_m2,
+            area_m2=s.room.area_m2, ghost_weeks=s.ghost_weeks,
         )
         for s in slots
     ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import time
@@ -15,7 +16,7 @@ from softplace.storage.base import Sample
 from softplace.storage.sqlite import SqliteStore
 from softplace_cli import cli
 from softplace_cli.settings import Settings, load_settings
-from tests.privacy.helpers import measure
+from tests.privacy.helpers import booking, measure
 
 DAY_MS = 86_400_000
 # data must be recent (the store keeps derived series 395 days) and its month complete
@@ -90,6 +91,9 @@ def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
         for p in registry.placed_rooms() if p.room.devices
         for d in range(7) for band in ("morning", "afternoon")
     ]
+    offered = next(p for p in registry.placed_rooms() if p.room.offer is not None)
+    rows += [booking(offered.site.id, offered.room.id, monday + dt.timedelta(days=d), 10,
+                     building=offered.building.id) for d in range(5)]
     store = _store(config)
     store.write(rows)
     store.close()
@@ -99,6 +103,12 @@ def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
     summary = json.loads(output)
     assert summary["epsilon"] == pytest.approx(1.0) and summary["released"] > 0
     assert (out / "datapackage.json").exists() and (out / "regulator_aggregate.csv").exists()
+    with (out / "regulator_aggregate.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [r for r in csv.DictReader(handle) if r["status"] == "released"]
+    assert cells and all(r["ghost_bookings"] != "" and r["booked_used_h"] != "" for r in cells)
+    package = json.loads((out / "datapackage.json").read_text())
+    noise = {q["quantity"]: q for q in package["softplace:privacy"]["noise"]}
+    assert noise["ghost_bookings"]["epsilon"] == pytest.approx(0.125)  # charged: bookings
     store = _store(config)
     written = store.query("regulator_aggregate", 0, 2**62)
     assert {s.tags["level"] for s in written} == {"building", "district"}
