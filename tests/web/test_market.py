@@ -223,3 +223,32 @@ def test_market_ghost_booking_shows_in_the_report_and_personal_data_expires(
         assert books.purge_personal(hi + 31 * MS_PER_DAY, 30) == 1
         assert books.get(match[1]) is not None
         assert books.get(match[1]).requester is None  # type: ignore[union-attr]
+
+
+def test_market_booking_ahead_leaves_the_idle_slot_feed(market: Served) -> None:
+    """The booked-time rule through the web app: an accepted booking ahead, as
+    `softplace bookings reconcile` stores it, takes its week out of the slot feed."""
+    window = free_windows(market.url)[1]  # a window starting where a weekly slot starts
+    start = dt.datetime.fromisoformat(window["start"])
+    lo = round(start.timestamp() * 1000)
+    tags = market.data.registry.site(SITE).room(ROOM).tags
+
+    def excluded() -> list[dt.datetime]:
+        with market.login(Role.MANAGER) as manager:
+            ics = manager.get(f"/api/sites/{SITE}/slots.ics?room={ROOM}&weeks=4")
+        assert ics.status_code == 200, ics.text
+        found: list[dt.datetime] = []
+        for event in Calendar.from_ical(ics.content).walk("VEVENT"):
+            exdate: Any = event.get("EXDATE")
+            found += [] if exdate is None else [d.dt for d in exdate.dts]
+        return found
+
+    assert excluded() == []
+    store = SqliteStore(market.data.store_path)
+    try:
+        store.write([Sample(SeriesName.BOOKING, tags, {
+            "end_ms": lo + 3_600_000, "booked_h": 1.0, "used_h": 0.0, "checked": 0,
+            "ghost": 0, "unknown": 0}, lo)])
+    finally:
+        store.close()
+    assert excluded() == [start]
