@@ -442,6 +442,7 @@ class PrivacyOverview(_Model):
     inventory: Inventory
     retention: list[RetentionRow]
     ledger: list[RecipientLedger]
+    deletions: list[tuple[str, dt.datetime, str]] = []  # local files: holding, when, what
 
 
 def privacy_overview(store: Store, settings: KernelSettings, now_ms: int,
@@ -476,4 +477,7 @@ def privacy_overview(store: Store, settings: KernelSettings, now_ms: int,
         findings=[FindingRow(check=f.check, series=f.series, detail=f.detail)
                   for f in audit.findings] + held,
         inventory=build_inventory(settings), retention=retention, ledger=books,
+        deletions=sorted(
+            (what, ms_to_datetime(when, dt.UTC), detail) for section in settings.stage_sections()
+            for what, when, detail in section.holding_deletions(config)),
     )

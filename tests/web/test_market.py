@@ -217,12 +217,17 @@ def test_market_ghost_booking_shows_in_the_report_and_personal_data_expires(
     with market.login(Role.PRIVACY_OFFICER) as officer:
         privacy = officer.get("/privacy").text
     assert "past the 30-day limit" in privacy
+    assert 'id="deletions"' not in privacy
     path = tmp_path / "bookings.sqlite"
     with BookingStore(path) as books:
         assert books.purge_personal(hi + 29 * MS_PER_DAY, 30) == 0
         assert books.purge_personal(hi + 31 * MS_PER_DAY, 30) == 1
         assert books.get(match[1]) is not None
         assert books.get(match[1]).requester is None  # type: ignore[union-attr]
+    with market.login(Role.PRIVACY_OFFICER) as officer:  # the officer sees what went, when
+        privacy = officer.get("/privacy").text
+    assert 'id="deletions"' in privacy and "1 requester record(s)" in privacy
+    assert "past the 30-day limit" not in privacy
 
 
 def test_market_booking_ahead_leaves_the_idle_slot_feed(market: Served) -> None:
