@@ -96,10 +96,19 @@ def publish(store: Store, site: Site, bookings: Sequence[Booking], settings: Boo
     """Write every accepted booking of ``site`` still in the registry as a ``booking``
     point: the ended ones with what the sensors saw, the others as booked time ahead.
     Idempotent (a point's key is its room and start), so it runs after every decision
-    and daily (`softplace bookings reconcile`). Returns the points written."""
+    and daily (`softplace bookings reconcile`). A booking already stored as compared is
+    left alone: its room counts may since have gone with the raw retention, and comparing
+    again would turn it into "no readings". Returns the points written."""
     rooms = {p.room.id for p in site.placed_rooms()}
     mine = [b for b in bookings
             if b.status is Status.ACCEPTED and b.site == site.id and b.room in rooms]
+    if mine:
+        lo = min(b.window.start_ms for b in mine)
+        hi = max(b.window.start_ms for b in mine) + 1
+        done = {(s.tags.get("room"), s.time_ms)
+                for s in store.query(SeriesName.BOOKING, lo, hi, {"site": site.id})
+                if s.fields.get(BookingField.CHECKED)}
+        mine = [b for b in mine if (b.room, b.window.start_ms) not in done]
     checked = {u.booking.id: u.use for u in uses(store, site, mine, settings, now_ms)}
     samples = [booking_sample(site, b, checked.get(b.id)) for b in mine]
     if samples:

@@ -21,7 +21,7 @@ from privacy.audit import (
     audit_samples,
     run_audit,
 )
-from privacy.inventory import build_inventory
+from privacy.inventory import FILE_KIND, build_inventory
 from privacy.ledger import Ledger, recorded_spending, store_mismatches
 from privacy.settings import PERIODS, PrivacySettings
 
@@ -135,7 +135,7 @@ def audit(app: AppContext, no_record: bool) -> None:
         err_console.print(f"[red]{escape(finding.check)}[/] {escape(finding.series)}: "
                           f"{escape(finding.detail)}", soft_wrap=True)
     for holding in build_inventory(app.settings).rows:
-        if holding.kind == "file":
+        if holding.kind == FILE_KIND:
             console.print(f"{escape(holding.what)}: kept {escape(holding.retention)}")
     for deletion in result.deletions:
         console.print(f"{escape(deletion.holding)}: deleted {escape(deletion.detail)} at"

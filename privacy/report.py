@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from privacy.audit import AuditResult
-from privacy.inventory import Inventory, inventory_markdown, retention_text
+from privacy.inventory import FILE_KIND, Inventory, inventory_markdown, retention_text
 from privacy.ledger import BudgetState, Charge
 from softplace.timeutil import ms_to_datetime
 
@@ -52,7 +52,7 @@ def render_report(
     else:
         out += ["| check | series | finding |", "|---|---|---|"]
         out += [f"| {f.check} | `{f.series}` | {f.detail} |" for f in audit.findings]
-    files = [row for row in inventory.rows if row.kind == "file"]
+    files = [row for row in inventory.rows if row.kind == FILE_KIND]
     out += [
         "",
         "### Local files: retention and deletions",
