@@ -247,6 +247,9 @@ def _release_and_charge(
     return release, csv_path, package_path
 
 
+SHOWN_DIGITS = 9
+
+
 @click.command("export")
 @click.option("--recipient", required=True, help="who receives it; needs a budget")
 @click.option("--site", "sites", multiple=True, help="limit to these sites' buildings")
@@ -285,8 +288,10 @@ def export(
     click.echo(json.dumps({
         "release": release.id, "period": release.period, "widening": release.widening,
         "first_day": str(release.start), "last_day": str(release.budget.window_last_day),
-        "epsilon": release.epsilon, "spent_in_window": release.budget.spent_in_window,
-        "left_in_window": release.budget.left_in_window, "k": release.k,
+        # shown to 9 digits: summing per-quantity epsilons leaves float dust (0.6000000000000001)
+        "epsilon": round(release.epsilon, SHOWN_DIGITS),
+        "spent_in_window": round(release.budget.spent_in_window, SHOWN_DIGITS),
+        "left_in_window": round(release.budget.left_in_window, SHOWN_DIGITS), "k": release.k,
         "cells": len(release.cells), "released": released,
         "csv": str(csv_path), "datapackage": str(package_path),
     }))
