@@ -4,8 +4,11 @@ accepted bookings (used: not idle; ghost: still idle, flagged; ahead: not offere
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 from rich.console import Console
 
@@ -173,3 +176,31 @@ def test_booked_report_flags_ghosts_and_counts_booked_and_used_hours() -> None:
     text = console.export_text()
     assert "ghost-booked" in text
     assert "Bookings: 4 over (7.0 h): 2 used (5.0 h booked and used), 1 ghost" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 10 * 60), st.integers(1, 240),
+                            st.sampled_from(list(BookedUse))), max_size=5),
+    limit_min=st.integers(30, 6 * 60),
+)
+def test_booked_breach_pieces_are_vacant_outside_used_bookings_and_over_the_limit(
+    cuts: list[tuple[int, int, BookedUse]], limit_min: int,
+) -> None:
+    lunch = [(at(MON, "08:00"), at(MON, "12:00")), (at(MON, "13:00"), at(MON, "18:00"))]
+    breach = Breach(MEET, MON, at(MON, "08:00"), at(MON, "18:00"), 9 * HOUR, limit_min * MIN)
+    booked = [BookedSpan("meet", at(MON, "08:00") + a * MIN, at(MON, "08:00") + (a + n) * MIN,
+                         use) for a, n, use in cuts]
+    used = [b for b in booked if b.use is BookedUse.USED]
+    pieces = apply_to_breach(breach, lunch, booked)
+    for p in pieces:
+        assert breach.start_ms <= p.start_ms < p.end_ms <= breach.end_ms
+        assert not any(u.overlaps(p.start_ms, p.end_ms) for u in used)
+        inside = sum(max(0, min(p.end_ms, b) - max(p.start_ms, a)) for a, b in lunch)
+        assert p.vacant_ms == inside > breach.limit_ms
+        assert p.ghost_booked == any(g.overlaps(p.start_ms, p.end_ms) for g in booked
+                                     if g.use is BookedUse.GHOST)
+    assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(pieces))
+    if not used:
+        assert [(p.start_ms, p.end_ms, p.vacant_ms) for p in pieces] == [
+            (breach.start_ms, breach.end_ms, breach.vacant_ms)]
