@@ -225,11 +225,12 @@ def assemble_report(
         breach_limit="half a working day" if isinstance(limit, str) else f"{limit:g} h",
         rollups=[_space_use(m) for m in rollup_period(measures, "opening")],
         rooms=rooms, under_used=under, breaches=breach_rows, idle_slots=slot_rows,
-        bookings=booked_row(booked, *day_bounds_ms_range(site, start, end)),
+        bookings=booked_row(booked, *_period_ms(site, start, end)),
     )
 
 
-def day_bounds_ms_range(site: Site, start: dt.date, end: dt.date) -> tuple[int, int]:
+def _period_ms(site: Site, start: dt.date, end: dt.date) -> tuple[int, int]:
+    """UTC ms from the first local midnight of ``start`` to the one after ``end``."""
     return day_bounds_ms(start, site.timezone)[0], day_bounds_ms(end, site.timezone)[1]
 
 
