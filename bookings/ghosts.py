@@ -1,16 +1,18 @@
-"""Accepted bookings compared with the stored room counts: used, ghost or unknown."""
+"""Accepted bookings compared with the stored room counts: used, ghost or unknown, and
+published to the store as the ``booking`` series (room and times, never who asked), which
+the detector's report and the regulator's releases read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bookings.core import Reading, Use, booking_use
+from bookings.core import Reading, Status, Use, booking_use
 from bookings.settings import BookingsSettings
 from bookings.store import Booking
 from softplace.registry import Site
-from softplace.schema import RoomCountField, SeriesName
-from softplace.storage.base import Store
+from softplace.schema import BookingField, RoomCountField, SeriesName
+from softplace.storage.base import Sample, Store
 
 DEFAULT_HOLD_MS = 15 * 60_000  # a reading holds at most this long when the room sets none
 
@@ -74,3 +76,41 @@ def summarise(found: Sequence[BookingUse]) -> GhostSummary:
         unknown=sum(u.use.ghost is None for u in found), booked_hours=round(hours, 2),
         used_hours=round(sum(u.booking.window.minutes for u in used) / 60, 2),
     )
+
+
+def booking_sample(site: Site, booking: Booking, use: Use | None) -> Sample:
+    """The booking as a ``booking`` point; ``use`` None: not compared yet (not over)."""
+    hours = booking.window.minutes / 60
+    checked = use is not None
+    return Sample(SeriesName.BOOKING, site.room(booking.room).tags, {
+        BookingField.END_MS: booking.window.end_ms, BookingField.BOOKED_H: round(hours, 4),
+        BookingField.USED_H: round(hours, 4) if use is not None and use.ghost is False else 0.0,
+        BookingField.CHECKED: int(checked),
+        BookingField.GHOST: int(use is not None and use.ghost is True),
+        BookingField.UNKNOWN: int(use is not None and use.ghost is None),
+    }, booking.window.start_ms)
+
+
+def publish(store: Store, site: Site, bookings: Sequence[Booking], settings: BookingsSettings,
+            now_ms: int) -> int:
+    """Write every accepted booking of ``site`` still in the registry as a ``booking``
+    point: the ended ones with what the sensors saw, the others as booked time ahead.
+    Idempotent (a point's key is its room and start), so it runs after every decision
+    and daily (`softplace bookings reconcile`). A booking already stored as compared is
+    left alone: its room counts may since have gone with the raw retention, and comparing
+    again would turn it into "no readings". Returns the points written."""
+    rooms = {p.room.id for p in site.placed_rooms()}
+    mine = [b for b in bookings
+            if b.status is Status.ACCEPTED and b.site == site.id and b.room in rooms]
+    if mine:
+        lo = min(b.window.start_ms for b in mine)
+        hi = max(b.window.start_ms for b in mine) + 1
+        done = {(s.tags.get("room"), s.time_ms)
+                for s in store.query(SeriesName.BOOKING, lo, hi, {"site": site.id})
+                if s.fields.get(BookingField.CHECKED)}
+        mine = [b for b in mine if (b.room, b.window.start_ms) not in done]
+    checked = {u.booking.id: u.use for u in uses(store, site, mine, settings, now_ms)}
+    samples = [booking_sample(site, b, checked.get(b.id)) for b in mine]
+    if samples:
+        store.write(samples)
+    return len(samples)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field
 
 from softplace.settings import LocalHolding, StageSection, beside_config
-from softplace.timeutil import MS_PER_DAY
+from softplace.timeutil import MS_PER_DAY, ms_to_datetime
 
 BOOKINGS_FILE = "bookings.sqlite"
 HOLDING = "booking requesters"
@@ -69,6 +70,18 @@ class BookingsSettings(StageSection):
         over = (now_ms - self.personal_data_days * MS_PER_DAY - oldest) / MS_PER_DAY
         return [(HOLDING, f"a requester is kept {over:.1f} days past the"
                           f" {self.personal_data_days}-day limit (run `softplace bookings purge`)")]
+
+    def holding_deletions(self, config: Path | None) -> list[tuple[str, int, str]]:
+        from bookings.store import BookingStore
+
+        path = self.file(config)
+        if not path.exists():
+            return []
+        with BookingStore(path) as store:
+            purges = store.purges()
+        return [(HOLDING, p.purged_ms, f"{p.requesters} requester record(s) of bookings ended"
+                 f" before {ms_to_datetime(p.ended_before_ms, dt.UTC):%Y-%m-%d %H:%M} UTC")
+                for p in purges]
 
     def local_holdings(self) -> list[LocalHolding]:
         return [LocalHolding(

@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS requester (
     email TEXT NOT NULL,
     purpose TEXT NOT NULL
 );
+-- what retention deleted and when (counts and dates only: the audit trail of the deletions)
+CREATE TABLE IF NOT EXISTS purge_log (
+    purged_ms INTEGER NOT NULL,
+    requesters INTEGER NOT NULL,
+    ended_before_ms INTEGER NOT NULL
+);
 """
 # the check sees the accepted bookings of the room and raises BookingRefusedError
 CheckFn = Callable[[list[Window]], None]
@@ -66,6 +72,13 @@ def _row(row: tuple[object, ...]) -> Booking:
         int(str(attendance)), Status(str(status)), int(str(created)),
         None if decided is None else int(str(decided)), requester,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    purged_ms: int
+    requesters: int  # requester records deleted
+    ended_before_ms: int  # of bookings that ended before this
 
 
 class BookingStore:
@@ -147,13 +160,29 @@ class BookingStore:
         return self._select("b.status = ?", (status,))
 
     def purge_personal(self, now_ms: int, days: int) -> int:
-        """Delete requesters' data of bookings that ended more than ``days`` ago."""
+        """Delete requesters' data of bookings that ended more than ``days`` ago; a purge
+        that deletes something is logged (when, how many, the cut-off) for the audit."""
+        cutoff = now_ms - days * MS_PER_DAY
         with immediate(self._db):
             cursor = self._db.execute(
                 "DELETE FROM requester WHERE booking IN"
-                " (SELECT id FROM booking WHERE end_ms < ?)", (now_ms - days * MS_PER_DAY,),
+                " (SELECT id FROM booking WHERE end_ms < ?)", (cutoff,),
             )
+            if cursor.rowcount > 0:
+                self._db.execute("INSERT INTO purge_log VALUES (?, ?, ?)",
+                                 (now_ms, cursor.rowcount, cutoff))
         return cursor.rowcount
+
+    def purges(self) -> list[Purge]:
+        """Every purge that deleted requesters' data, oldest first."""
+        rows = self._db.execute(
+            "SELECT purged_ms, requesters, ended_before_ms FROM purge_log ORDER BY purged_ms"
+        ).fetchall()
+        return [Purge(int(a), int(b), int(c)) for a, b, c in rows]
+
+    def personal_count(self) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM requester").fetchone()
+        return int(row[0]) if row else 0
 
     def oldest_personal_end_ms(self) -> int | None:
         """The end of the oldest booking whose requester is still stored (for the audit)."""

@@ -27,6 +27,7 @@ class Breach:
     end_ms: int  # last vacant instant inside opening hours
     vacant_ms: int  # vacant time inside opening hours (closed time excluded)
     limit_ms: int
+    ghost_booked: bool = False  # overlaps a ghost booking (detector.booked.BOOKED_TIME_RULE)
 
     @property
     def duration_s(self) -> float:

@@ -255,20 +255,24 @@ def slots(
     A room with no reliably idle slot gets no .ics (an empty calendar is invalid, RFC 5545
     3.6); its JSON lists no slot and index.json says so."""
     from detector.batch import run_site_batch
+    from detector.records import day_bounds_ms
+    from detector.report import stored_booked
 
     check_days(start, end)
     store, registry = _open(app, site)
     settings = app.section(DetectorSettings)
     placed_site = registry.site(site)
+    now = dt.datetime.now(dt.UTC)
     try:
         result = run_site_batch(
             store, placed_site, start, end + dt.timedelta(days=1), settings=settings,
             write=False,
         )
+        booked = stored_booked(store, placed_site, day_bounds_ms(start, placed_site.timezone)[0],
+                               datetime_to_ms(now + dt.timedelta(weeks=weeks + 1)))
     finally:
         store.close()
     out.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
     written, without = 0, []
     index = []
     for placed in placed_site.placed_rooms():
@@ -279,10 +283,12 @@ def slots(
             ref, [i for i in result.intervals if i.room == ref.room],
             name=placed.room.name or ref.room, hours=placed.opening_hours,
             tz=placed_site.tz, start=start, end=end + dt.timedelta(days=1), settings=settings,
+            booked=booked,
         )
         ics = out / f"{ref.room}.ics"
         if found:
-            ics.write_bytes(to_ical(found, placed_site.tz, end + dt.timedelta(days=1), weeks, now))
+            ics.write_bytes(to_ical(found, placed_site.tz, end + dt.timedelta(days=1), weeks, now,
+                                    booked))
             written += 1
         else:
             ics.unlink(missing_ok=True)  # an earlier run's offers are no longer true

@@ -6,6 +6,10 @@ time counts against it). Slots vacant in at least ``idle_slot_min_share`` of the
 observed are merged into windows (the window's share is its weakest slot's); windows
 shorter than ``idle_slot_min_minutes`` are dropped. Published as iCalendar (RFC 5545,
 one weekly recurring event per window, in the site's time zone) and as JSON.
+
+Bookings follow ``detector.booked.BOOKED_TIME_RULE``: a slot overlapping a used booking
+is not vacant that week; one overlapping a ghost booking still is, and the window counts
+the days it was ghost-booked; a feed leaves out (EXDATE) the weeks a booking ahead takes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detector.booked import BookedSpan, BookedUse, spans_of
 from detector.intervals import Interval, State
 from detector.measures import RoomRef
 from detector.settings import DetectorSettings
@@ -36,6 +41,7 @@ class IdleSlot:
     end_minute: int
     weeks_vacant: int  # of the weakest slot in the window
     weeks: int
+    ghost_weeks: int = 0  # days on which a ghost booking overlapped the window
 
     @property
     def share(self) -> float:
@@ -66,14 +72,19 @@ def _fully_vacant(starts: list[int], vacant: Sequence[Interval], lo: int, hi: in
 def find_idle_slots(
     ref: RoomRef, intervals: Iterable[Interval], *, name: str, hours: OpeningHours,
     tz: ZoneInfo, start: dt.date, end: dt.date, settings: DetectorSettings,
+    booked: Sequence[BookedSpan] = (),
 ) -> list[IdleSlot]:
-    """Windows of one room over the local days ``start`` .. ``end`` (exclusive)."""
+    """Windows of one room over the local days ``start`` .. ``end`` (exclusive), with its
+    ``booked`` spans under the booked-time rule."""
     vacant = sorted(
         (i for i in intervals if i.state is State.VACANT), key=lambda i: i.start_ms
     )
     starts = [i.start_ms for i in vacant]
+    used = spans_of(booked, ref.room, BookedUse.USED)
+    ghosts = spans_of(booked, ref.room, BookedUse.GHOST)
     step = settings.idle_slot_minutes
     tallies: dict[tuple[int, int], list[int]] = {}  # (weekday, minute) -> [vacant, weeks]
+    ghosted: dict[tuple[int, int], set[dt.date]] = {}  # ghost-booked days of a slot
     day = start
     while day < end:
         weekday = day.weekday()
@@ -83,16 +94,22 @@ def find_idle_slots(
                 lo, hi = local_ms(day, minute, tz), local_ms(day, minute + step, tz)
                 tally = tallies.setdefault((weekday, minute), [0, 0])
                 tally[1] += 1
-                if lo < hi and _fully_vacant(starts, vacant, lo, hi):
+                if lo < hi and _fully_vacant(starts, vacant, lo, hi) and not any(
+                        u.overlaps(lo, hi) for u in used):
                     tally[0] += 1
+                    if any(g.overlaps(lo, hi) for g in ghosts):
+                        ghosted.setdefault((weekday, minute), set()).add(day)
                 minute += step
         day += dt.timedelta(days=1)
     slots: list[IdleSlot] = []
     current: list[int] | None = None  # [weekday, start, end, min_vacant, weeks]
+    ghost_days: set[dt.date] = set()
 
     def close() -> None:
         if current is not None and current[2] - current[1] >= settings.idle_slot_min_minutes:
-            slots.append(IdleSlot(ref, name, *current))
+            weekday, first, last, weeks_vacant, weeks = current
+            slots.append(IdleSlot(ref, name, weekday, first, last, weeks_vacant, weeks,
+                                  len(ghost_days)))
 
     for (weekday, minute), (vacant_weeks, weeks) in sorted(tallies.items()):
         reliable = weeks > 0 and vacant_weeks / weeks >= settings.idle_slot_min_share
@@ -107,6 +124,8 @@ def find_idle_slots(
         else:
             close()
             current = [weekday, minute, minute + step, vacant_weeks, weeks]
+            ghost_days = set()
+        ghost_days |= ghosted.get((weekday, minute), set())
     close()
     return slots
 
@@ -119,7 +138,7 @@ def slots_json(slots: Sequence[IdleSlot], timezone: str) -> list[dict[str, Any]]
             "area_m2": s.room.area_m2, "capacity": s.room.capacity,
             "weekday": WEEKDAYS[s.weekday], "start": s.start_text, "end": s.end_text,
             "timezone": timezone, "share_vacant": round(s.share, 4),
-            "weeks_vacant": s.weeks_vacant, "weeks": s.weeks,
+            "weeks_vacant": s.weeks_vacant, "weeks": s.weeks, "ghost_weeks": s.ghost_weeks,
         }
         for s in slots
     ]
@@ -131,9 +150,10 @@ def to_json(slots: Sequence[IdleSlot], timezone: str) -> str:
 
 def to_ical(
     slots: Sequence[IdleSlot], tz: ZoneInfo, first_day: dt.date, weeks: int,
-    stamp: dt.datetime,
+    stamp: dt.datetime, booked: Sequence[BookedSpan] = (),
 ) -> bytes:
-    """A calendar offering each window weekly for ``weeks`` weeks from ``first_day``."""
+    """A calendar offering each window weekly for ``weeks`` weeks from ``first_day``, less
+    the occurrences an accepted booking ahead overlaps (EXDATE)."""
     from icalendar import Calendar, Event
 
     calendar = Calendar()
@@ -158,6 +178,9 @@ def to_ical(
         event.add("dtstart", start.replace(tzinfo=tz))
         event.add("dtend", end.replace(tzinfo=tz))
         event.add("rrule", {"freq": "weekly", "byday": _ICAL_DAYS[slot.weekday], "count": weeks})
+        taken = booked_occurrences(slot, tz, day, weeks, booked)
+        if taken:
+            event.add("exdate", taken)
         event.add("summary", f"Available: {slot.room_name or ref.room}")
         event.add("location", f"{ref.site} / {ref.building} / {ref.floor} / {ref.room}")
         event.add("description", (
@@ -170,6 +193,21 @@ def to_ical(
     calendar.add_component(vtimezone(tz, first_day.year, last_day.year))
     data: bytes = calendar.to_ical()
     return data
+
+
+def booked_occurrences(slot: IdleSlot, tz: ZoneInfo, first: dt.date, weeks: int,
+                       booked: Sequence[BookedSpan]) -> list[dt.datetime]:
+    """Starts (local, aware) of the slot's weekly occurrences from ``first`` that an
+    accepted booking ahead overlaps: the booked-time rule takes them off the offer."""
+    ahead = spans_of(booked, slot.room.room, BookedUse.AHEAD)
+    taken = []
+    for week in range(weeks if ahead else 0):
+        day = first + dt.timedelta(weeks=week)
+        lo, hi = local_ms(day, slot.start_minute, tz), local_ms(day, slot.end_minute, tz)
+        if any(b.overlaps(lo, hi) for b in ahead):
+            taken.append(dt.datetime.combine(day, dt.time(slot.start_minute // 60,
+                                                          slot.start_minute % 60), tz))
+    return taken
 
 
 _MINUTE = dt.timedelta(minutes=1)

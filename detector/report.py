@@ -17,7 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from detector.batch import run_site_batch
+from detector.booked import BOOKED_TIME_RULE, BookedSpan, BookedUse, apply_to_breach
 from detector.breaches import Breach
+from detector.days import RoomCalendar
 from detector.idle_slots import IdleSlot, find_idle_slots
 from detector.intervals import Interval, State
 from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally, rollup_period, room_period
@@ -31,8 +33,8 @@ from detector.settings import DetectorSettings
 from softplace.cli import wide
 from softplace.errors import InvalidRangeError
 from softplace.registry import WEEKDAYS, Registry, Site
-from softplace.schema import MeasureField, SeriesName
-from softplace.storage.base import Store
+from softplace.schema import BookingField, MeasureField, SeriesName
+from softplace.storage.base import Sample, Store
 from softplace.timeutil import MS_PER_H, ms_to_datetime
 
 Source = Literal["auto", "stored", "recompute"]
@@ -83,6 +85,7 @@ class BreachRow(_Row):
     end: dt.datetime
     vacant_h: float
     limit_h: float
+    ghost_booked: bool = False  # a ghost booking overlaps it (the booked-time rule)
 
 
 class SlotRow(_Row):
@@ -94,6 +97,20 @@ class SlotRow(_Row):
     share_vacant: float
     weeks: int
     area_m2: float
+    ghost_weeks: int = 0  # days a ghost booking overlapped the window
+
+
+class BookedRow(_Row):
+    """Accepted bookings that started in the period, as the ``booking`` series says."""
+
+    booked: int = 0  # over and compared with the sensors
+    used: int = 0
+    ghost: int = 0
+    unknown: int = 0  # no reading covered it
+    ahead: int = 0  # not over, or not compared yet (`softplace bookings reconcile`)
+    booked_h: float = 0.0
+    used_h: float = 0.0  # booked-and-used hours
+    rule: str = BOOKED_TIME_RULE
 
 
 class Report(_Row):
@@ -111,6 +128,7 @@ class Report(_Row):
     under_used: list[RoomUse]  # rooms under the threshold, most idle m²·h first
     breaches: list[BreachRow]
     idle_slots: list[SlotRow]
+    bookings: BookedRow = BookedRow()
 
     @property
     def total_idle_m2h(self) -> float:
@@ -144,12 +162,20 @@ def _space_use(measure: SpaceMeasure) -> SpaceUse:
 def assemble_report(
     site: Site, start: dt.date, end: dt.date, *, settings: DetectorSettings,
     measures: Sequence[RoomMeasure], breaches: Sequence[Breach], intervals: Sequence[Interval],
-    source: Literal["stored", "recomputed"],
+    source: Literal["stored", "recomputed"], booked: Sequence[BookedSpan] = (),
 ) -> Report:
-    """Pure: the report from already computed measures, breaches and intervals."""
+    """Pure: the report from already computed measures, breaches and intervals, with the
+    accepted bookings under the booked-time rule."""
     names = {p.room.id: p.room.name or p.room.id for p in site.placed_rooms()}
     refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
     tz = site.tz
+    calendars = {p.room.id: RoomCalendar(tz, p.opening_hours, tuple(settings.bands))
+                 for p in site.placed_rooms()}
+    breaches = [
+        cut for b in breaches
+        for cut in (apply_to_breach(b, calendars[b.room.room].plan(b.date).opening, booked)
+                    if b.room.room in calendars else [b])
+    ]
     per_room = room_period(measures, "opening")
     rooms = sorted(
         (_room_use(ref, names[room], tally) for room, (ref, tally) in per_room.items()),
@@ -166,6 +192,7 @@ def assemble_report(
             start=ms_to_datetime(b.start_ms, tz),
             end=ms_to_datetime(b.end_ms, tz),
             vacant_h=b.vacant_ms / MS_PER_H, limit_h=b.limit_ms / MS_PER_H,
+            ghost_booked=b.ghost_booked,
         )
         for b in sorted(breaches, key=lambda b: (b.start_ms, b.room.room))
     ]
@@ -181,13 +208,13 @@ def assemble_report(
             continue
         slots.extend(find_idle_slots(
             ref, by_room.get(ref.room, []), name=names[ref.room], hours=placed.opening_hours,
-            tz=tz, start=slot_start, end=slot_end, settings=settings,
+            tz=tz, start=slot_start, end=slot_end, settings=settings, booked=booked,
         ))
     slot_rows = [
         SlotRow(
             room=s.room.room, name=s.room_name, weekday=WEEKDAYS[s.weekday],
             start=s.start_text, end=s.end_text, share_vacant=s.share, weeks=s.weeks,
-            area_m2=s.room.area_m2,
+            area_m2=s.room.area_m2, ghost_weeks=s.ghost_weeks,
         )
         for s in slots
     ]
@@ -198,7 +225,53 @@ def assemble_report(
         breach_limit="half a working day" if isinstance(limit, str) else f"{limit:g} h",
         rollups=[_space_use(m) for m in rollup_period(measures, "opening")],
         rooms=rooms, under_used=under, breaches=breach_rows, idle_slots=slot_rows,
+        bookings=booked_row(booked, *_period_ms(site, start, end)),
     )
+
+
+def _period_ms(site: Site, start: dt.date, end: dt.date) -> tuple[int, int]:
+    """UTC ms from the first local midnight of ``start`` to the one after ``end``."""
+    return day_bounds_ms(start, site.timezone)[0], day_bounds_ms(end, site.timezone)[1]
+
+
+def booked_row(booked: Sequence[BookedSpan], lo_ms: int, hi_ms: int) -> BookedRow:
+    """The bookings that started in ``[lo, hi)``, counted by what the sensors saw."""
+    inside = [b for b in booked if lo_ms <= b.start_ms < hi_ms]
+    over = [b for b in inside if b.use is not BookedUse.AHEAD]
+    used = [b for b in over if b.use is BookedUse.USED]
+    return BookedRow(
+        booked=len(over), used=len(used), ghost=sum(b.use is BookedUse.GHOST for b in over),
+        unknown=sum(b.use is BookedUse.UNKNOWN for b in over), ahead=len(inside) - len(over),
+        booked_h=round(sum(b.end_ms - b.start_ms for b in over) / MS_PER_H, 2),
+        used_h=round(sum(b.end_ms - b.start_ms for b in used) / MS_PER_H, 2),
+    )
+
+
+def booked_from_sample(sample: Sample) -> BookedSpan | None:
+    """A ``booking`` point as a span; None without a room or an end."""
+    room, end = sample.tags.get("room"), sample.fields.get(BookingField.END_MS)
+    if not room or end is None:
+        return None
+    fields = sample.fields
+    if not fields.get(BookingField.CHECKED):
+        use = BookedUse.AHEAD
+    elif fields.get(BookingField.GHOST):
+        use = BookedUse.GHOST
+    elif fields.get(BookingField.UNKNOWN):
+        use = BookedUse.UNKNOWN
+    else:
+        use = BookedUse.USED
+    return BookedSpan(room, sample.time_ms, int(str(end)), use)
+
+
+BOOKED_LOOKBACK_MS = 24 * MS_PER_H  # a booking that started the day before may reach in
+
+
+def stored_booked(store: Store, site: Site, lo_ms: int, hi_ms: int) -> list[BookedSpan]:
+    """The site's accepted bookings overlapping ``[lo, hi)`` from the ``booking`` series."""
+    found = (booked_from_sample(s) for s in store.query(
+        SeriesName.BOOKING, lo_ms - BOOKED_LOOKBACK_MS, hi_ms, {"site": site.id}))
+    return [b for b in found if b is not None and b.overlaps(lo_ms, hi_ms)]
 
 
 def build_report(
@@ -219,6 +292,7 @@ def build_report(
     start_ms, _ = day_bounds_ms(start, site.timezone)
     _, end_ms = day_bounds_ms(end, site.timezone)
     tags = {"site": site.id}
+    booked = stored_booked(store, site, start_ms, end_ms)
     stored = [] if source == "recompute" else store.query(
         SeriesName.ROOM_MEASURE, start_ms, end_ms, tags
     )
@@ -242,7 +316,7 @@ def build_report(
         ]
         stored_report = assemble_report(
             site, start, end, settings=settings, measures=measures, breaches=breaches,
-            intervals=intervals, source="stored",
+            intervals=intervals, source="stored", booked=booked,
         )
         if source == "stored":
             return stored_report
@@ -252,7 +326,7 @@ def build_report(
     recomputed = assemble_report(
         site, start, end, settings=settings, measures=result.results.measures,
         breaches=result.results.breaches, intervals=result.results.intervals,
-        source="recomputed",
+        source="recomputed", booked=booked,
     )
     if stored_report is None:
         return recomputed
@@ -348,6 +422,13 @@ def render_report(report: Report, console: Console, *, limit: int = 20) -> None:
         f"Idle inside opening hours: [bold]{report.total_idle_m2h:,.0f} m²·h[/] "
         "(rooms subject to vacancy rules)."
     )
+    b = report.bookings
+    if b.booked or b.ahead:
+        console.print(
+            f"Bookings: {b.booked} over ({b.booked_h:.1f} h): {b.used} used"
+            f" ({b.used_h:.1f} h booked and used), {b.ghost} ghost, {b.unknown} without"
+            f" readings; {b.ahead} not compared yet. Rule: {b.rule}."
+        )
 
 
 def _print_capped(
@@ -386,12 +467,17 @@ def explain_hours(value_h: float, limit_h: float, *, most: int = 3) -> tuple[str
     return f"{value_h:.{most}f}", f"{limit_h:.{most}f}"
 
 
+GHOST_MARK = " · ghost-booked"
+
+
 def _breach_row(breach: BreachRow) -> tuple[str, ...]:
-    return (f"{breach.name} ({breach.room})", breach.date.isoformat(),
+    mark = GHOST_MARK if breach.ghost_booked else ""
+    return (f"{breach.name} ({breach.room}){mark}", breach.date.isoformat(),
             breach.start.strftime("%H:%M"), breach.end.strftime("%H:%M"),
             *explain_hours(breach.vacant_h, breach.limit_h))
 
 
 def _slot_row(slot: SlotRow) -> tuple[str, ...]:
-    return (f"{slot.name} ({slot.room})", slot.weekday, slot.start, slot.end,
+    mark = GHOST_MARK if slot.ghost_weeks else ""
+    return (f"{slot.name} ({slot.room}){mark}", slot.weekday, slot.start, slot.end,
             f"{_pct(slot.share_vacant)} of {slot.weeks}", f"{slot.area_m2:g}")

@@ -1,9 +1,12 @@
 """From room-level measures to integer cell totals with a stated sensitivity.
 
-Pure: takes the registry, the ``room_measure`` and ``breach`` samples and returns, per
-released cell (building or district x period), integer totals of available m²·h, idle
-m²·h, utilised m²·h and breaches, plus the L1 sensitivity of each vector under the
-neighbouring relation *one room-day changed*. Everything that shapes the output (which
+Pure: takes the registry, the ``room_measure``, ``breach`` and ``booking`` samples and
+returns, per released cell (building or district x period), integer totals of available
+m²·h, idle m²·h, utilised m²·h, breaches, ghost bookings and booked-and-used hours, plus
+the L1 sensitivity of each vector under the neighbouring relation *one room-day changed*.
+Bookings (room and times: public in the offer feeds) count only once compared with the
+sensors; whether one was used or a ghost derives from presence, so they are noised and
+charged like the rest, and no requester field is read. Everything that shapes the output (which
 cells exist, how many rooms they cover, the clamps) comes from the registry and the
 settings, never from the measurements, so it leaks nothing.
 """
@@ -19,7 +22,7 @@ from typing import Literal
 
 from privacy.settings import PeriodKind, PrivacySettings
 from softplace.registry import PlacedRoom, Registry
-from softplace.schema import AggregateField, MeasureField
+from softplace.schema import AggregateField, BookingField, MeasureField
 from softplace.storage.base import Sample
 from softplace.timeutil import ms_to_datetime
 
@@ -31,7 +34,16 @@ OBSERVED_H = "observed_h"
 AVAILABLE_M2H, IDLE_M2H, BREACHES = (
     AggregateField.AVAILABLE_M2H, AggregateField.IDLE_M2H, AggregateField.BREACHES
 )
-QUANTITIES = (AVAILABLE_M2H, IDLE_M2H, USED_M2H, BREACHES, OBSERVED_H)
+GHOST_BOOKINGS, BOOKED_USED_H = AggregateField.GHOST_BOOKINGS, AggregateField.BOOKED_USED_H
+# the sensor measures share privacy.epsilon_per_release; the bookings privacy.epsilon_bookings
+MEASURE_QUANTITIES = (AVAILABLE_M2H, IDLE_M2H, USED_M2H, BREACHES, OBSERVED_H)
+BOOKING_QUANTITIES = (GHOST_BOOKINGS, BOOKED_USED_H)
+QUANTITIES = (*MEASURE_QUANTITIES, *BOOKING_QUANTITIES)
+BOOKED_H_QUANTUM = 0.25  # booked-and-used hours are summed in quarter hours
+# A booking counts in the room-day it starts on, but whether it was used depends on the
+# presence over its whole span, which may run into the next day: one changed room-day can
+# move the bookings of two room-days (bookings last at most a day).
+BOOKING_DAYS_TOUCHED = 2
 RoomKey = tuple[str, str]  # (site, room)
 
 
@@ -54,6 +66,7 @@ class RoomFacts:
     area_m2: float
     max_day_hours: float  # longest opening day
     weekly_hours: float
+    offered: bool = False  # open to bookings (the registry's offer): only these hold any
 
     @property
     def day_bound_m2h(self) -> float:
@@ -78,6 +91,7 @@ def room_facts(placed: PlacedRoom) -> RoomFacts:
         area_m2=placed.room.area_m2,
         max_day_hours=max(hours) if max(hours) > 0 else 24.0,
         weekly_hours=sum(hours),
+        offered=placed.room.offer is not None,
     )
 
 
@@ -188,6 +202,7 @@ def aggregate(
     end: dt.date,
     kind: PeriodKind,
     settings: PrivacySettings,
+    bookings: Iterable[Sample] = (),
 ) -> CellTotals:
     """Sum clamped room-day contributions into the released cells.
 
@@ -195,7 +210,10 @@ def aggregate(
     most ``area x longest opening day`` m²·h; for day-or-coarser periods the room-day's sum
     is clamped to that too; utilisation is clamped to [0, 1]; at most
     ``max_breaches_per_room_day`` breaches count per room-day and at most
-    ``max_breaches_per_room_cell`` per room and cell (the first ones in time).
+    ``max_breaches_per_room_cell`` per room and cell (the first ones in time); at most
+    ``max_bookings_per_room_day`` bookings count per room-day (the first ones in time,
+    whatever their outcome) and their booked-and-used hours at most the room's longest
+    opening day.
     """
     facts = {room_facts(p).key: room_facts(p) for p in registry.placed_rooms() if eligible(p)}
     periods = periods_between(start, end, kind)
@@ -233,6 +251,14 @@ def aggregate(
             i = index.get((area.id, label))
             if i is not None:
                 values[BREACHES][i] += 1
+    for key, local, ghost, used_units in _counted_bookings(bookings, facts, settings, dropped):
+        half = "am" if local.hour < settings.day_split_hour else "pm"
+        label = period_label(local.date(), half, kind)
+        for area in areas_of.get(key, ()):
+            i = index.get((area.id, label))
+            if i is not None:
+                values[GHOST_BOOKINGS][i] += ghost
+                values[BOOKED_USED_H][i] += used_units
     sensitivity = sensitivities(registry, released, kind, settings)
     parts = 2 if kind == "half_day" else 1
     return CellTotals(cells, values, sensitivity, parts, len(room_days), dict(dropped))
@@ -301,6 +327,47 @@ def _counted_breaches(
     return counted
 
 
+def _counted_bookings(
+    bookings: Iterable[Sample], facts: dict[RoomKey, RoomFacts], settings: PrivacySettings,
+    dropped: dict[str, int],
+) -> list[tuple[RoomKey, dt.datetime, int, int]]:
+    """(room, local start, ghost 0/1, booked-and-used quarter hours) per counted booking;
+    the room-day clamps are applied in start order on the booked times, so which bookings
+    count, and for how many hours, never depends on what the sensors saw."""
+    counted: list[tuple[RoomKey, dt.datetime, int, int]] = []
+    per_room_day: dict[tuple[RoomKey, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    for sample in sorted(bookings, key=lambda s: s.time_ms):
+        key = (sample.tags.get("site", ""), sample.tags.get("room", ""))
+        if key not in facts or not facts[key].offered:
+            dropped["booking outside scope"] += 1
+            continue
+        if not sample.fields.get(BookingField.CHECKED):
+            dropped["booking not compared with the sensors yet"] += 1
+            continue
+        room = facts[key]
+        local = _local_day(sample.time_ms, room.timezone)
+        day = per_room_day[(key, local.date())]
+        if day[0] >= settings.max_bookings_per_room_day:
+            dropped["booking over the per-room-day clamp"] += 1
+            continue
+        day[0] += 1
+        # the day's hours go to its bookings in start order by their booked hours, never by
+        # their outcome, so flipping outcomes moves at most the day's clamp
+        booked = _clamp(float(sample.fields.get(BookingField.BOOKED_H, 0.0)), 0,
+                        room.max_day_hours)
+        share = min(round(booked / BOOKED_H_QUANTUM), hour_units(room) - day[1])
+        day[1] += share
+        used = float(sample.fields.get(BookingField.USED_H, 0.0)) > 0
+        counted.append((key, local, int(bool(sample.fields.get(BookingField.GHOST))),
+                        share if used else 0))
+    return counted
+
+
+def hour_units(room: RoomFacts) -> int:
+    """Booked-and-used quarter hours one room-day may hold (its longest opening day)."""
+    return math.ceil(room.max_day_hours / BOOKED_H_QUANTUM)
+
+
 def sensitivities(
     registry: Registry, released: Sequence[Area], kind: PeriodKind, settings: PrivacySettings
 ) -> dict[str, int]:
@@ -321,12 +388,22 @@ def sensitivities(
     # observed hours: each band (half-days) or the room-day (else) is clamped to the room's
     # longest opening day, so its rounded contribution is at most that, rounded up
     hours = max((math.ceil(facts[r].max_day_hours) * n for r, n in holders.items()), default=0)
+    # bookings: the clamps hold per room-day over both half-days, and a room-day reaches
+    # the bookings of BOOKING_DAYS_TOUCHED room-days; a room never offered holds none, so
+    # an area without an offered room adds no noise and costs nothing
+    offered = {r: n for r, n in holders.items() if facts[r].offered}
+    ghost = BOOKING_DAYS_TOUCHED * settings.max_bookings_per_room_day * max(
+        offered.values(), default=0)
+    used = BOOKING_DAYS_TOUCHED * max(
+        (hour_units(facts[r]) * n for r, n in offered.items()), default=0)
     return {
         AVAILABLE_M2H: parts * m2h,
         IDLE_M2H: parts * m2h,
         USED_M2H: parts * m2h,
         BREACHES: parts * breaches,
         OBSERVED_H: parts * hours,
+        GHOST_BOOKINGS: ghost,
+        BOOKED_USED_H: used,
     }
 
 

@@ -62,11 +62,21 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Deletion:
+    """A deletion a stage's own retention made in its local file (e.g. booking requesters)."""
+
+    holding: str
+    when_ms: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     now_ms: int
     policies: tuple[RetentionPolicy, ...]
     findings: tuple[Finding, ...]
     series_checked: dict[str, int | None] = field(default_factory=dict)  # series -> oldest
+    deletions: tuple[Deletion, ...] = ()  # what local retention deleted, oldest first
 
     @property
     def ok(self) -> bool:

@@ -12,8 +12,15 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from privacy.audit import LEDGER_CHECK, AuditResult, Finding, audit_samples, run_audit
-from privacy.inventory import build_inventory
+from privacy.audit import (
+    LEDGER_CHECK,
+    AuditResult,
+    Deletion,
+    Finding,
+    audit_samples,
+    run_audit,
+)
+from privacy.inventory import FILE_KIND, build_inventory
 from privacy.ledger import Ledger, recorded_spending, store_mismatches
 from privacy.settings import PERIODS, PrivacySettings
 
@@ -94,8 +101,13 @@ def _audit(app: AppContext, *, record: bool) -> AuditResult:
                            app.section(PrivacySettings).retention_grace_hours)
         held = [Finding("retention", what, detail) for section in settings.stage_sections()
                 for what, detail in section.holding_findings(now, app.config)]
+        deletions = sorted(
+            (Deletion(what, when, detail) for section in settings.stage_sections()
+             for what, when, detail in section.holding_deletions(app.config)),
+            key=lambda d: d.when_ms)
         result = dataclasses.replace(
-            result, findings=(*result.findings, *_ledger_findings(app, store, now), *held))
+            result, findings=(*result.findings, *_ledger_findings(app, store, now), *held),
+            deletions=tuple(deletions))
         if record:
             store.write(audit_samples(result))
     finally:
@@ -112,6 +124,12 @@ def audit(app: AppContext, no_record: bool) -> None:
     for finding in result.findings:
         err_console.print(f"[red]{escape(finding.check)}[/] {escape(finding.series)}: "
                           f"{escape(finding.detail)}", soft_wrap=True)
+    for holding in build_inventory(app.settings).rows:
+        if holding.kind == FILE_KIND:
+            console.print(f"{escape(holding.what)}: kept {escape(holding.retention)}")
+    for deletion in result.deletions:
+        console.print(f"{escape(deletion.holding)}: deleted {escape(deletion.detail)} at"
+                      f" {ms_to_datetime(deletion.when_ms, dt.UTC):%Y-%m-%d %H:%M} UTC")
     if not result.ok:
         raise click.exceptions.Exit(1)
     console.print(f"[green]audit passed[/]: {len(result.series_checked)} series within policy")
@@ -194,6 +212,7 @@ def _release_and_charge(
             recipient=recipient, start=first, end=last + dt.timedelta(days=1),
             measures=store.query(SeriesName.ROOM_MEASURE, start_ms, end_ms),
             breaches=store.query(SeriesName.BREACH, start_ms, end_ms),
+            bookings=store.query(SeriesName.BOOKING, start_ms, end_ms),
             sites=sites, districts=districts,
             period=period,  # type: ignore[arg-type]
             now_ms=now, today=today,
@@ -216,6 +235,9 @@ def _release_and_charge(
     csv_path, package_path = publish_staged(staging)
     store.write([*to_samples(release), budget_sample(ledger, recipient, now)])
     return release, csv_path, package_path
+
+
+SHOWN_DIGITS = 9
 
 
 @click.command("export")
@@ -256,8 +278,10 @@ def export(
     click.echo(json.dumps({
         "release": release.id, "period": release.period, "widening": release.widening,
         "first_day": str(release.start), "last_day": str(release.budget.window_last_day),
-        "epsilon": release.epsilon, "spent_in_window": release.budget.spent_in_window,
-        "left_in_window": release.budget.left_in_window, "k": release.k,
+        # shown to 9 digits: summing per-quantity epsilons leaves float dust (0.6000000000000001)
+        "epsilon": round(release.epsilon, SHOWN_DIGITS),
+        "spent_in_window": round(release.budget.spent_in_window, SHOWN_DIGITS),
+        "left_in_window": round(release.budget.left_in_window, SHOWN_DIGITS), "k": release.k,
         "cells": len(release.cells), "released": released,
         "csv": str(csv_path), "datapackage": str(package_path),
     }))

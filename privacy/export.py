@@ -34,6 +34,8 @@ SOURCES = [
     {"title": "SoftPlace occupancy sensors (people counts per room, no images, no"
               " identifiers), through the detector's daily room measures and breaches"},
     {"title": "The operator's site registry (areas, rooms, opening hours)"},
+    {"title": "Accepted bookings of offered rooms (room and times only, never who booked),"
+              " compared with the sensors"},
 ]
 _INTERVAL = "bound of the 95 % interval (1 - alpha), from the unclipped noisy value"
 
@@ -54,6 +56,10 @@ for _name, _unit, _what in (
     (AggregateField.UTILISATION_RATE, "1", "utilised / available m²·h, from the noisy figures"),
     (AggregateField.BREACHES, "breaches", "vacancies longer than the rule's limit, with noise"),
     ("observed_h", "h", "coverage: room-hours the sensors observed, with noise"),
+    (AggregateField.GHOST_BOOKINGS, "bookings", "accepted bookings the sensors saw unused"
+                                                " (ghost bookings), with noise"),
+    (AggregateField.BOOKED_USED_H, "h", "hours of accepted bookings the sensors saw used,"
+                                        " with noise"),
 ):
     COLUMNS[_name] = ("number", _unit, _what)
     COLUMNS[_name + LOW] = ("number", _unit, f"lower {_INTERVAL}")
@@ -158,8 +164,9 @@ def release_files(release: Release) -> dict[str, bytes]:
         id=release.id,
         title=f"SoftPlace anonymised space use, {release.start} to {budget.window_last_day}",
         description=(
-            "Available and idle square-metre-hours, utilisation, vacancy-rule breaches and"
-            " observed hours (coverage) per building and district and"
+            "Available and idle square-metre-hours, utilisation, vacancy-rule breaches,"
+            " ghost bookings, booked-and-used hours and observed hours (coverage) per"
+            " building and district and"
             f" {release.period.replace('_', '-')}, each with its 95 % interval. Cells covering"
             f" fewer than {release.k} rooms are suppressed (with secondary suppression, kept"
             f" across releases); figures carry discrete Laplace noise at epsilon"

@@ -12,6 +12,8 @@ from privacy.settings import PrivacySettings
 from softplace.schema import SERIES, Family
 from softplace.settings import KernelSettings
 
+FILE_KIND = "file"  # a stage's local file, next to the store's series
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -68,7 +70,7 @@ def build_inventory(settings: KernelSettings) -> Inventory:
     ]
     rows.extend(
         InventoryRow(
-            **holding.model_dump(), kind="file", family="-",
+            **holding.model_dump(), kind=FILE_KIND, family="-",
             leaves_operator=_leaves_operator(holding.recipients),
         )
         for section in settings.stage_sections()

@@ -7,7 +7,10 @@ clamped opening m²·h each day, and its breaches by at most the per-room-day cl
 every released area holding the room; their presence changes neither the available
 m²·h nor the observed hours (opening hours and sensor uptime). For discrete Laplace noise
 of scale b, an L1 change of D costs D / b, so the person's cost is, per quantity,
-``epsilon_q x D_q / sensitivity_q``, summed over the quantities.
+``epsilon_q x D_q / sensitivity_q``, summed over the quantities. In an offered room their
+presence also decides whether each counted booking was used or a ghost: at most the
+per-room-day booking clamp (and its used-hours clamp) on each of the month's open days,
+plus the day before the first one (a booking may start there and run into it).
 """
 
 from __future__ import annotations
@@ -19,13 +22,18 @@ from dataclasses import dataclass
 
 from privacy import noise
 from privacy.aggregate import (
+    BOOKED_USED_H,
+    BOOKING_QUANTITIES,
     BREACHES,
+    GHOST_BOOKINGS,
     IDLE_M2H,
+    MEASURE_QUANTITIES,
     QUANTITIES,
     USED_M2H,
     Area,
     RoomKey,
     eligible,
+    hour_units,
     room_facts,
     sensitivities,
 )
@@ -48,8 +56,11 @@ def person_month_costs(
     """Per eligible room in the released areas, the epsilon one release spends on a person
     present there for a whole month (most expensive first)."""
     sens = sensitivities(registry, released, kind, settings)
-    share = settings.epsilon_per_release / len(QUANTITIES)
-    plans = {name: noise.plan(sens[name], share, settings.alpha) for name in QUANTITIES}
+    share = {name: settings.epsilon_per_release / len(MEASURE_QUANTITIES)
+             for name in MEASURE_QUANTITIES}
+    share |= {name: settings.epsilon_bookings / len(BOOKING_QUANTITIES)
+              for name in BOOKING_QUANTITIES}
+    plans = {name: noise.plan(sens[name], share[name], settings.alpha) for name in QUANTITIES}
     holders: dict[RoomKey, int] = defaultdict(int)
     for area in released:
         for room in area.rooms:
@@ -71,6 +82,10 @@ def person_month_costs(
             USED_M2H: math.ceil(facts.area_m2 * sum(month) / settings.m2h_quantum) * n,
             BREACHES: _breach_change(open_days, kind, settings) * n,
         }
+        if facts.offered:
+            days = open_days + 1
+            change[GHOST_BOOKINGS] = settings.max_bookings_per_room_day * days * n
+            change[BOOKED_USED_H] = hour_units(facts) * days * n
         epsilon = sum(plans[q].epsilon * change[q] / sens[q] for q in change if sens[q] > 0)
         costs.append(PersonCost(facts.key, open_days, epsilon))
     return sorted(costs, key=lambda c: -c.epsilon)

@@ -20,8 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from privacy import noise
 from privacy.aggregate import (
     AVAILABLE_M2H,
+    BOOKED_H_QUANTUM,
+    BOOKED_USED_H,
+    BOOKING_QUANTITIES,
     BREACHES,
+    GHOST_BOOKINGS,
     IDLE_M2H,
+    MEASURE_QUANTITIES,
     OBSERVED_H,
     QUANTITIES,
     USED_M2H,
@@ -60,7 +65,15 @@ class _Frozen(BaseModel):
 
 LOW, HIGH = "_low", "_high"
 # released quantity -> the noised sum it comes from (the rate comes from two of them)
-INTERVALS = (AVAILABLE_M2H, IDLE_M2H, AggregateField.UTILISATION_RATE, BREACHES, OBSERVED_H)
+INTERVALS = (AVAILABLE_M2H, IDLE_M2H, AggregateField.UTILISATION_RATE, BREACHES, OBSERVED_H,
+             GHOST_BOOKINGS, BOOKED_USED_H)
+BOOKINGS_NOTE = (
+    "Ghost bookings and booked-and-used hours count the accepted bookings that started in"
+    " the cell and were compared with the sensors; a ghost booking had nobody in its first"
+    " minutes and presence under a share of its slot. Whether a booking was used derives"
+    " from presence, so both are noised and charged like the other figures. Nothing about"
+    " who booked is read or released."
+)
 
 
 class Cell(_Frozen):
@@ -90,10 +103,18 @@ class Cell(_Frozen):
     observed_h: float | None = Field(default=None, description="coverage: room-hours observed")
     observed_h_low: float | None = None
     observed_h_high: float | None = None
+    ghost_bookings: float | None = Field(default=None, description="ghost bookings, noised")
+    ghost_bookings_low: float | None = None
+    ghost_bookings_high: float | None = None
+    booked_used_h: float | None = Field(default=None,
+                                        description="hours booked and used, noised")
+    booked_used_h_low: float | None = None
+    booked_used_h_high: float | None = None
 
     @model_validator(mode="after")
     def _hidden_means_empty(self) -> Cell:
-        figures = (self.rooms, self.available_m2h, self.idle_m2h, self.breaches, self.observed_h)
+        figures = (self.rooms, self.available_m2h, self.idle_m2h, self.breaches, self.observed_h,
+                   self.ghost_bookings, self.booked_used_h)
         if self.status is Suppression.RELEASED:
             if any(v is None for v in figures):
                 raise ValueError(f"released cell {self.area} {self.period} lacks a figure")
@@ -148,6 +169,7 @@ class Release(_Frozen):
     alpha: float
     noise: list[QuantityNoise]
     clipping: str = CLIPPING
+    bookings: str = BOOKINGS_NOTE
     suppression: dict[str, str] = Field(description="area -> why it is hidden or released")
     cells: list[Cell]
 
@@ -175,7 +197,7 @@ def choose_period(
     within ``max_relative_error`` of the smallest released cell's opening capacity."""
     if not released:
         return settings.period, "nothing released"
-    share = settings.epsilon_per_release / len(QUANTITIES)
+    share = settings.epsilon_per_release / len(MEASURE_QUANTITIES)
     candidates = PERIODS[PERIODS.index(settings.period):]
     for kind in candidates:
         plan = noise.plan(sensitivities(registry, released, kind, settings)[IDLE_M2H], share,
@@ -219,6 +241,7 @@ def build_release(
     end: dt.date,
     measures: Iterable[Sample],
     breaches: Iterable[Sample],
+    bookings: Iterable[Sample] = (),
     sites: Sequence[str] = (),
     districts: Sequence[str] = (),
     period: PeriodKind | None = None,
@@ -249,16 +272,19 @@ def build_release(
         f"widened from {requested[0]}..{requested[1] - dt.timedelta(days=1)} to"
         f" {start}..{last} so that every {kind.replace('_', '-')} cell is whole"
     )
-    share = settings.epsilon_per_release / len(QUANTITIES)
+    share = {name: settings.epsilon_per_release / len(MEASURE_QUANTITIES)
+             for name in MEASURE_QUANTITIES}
+    share |= {name: settings.epsilon_bookings / len(BOOKING_QUANTITIES)
+              for name in BOOKING_QUANTITIES}
     sens = sensitivities(registry, released, kind, settings)
     plans = {
-        name: noise.plan(sens[name], share, settings.alpha) if released else noise.plan(0, share)
+        name: noise.plan(sens[name] if released else 0, share[name], settings.alpha)
         for name in QUANTITIES
     }
     epsilon = sum(p.epsilon for p in plans.values())
     budget = ledger.check(recipient, epsilon, start, end)
     totals = aggregate(registry, released, measures, breaches, start=start, end=end, kind=kind,
-                       settings=settings)
+                       settings=settings, bookings=bookings)
     if totals.sensitivity != sens:  # pragma: no cover - same function, same inputs
         raise PrivacyError("sensitivity changed between planning and aggregation")
     empty = _uncovered(totals)
@@ -269,11 +295,15 @@ def build_release(
         )
     noisy = {name: noise.release(totals.values[name], plans[name]) for name in QUANTITIES}
     q = settings.m2h_quantum
+    # each quantity's unit per integer step of its noised sum
+    step = {AVAILABLE_M2H: q, IDLE_M2H: q, USED_M2H: q, BREACHES: 1.0, OBSERVED_H: 1.0,
+            GHOST_BOOKINGS: 1.0, BOOKED_USED_H: BOOKED_H_QUANTUM}
     cells: list[Cell] = []
     for i, (area, label) in enumerate(totals.cells):
         figures: dict[str, float | None] = {}
-        for name, unit in ((AVAILABLE_M2H, q), (IDLE_M2H, q), (BREACHES, 1.0),
-                           (OBSERVED_H, 1.0)):
+        for name in (AVAILABLE_M2H, IDLE_M2H, BREACHES, OBSERVED_H, GHOST_BOOKINGS,
+                     BOOKED_USED_H):
+            unit = step[name]
             figures[name] = max(noisy[name][i], 0) * unit
             figures[name + LOW], figures[name + HIGH] = _interval(
                 noisy[name][i], plans[name].scale, settings.alpha, unit)
@@ -297,8 +327,8 @@ def build_release(
                      status=decisions[area.id].status)
                 for label in periods
             )
-    units: dict[str, str] = {BREACHES: "breaches", OBSERVED_H: "h"}
-    ones = {BREACHES, OBSERVED_H}
+    units: dict[str, str] = {BREACHES: "breaches", OBSERVED_H: "h",
+                             GHOST_BOOKINGS: "ghost bookings", BOOKED_USED_H: "h"}
     return Release(
         id=uuid.uuid4().hex, recipient=recipient, created_ms=now_ms, start=start, end=end,
         requested_first_day=requested[0], requested_last_day=requested[1] - dt.timedelta(days=1),
@@ -313,10 +343,10 @@ def build_release(
         noise=[
             QuantityNoise(
                 quantity=name, unit=units.get(name, "m²·h"),
-                sensitivity=p.sensitivity * (1 if name in ones else q),
-                epsilon=p.epsilon, scale=p.scale * (1 if name in ones else q),
-                std=p.std * (1 if name in ones else q),
-                bound=p.bound * (1 if name in ones else q),
+                sensitivity=p.sensitivity * step[name],
+                epsilon=p.epsilon, scale=p.scale * step[name],
+                std=p.std * step[name],
+                bound=p.bound * step[name],
             )
             for name, p in plans.items()
         ],
@@ -351,6 +381,7 @@ def to_samples(release: Release) -> list[Sample]:
         }
         for name in (AggregateField.AVAILABLE_M2H, AggregateField.IDLE_M2H,
                      AggregateField.UTILISATION_RATE, AggregateField.BREACHES,
+                     AggregateField.GHOST_BOOKINGS, AggregateField.BOOKED_USED_H,
                      AggregateField.ROOMS):
             value = getattr(cell, name)
             if value is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from privacy.audit import AuditResult
-from privacy.inventory import Inventory, inventory_markdown, retention_text
+from privacy.inventory import FILE_KIND, Inventory, inventory_markdown, retention_text
 from privacy.ledger import BudgetState, Charge
 from softplace.timeutil import ms_to_datetime
 
@@ -52,6 +52,21 @@ def render_report(
     else:
         out += ["| check | series | finding |", "|---|---|---|"]
         out += [f"| {f.check} | `{f.series}` | {f.detail} |" for f in audit.findings]
+    files = [row for row in inventory.rows if row.kind == FILE_KIND]
+    out += [
+        "",
+        "### Local files: retention and deletions",
+        "",
+        "| holding | personal data? | kept |",
+        "|---|---|---|",
+        *(f"| {row.what} | {row.personal_data} | {row.retention} |" for row in files),
+        "",
+    ]
+    if audit.deletions:
+        out += ["| holding | deleted at | what |", "|---|---|---|"]
+        out += [f"| {d.holding} | {_when(d.when_ms)} | {d.detail} |" for d in audit.deletions]
+    else:
+        out.append("No deletion recorded yet.")
     out += [
         "",
         "## 4. Anonymised releases and privacy budget",

@@ -22,6 +22,11 @@ class PrivacySettings(StageSection):
     epsilon_per_release: float = Field(
         default=0.5, gt=0, le=10, description="differential-privacy epsilon spent by one release"
     )
+    epsilon_bookings: float = Field(
+        default=0.1, gt=0, le=10,
+        description="epsilon spent by one release on ghost bookings and booked-and-used hours,"
+        " on top of epsilon_per_release; only when a released area holds an offered room",
+    )
     budgets: dict[str, float] = Field(
         default_factory=lambda: {"regulator": 1.0},
         description="epsilon each recipient may receive on any one room-day, over all releases"
@@ -56,6 +61,11 @@ class PrivacySettings(StageSection):
         default=2, ge=1,
         description="breaches counted per room and released cell (clamp; bounds what one"
         " person's month costs)",
+    )
+    max_bookings_per_room_day: int = Field(
+        default=4, ge=1,
+        description="bookings counted per room and day of their start (clamp; bounds the"
+        " sensitivity of ghost bookings and booked-and-used hours)",
     )
     m2h_quantum: float = Field(
         default=1.0, gt=0, description="m²·h per integer unit before discrete noise"

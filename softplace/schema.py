@@ -33,6 +33,7 @@ class SeriesName(StrEnum):
     ROOM_MEASURE = "room_measure"
     SPACE_MEASURE = "space_measure"
     BREACH = "breach"
+    BOOKING = "booking"
     REGULATOR_AGGREGATE = "regulator_aggregate"
     PRIVACY_BUDGET = "privacy_budget"
     PRIVACY_AUDIT = "privacy_audit"
@@ -93,11 +94,24 @@ class BreachField(StrEnum):
     END_MS = "end_ms"
 
 
+class BookingField(StrEnum):
+    """An accepted booking as the bookings stage publishes it (never who asked)."""
+
+    END_MS = "end_ms"
+    BOOKED_H = "booked_h"
+    USED_H = "used_h"  # booked-and-used hours: the booking's hours if the sensors saw it used
+    CHECKED = "checked"  # 1 once compared with the sensors (the booking has ended)
+    GHOST = "ghost"  # 1: a ghost booking (booked, the room stayed empty)
+    UNKNOWN = "unknown"  # 1: checked, but no reading covered it
+
+
 class AggregateField(StrEnum):
     AVAILABLE_M2H = "available_m2h"
     IDLE_M2H = "idle_m2h"
     UTILISATION_RATE = "utilisation_rate"
     BREACHES = "breaches"
+    GHOST_BOOKINGS = "ghost_bookings"
+    BOOKED_USED_H = "booked_used_h"
     ROOMS = "rooms"
     EPSILON = "epsilon"
     K = "k"
@@ -210,11 +224,23 @@ SERIES: dict[str, Series] = {
             "Room-level; only their anonymised counts leave the operator.",
         ),
         Series(
+            SeriesName.BOOKING, Family.DERIVED, ROOM_TAGS,
+            {BookingField.END_MS: "int", BookingField.BOOKED_H: "float",
+             BookingField.USED_H: "float", BookingField.CHECKED: "int",
+             BookingField.GHOST: "int", BookingField.UNKNOWN: "int"},
+            "Accepted bookings of offered rooms and, once over, whether the sensors saw them"
+            " used (time = booking start); written by the bookings stage.",
+            ("operator: branch manager",),
+            "Room and times only (the requester stays in the bookings file); only anonymised"
+            " counts leave the operator.",
+        ),
+        Series(
             SeriesName.REGULATOR_AGGREGATE, Family.AGGREGATES,
             ("recipient", "level", "area", "period"),
             {
                 AggregateField.AVAILABLE_M2H: "float", AggregateField.IDLE_M2H: "float",
                 AggregateField.UTILISATION_RATE: "float", AggregateField.BREACHES: "float",
+                AggregateField.GHOST_BOOKINGS: "float", AggregateField.BOOKED_USED_H: "float",
                 AggregateField.ROOMS: "int", AggregateField.EPSILON: "float",
                 AggregateField.K: "int", AggregateField.SUPPRESSED: "int",
             },

@@ -73,6 +73,11 @@ class StageSection(Section):
         reports them (a stage with a retention of its own overrides this)."""
         return []
 
+    def holding_deletions(self, config: Path | None) -> list[tuple[str, int, str]]:
+        """(holding, when in ms, what was deleted) for each deletion its retention made:
+        the privacy audit and the officer's report list them."""
+        return []
+
 
 class MqttSettings(Section):
     url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt:// or mqtts://host:port")

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from detector.report import SlotRow, build_report
+from detector.report import SlotRow, build_report, stored_booked
+from softplace.timeutil import MS_PER_DAY
 from web import data
 from web.deps import Ctx, Day, Db, Live, Places, Releases, Reports
 
@@ -68,7 +69,8 @@ def api_slots_ical(_: Reports, ctx: Ctx, db: Db, site: str, start: Day = None,
     first, last = ctx.period(placed, start, end)
     report = build_report(db, ctx.registry, placed.id, first, last, settings=ctx.detector)
     now = dt.datetime.fromtimestamp(ctx.clock(), dt.UTC)
-    body = data.slots_ical(report, placed, ctx.detector, room, weeks, now)
+    ahead = stored_booked(db, placed, ctx.now_ms(), ctx.now_ms() + (weeks + 1) * 7 * MS_PER_DAY)
+    body = data.slots_ical(report, placed, ctx.detector, room, weeks, now, ahead)
     return Response(body, media_type="text/calendar")
 
 

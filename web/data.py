@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from detector.batch import run_site_batch
+from detector.booked import BookedSpan
 from detector.idle_slots import IdleSlot, to_ical
 from detector.intervals import Interval, State
 from detector.measures import RoomRef
@@ -309,15 +310,16 @@ def _minute(text: str) -> int:
 
 
 def slots_ical(report: Report, site: Site, settings: DetectorSettings, room: str | None,
-               weeks: int, now: dt.datetime) -> bytes:
-    """The report's idle slots as iCalendar, through the detector's own ``to_ical``."""
+               weeks: int, now: dt.datetime, booked: Sequence[BookedSpan] = ()) -> bytes:
+    """The report's idle slots as iCalendar, through the detector's own ``to_ical`` (the
+    weeks a booking ahead takes left out)."""
     refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
     slots = [
         IdleSlot(refs[s.room], s.name, WEEKDAYS.index(s.weekday),
                  _minute(s.start), _minute(s.end), round(s.share_vacant * s.weeks), s.weeks)
         for s in report.idle_slots if room is None or s.room == room
     ]
-    return to_ical(slots, site.tz, report.end + dt.timedelta(days=1), weeks, now)
+    return to_ical(slots, site.tz, report.end + dt.timedelta(days=1), weeks, now, booked)
 
 
 # -- live ----------------------------------------------------------------------------------
@@ -440,6 +442,7 @@ class PrivacyOverview(_Model):
     inventory: Inventory
     retention: list[RetentionRow]
     ledger: list[RecipientLedger]
+    deletions: list[tuple[str, dt.datetime, str]] = []  # local files: holding, when, what
 
 
 def privacy_overview(store: Store, settings: KernelSettings, now_ms: int,
@@ -474,4 +477,7 @@ def privacy_overview(store: Store, settings: KernelSettings, now_ms: int,
         findings=[FindingRow(check=f.check, series=f.series, detail=f.detail)
                   for f in audit.findings] + held,
         inventory=build_inventory(settings), retention=retention, ledger=books,
+        deletions=sorted(
+            (what, ms_to_datetime(when, dt.UTC), detail) for section in settings.stage_sections()
+            for what, when, detail in section.holding_deletions(config)),
     )

@@ -9,6 +9,7 @@ whole ``free_step_minutes`` (15) step; otherwise "not reported". Never a count, 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hmac
 import logging
@@ -45,6 +46,7 @@ from softplace.errors import UnknownNameError
 from softplace.registry import PlacedRoom, Site
 from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_DAY
+from web import data
 from web.deps import Ctx, Db, Releases, Reports, WebContext
 from web.security import LoginLimiter
 
@@ -420,42 +422,54 @@ def decide(session: Reports, ctx: Ctx, books: Books, booking_id: str,
 
 
 class DistrictBookings(BaseModel):
-    """Counts only, per district: no room, no time, no requester."""
+    """A release's district cell, bookings only: ghost bookings and booked-and-used hours,
+    noised and suppressed with the release (None where the cell is hidden). The regulator
+    sees these, never an exact count: whether a booked room was used is presence."""
 
+    release: str  # the release folder, as listed on /releases
     district: str
-    start: dt.date
-    end: dt.date
-    booked: int
-    used: int
-    ghost: int
-    unknown: int
-    booked_hours: float
-    used_hours: float
+    period: str
+    status: str
+    ghost_bookings: float | None
+    ghost_bookings_low: float | None
+    ghost_bookings_high: float | None
+    booked_used_h: float | None
+    booked_used_h_low: float | None
+    booked_used_h_high: float | None
+
+
+BOOKING_COLUMNS = ("ghost_bookings", "booked_used_h")
+
+
+def _figure(row: dict[str, str], name: str) -> float | None:
+    value = row.get(name, "")
+    return float(value) if value else None
 
 
 def district_bookings(ctx: WebContext, mkt: Market, db: Store) -> list[DistrictBookings]:
-    """Ended accepted bookings of the last seven full days, summed per district."""
-    found: dict[str, list[ghosts.BookingUse]] = {}
-    periods: dict[str, tuple[dt.date, dt.date]] = {}
-    for site in ctx.registry.sites:
-        first, last = ctx.period(site, None, None)
-        periods.setdefault(site.district, (first, last))
-        found.setdefault(site.district, []).extend(period_ghosts(ctx, mkt, db, site, first, last))
-    rows = []
-    for district, uses in sorted(found.items()):
-        total = ghosts.summarise(uses)
-        first, last = periods[district]
-        rows.append(DistrictBookings(
-            district=district, start=first, end=last, booked=total.booked, used=total.used,
-            ghost=total.ghost, unknown=total.unknown, booked_hours=total.booked_hours,
-            used_hours=total.used_hours,
-        ))
+    """The district cells of every exported release, newest release first (``mkt`` and
+    ``db`` are not read: the figures come from the release files alone)."""
+    rows: list[DistrictBookings] = []
+    folder = ctx.web.releases_dir
+    for info in data.releases(folder):
+        path = next((data.release_file(folder, info.id, name) for name in info.files
+                     if name.endswith(".csv")), None)
+        if path is None:
+            continue
+        with path.open(encoding="utf-8", newline="") as handle:
+            cells = [r for r in csv.DictReader(handle) if r.get("level") == "district"]
+        rows.extend(DistrictBookings(
+            release=info.id, district=r["area"], period=r["period"], status=r["status"],
+            **{f"{name}{suffix}": _figure(r, f"{name}{suffix}")
+               for name in BOOKING_COLUMNS for suffix in ("", "_low", "_high")},
+        ) for r in cells)
     return rows
 
 
 @router.get("/api/bookings-by-district", tags=["marketplace"])
 def api_district_bookings(_: Releases, ctx: Ctx, mkt: Mkt, db: Db) -> list[DistrictBookings]:
-    """Booked, used and ghost bookings per district: what the regulator sees."""
+    """Ghost bookings and booked-and-used hours per district, as the releases carry them
+    (noised, suppressed): what the regulator sees."""
     return district_bookings(ctx, mkt, db)
 
 

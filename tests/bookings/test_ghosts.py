@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bookings.core import Status, Window
-from bookings.ghosts import summarise, uses
+from bookings.core import Status, Use, Window
+from bookings.ghosts import booking_sample, publish, summarise, uses
 from bookings.settings import BookingsSettings
 from bookings.store import Booking
 from softplace.registry import load_registry
@@ -38,3 +38,17 @@ def test_ghosts_used_ghost_unknown_and_removed_rooms(sqlite_store: SqliteStore) 
     total = summarise(found)
     assert (total.booked, total.used, total.ghost, total.unknown) == (3, 1, 1, 1)
     assert (total.booked_hours, total.used_hours) == (3.0, 1.0)
+
+
+def test_ghosts_publish_keeps_an_outcome_once_compared(sqlite_store: SqliteStore) -> None:
+    """Comparing again after the raw counts expired would say "no readings": a booking
+    stored as compared is left as it is, one not yet compared is written."""
+    site = load_registry().site(SITE)
+    compared, ahead = _booking("meeting-a", T0), _booking("meeting-a", T0 + 600 * MIN)
+    sqlite_store.write([booking_sample(site, compared, Use(0.0, True))])  # a ghost, earlier
+    written = publish(sqlite_store, site, [compared, ahead], BookingsSettings(),
+                      now_ms=T0 + 300 * MIN)  # no room count left in the store
+    assert written == 1
+    points = {p.time_ms: p.fields for p in sqlite_store.query(SeriesName.BOOKING, 0, 2**62)}
+    assert points[T0]["ghost"] == 1 and points[T0]["unknown"] == 0
+    assert points[T0 + 600 * MIN]["checked"] == 0

@@ -114,6 +114,12 @@ def derived(now_ms: int) -> Iterator[Sample]:
                 yield Sample("breach", tags, {
                     "duration_s": 6 * 3600.0, "limit_s": 4 * 3600.0,
                     "end_ms": opening + 8 * HOUR_MS}, opening + 2 * HOUR_MS)
+            if (day + salt) % 4 == 0:  # an accepted booking, every fourth room-day
+                ghost = (day + salt) % 8 == 0
+                yield Sample("booking", tags, {
+                    "end_ms": opening + 4 * HOUR_MS, "booked_h": 2.0,
+                    "used_h": 0.0 if ghost else 2.0, "checked": 1, "ghost": int(ghost),
+                    "unknown": 0}, opening + 2 * HOUR_MS)
 
 
 def releases(now_ms: int) -> Iterator[Sample]:

@@ -11,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from detector.importer import CsvImportError, read_counts
+from softplace.schema import SeriesName
+from softplace.storage.base import Sample
+from softplace.storage.sqlite import SqliteStore
 from softplace_cli import cli
 from tests.detector.helpers import REGISTRY_YAML, at, site
 
@@ -80,10 +83,20 @@ def test_commands_import_detect_report_slots(tmp_path: Path) -> None:
                                  "--to", "2024-03-08"])
     assert result.exit_code == 0 and "Under-used rooms (1)" in result.output
     out = tmp_path / "feeds"
+    # an accepted booking ahead, as `softplace bookings reconcile` stores it: the feed
+    # leaves that Monday out (the booked-time rule)
+    booked_at = at(MON + dt.timedelta(weeks=1), "11:00")
+    store = SqliteStore(tmp_path / "store.sqlite")
+    store.write([Sample(SeriesName.BOOKING, site().room("meet").tags, {
+        "end_ms": booked_at + 3_600_000, "booked_h": 1.0, "used_h": 0.0, "checked": 0,
+        "ghost": 0, "unknown": 0}, booked_at)])
+    store.close()
     result = runner.invoke(cli, ["slots", "--site", "s1", "--from", "2024-03-04",
                                  "--to", "2024-03-08", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert b"RRULE:FREQ=WEEKLY" in (out / "meet.ics").read_bytes()
+    feed = (out / "meet.ics").read_bytes()
+    assert b"RRULE:FREQ=WEEKLY" in feed
+    assert b"EXDATE;TZID=Europe/London:20240311T100000" in feed, feed
     assert json.loads((out / "meet.json").read_text())["idle_slots"]
     # the service, one step, resumes from the batch's store state without error
     result = runner.invoke(cli, ["detect", "--site", "s1", "--once", "--since", "2024-03-04"])

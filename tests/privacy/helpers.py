@@ -13,20 +13,26 @@ PARIS = ZoneInfo("Europe/Paris")
 HOURS = '["08:00-12:00", "13:00-17:00"]'
 
 
-def _rooms(prefix: str, n: int, area: float = 20.0) -> str:
+OFFER = """
+                offer: {name: Shared room, email: rooms@example.org}"""
+
+
+def _rooms(prefix: str, n: int, area: float = 20.0, offered: bool = False) -> str:
     return "".join(
         f"""
               - id: {prefix}-{i}
                 kind: office
                 area_m2: {area}
                 capacity: 4
-                devices: [{prefix}-dev-{i}]"""
+                devices: [{prefix}-dev-{i}]{OFFER if offered else ""}"""
         for i in range(n)
     )
 
 
-def make_registry(district_sizes: Mapping[str, Sequence[int]], area: float = 20.0) -> Registry:
-    """One site per building: ``{"d1": [6, 2, 5]}`` = district d1 with three buildings."""
+def make_registry(district_sizes: Mapping[str, Sequence[int]], area: float = 20.0,
+                  offered: bool = False) -> Registry:
+    """One site per building: ``{"d1": [6, 2, 5]}`` = district d1 with three buildings;
+    ``offered``: every office room is open to bookings."""
     sites = []
     for district, sizes in district_sizes.items():
         for b, size in enumerate(sizes):
@@ -39,7 +45,7 @@ def make_registry(district_sizes: Mapping[str, Sequence[int]], area: float = 20.
       - id: b{b}
         floors:
           - id: f0
-            rooms:{_rooms(f"{district}-b{b}", size, area)}
+            rooms:{_rooms(f"{district}-b{b}", size, area, offered)}
               - id: {district}-b{b}-flat
                 kind: housing
                 area_m2: 50
@@ -73,6 +79,20 @@ def breach(site: str, room: str, day: dt.date, hour: int) -> Sample:
         {"site": site, "building": "b0", "floor": "f0", "room": room, "kind": "office"},
         {"duration_s": 5 * 3600.0, "limit_s": 4 * 3600.0, "end_ms": 0},
         int(start.timestamp() * 1000),
+    )
+
+
+def booking(site: str, room: str, day: dt.date, hour: int, *, hours: float = 2.0,
+            ghost: bool = True, checked: bool = True, building: str = "b0") -> Sample:
+    """A ``booking`` point as the bookings stage writes it."""
+    start = int(dt.datetime(day.year, day.month, day.day, hour, tzinfo=PARIS).timestamp() * 1000)
+    return Sample(
+        "booking",
+        {"site": site, "building": building, "floor": "f0", "room": room, "kind": "office"},
+        {"end_ms": start + int(hours * 3_600_000), "booked_h": hours,
+         "used_h": 0.0 if ghost or not checked else hours, "checked": int(checked),
+         "ghost": int(ghost and checked), "unknown": 0},
+        start,
     )
 
 

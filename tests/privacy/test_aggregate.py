@@ -17,8 +17,9 @@ from privacy.aggregate import (
 from privacy.release import choose_period
 from privacy.settings import PeriodKind, PrivacySettings
 from privacy.suppression import Suppression, suppress
+from softplace.registry import Registry
 from softplace.storage.base import Sample
-from tests.privacy.helpers import breach, make_registry, measure, week_of_data
+from tests.privacy.helpers import booking, breach, make_registry, measure, week_of_data
 
 MONDAY = dt.date(2025, 3, 3)
 REGISTRY = make_registry({"d1": [6, 2, 5, 7], "d2": [3]})
@@ -144,3 +145,63 @@ def test_aggregate_coarsening_rule_picks_finest_period_meeting_target() -> None:
     strict = SETTINGS.model_copy(update={"max_relative_error": 1e-6})
     kind, reason = choose_period(REGISTRY, RELEASED, strict)
     assert kind == "month" and "not met" in reason
+
+
+# -- bookings: ghost counts and booked-and-used hours ----------------------------------------
+OFFERED = make_registry({"d1": [6, 5]}, offered=True)
+OFFERED_AREAS = areas_in_scope(OFFERED)
+
+
+def _booking_totals(bookings: list[Sample], kind: PeriodKind = "day",
+                    registry: Registry = OFFERED) -> CellTotals:
+    areas = areas_in_scope(registry)
+    return aggregate(registry, areas, [], [], start=MONDAY, end=MONDAY + dt.timedelta(days=7),
+                     kind=kind, settings=SETTINGS, bookings=bookings)
+
+
+def test_aggregate_bookings_counted_per_cell_and_clamped() -> None:
+    site, room = "d1-s0", "d1-b0-0"
+    five = [booking(site, room, MONDAY, h, hours=1.0, ghost=h % 2 == 0)
+            for h in (8, 9, 10, 11, 12)]  # ghosts at 8, 10, 12; the fifth is over the clamp
+    totals = _booking_totals([*five, booking(site, room, MONDAY, 14, checked=False)])
+    cell = {(a.id, p): i for i, (a, p) in enumerate(totals.cells)}[(f"{site}/b0",
+                                                                    MONDAY.isoformat())]
+    assert totals.values["ghost_bookings"][cell] == 2  # 8 and 10: the clamp keeps four
+    assert totals.values["booked_used_h"][cell] == 2 * 4  # two used hours, in quarter hours
+    assert totals.rows_dropped["booking over the per-room-day clamp"] == 1
+    assert totals.rows_dropped["booking not compared with the sensors yet"] == 1
+
+
+def test_aggregate_bookings_of_rooms_never_offered_are_ignored_and_cost_nothing() -> None:
+    totals = _booking_totals([booking("d1-s3", "d1-b3-0", MONDAY, 9)], registry=REGISTRY)
+    assert not any(totals.values["ghost_bookings"])
+    assert totals.sensitivity["ghost_bookings"] == totals.sensitivity["booked_used_h"] == 0
+    assert _booking_totals([]).sensitivity["ghost_bookings"] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    offset=st.integers(min_value=0, max_value=6),
+    schedule=st.lists(st.tuples(st.integers(0, 23), st.floats(0, 30), st.booleans(),
+                                st.booleans()), max_size=7),
+    kind=st.sampled_from(["half_day", "day", "week"]),
+)
+def test_aggregate_booking_sensitivity_bounds_two_room_days_changing(
+    offset: int, schedule: list[tuple[int, float, bool, bool]], kind: PeriodKind,
+) -> None:
+    """One room-day's presence decides whether the bookings of that day and of the day
+    before were used or ghosts (their times are the operator's, unchanged): flipping every
+    one of those outcomes stays within the declared sensitivity."""
+    site, room = "d1-s1", "d1-b1-0"
+    day = MONDAY + dt.timedelta(days=offset)
+    others = [booking("d1-s0", "d1-b0-1", MONDAY + dt.timedelta(days=d), 10) for d in range(7)]
+
+    def dataset(side: int) -> list[Sample]:
+        return others + [booking(site, room, day - dt.timedelta(days=i % 2), hour,
+                                 hours=hours, ghost=(ghost_before, ghost_after)[side])
+                         for i, (hour, hours, ghost_before, ghost_after) in enumerate(schedule)]
+
+    a, b = _booking_totals(dataset(0), kind), _booking_totals(dataset(1), kind)
+    for name in ("ghost_bookings", "booked_used_h"):
+        distance = sum(abs(x - y) for x, y in zip(a.values[name], b.values[name], strict=True))
+        assert distance <= a.sensitivity[name], (name, distance, a.sensitivity[name])

@@ -134,3 +134,17 @@ def test_audit_catches_forbidden_field_and_series_in_real_influxd(
     found = {(f.check, f.series) for f in result.findings}
     assert ("unknown_field", "room_count") in found
     assert ("unknown_series", "face_images") in found
+
+
+def test_audit_covers_the_booking_series() -> None:
+    """Bookings (room and times, never who asked) pass the minimisation rules and follow
+    the derived retention like the detector's results."""
+    assert [f for f in check_schema() if f.series == "booking"] == []
+    assert not {"name", "email", "purpose", "organisation"} & set(SERIES["booking"].fields)
+    result = audit_snapshot(stored={"booking": {"end_ms", "ghost"}},
+                            oldest={"booking": NOW - 420 * DAY_MS}, policies=POLICIES,
+                            now_ms=NOW)
+    assert [(f.check, f.series) for f in result.findings] == [("retention", "booking")]
+    smuggled = audit_snapshot(stored={"booking": {"end_ms", "email"}},
+                              oldest={"booking": NOW}, policies=POLICIES, now_ms=NOW)
+    assert [(f.check, f.series) for f in smuggled.findings] == [("unknown_field", "booking")]

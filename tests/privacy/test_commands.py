@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import time
@@ -15,7 +16,7 @@ from softplace.storage.base import Sample
 from softplace.storage.sqlite import SqliteStore
 from softplace_cli import cli
 from softplace_cli.settings import Settings, load_settings
-from tests.privacy.helpers import measure
+from tests.privacy.helpers import booking, measure
 
 DAY_MS = 86_400_000
 # data must be recent (the store keeps derived series 395 days) and its month complete
@@ -32,7 +33,8 @@ def config(tmp_path: Path) -> Path:
         f"storage: {{backend: sqlite, sqlite_path: {tmp_path / 'store.sqlite'}}}\n"
         "retention: {raw_days: 30, derived_days: 395, aggregates_days: 0}\n"
         f"privacy: {{ledger_path: {tmp_path / 'ledger.sqlite'},"
-        " budgets: {regulator: 2.0}, epsilon_per_release: 1.0}\n",
+        " budgets: {regulator: 2.0}, epsilon_per_release: 0.75,"
+        " epsilon_bookings: 0.25}\n",  # 1.0 a release
         encoding="utf-8",
     )
     return path
@@ -89,6 +91,9 @@ def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
         for p in registry.placed_rooms() if p.room.devices
         for d in range(7) for band in ("morning", "afternoon")
     ]
+    offered = next(p for p in registry.placed_rooms() if p.room.offer is not None)
+    rows += [booking(offered.site.id, offered.room.id, monday + dt.timedelta(days=d), 10,
+                     building=offered.building.id) for d in range(5)]
     store = _store(config)
     store.write(rows)
     store.close()
@@ -98,6 +103,12 @@ def test_commands_export_then_report(config: Path, tmp_path: Path) -> None:
     summary = json.loads(output)
     assert summary["epsilon"] == pytest.approx(1.0) and summary["released"] > 0
     assert (out / "datapackage.json").exists() and (out / "regulator_aggregate.csv").exists()
+    with (out / "regulator_aggregate.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [r for r in csv.DictReader(handle) if r["status"] == "released"]
+    assert cells and all(r["ghost_bookings"] != "" and r["booked_used_h"] != "" for r in cells)
+    package = json.loads((out / "datapackage.json").read_text())
+    noise = {q["quantity"]: q for q in package["softplace:privacy"]["noise"]}
+    assert noise["ghost_bookings"]["epsilon"] == pytest.approx(0.125)  # charged: bookings
     store = _store(config)
     written = store.query("regulator_aggregate", 0, 2**62)
     assert {s.tags["level"] for s in written} == {"building", "district"}
@@ -139,7 +150,7 @@ def relative_config(tmp_path: Path) -> Path:
         f"registry: {SAMPLE_REGISTRY}\n"
         f"storage: {{backend: sqlite, sqlite_path: {tmp_path / 'store.sqlite'}}}\n"
         "privacy: {ledger_path: ledger/privacy.sqlite, budgets: {regulator: 3.0},"
-        " epsilon_per_release: 1.0}\n",
+        " epsilon_per_release: 0.75, epsilon_bookings: 0.25}\n",  # 1.0 a release
         encoding="utf-8",
     )
     _week_of_sample_data(tmp_path / "store.sqlite")

@@ -32,6 +32,10 @@ def test_person_month_costs_are_the_ones_documented() -> None:
         assert f"| {monthly[room]:.2f} | {monthly[room] * budget:.3g} |" in text, room
     assert f"{_costs('day')['office-1']:.2f} a month" in text
     assert max(monthly, key=monthly.__getitem__) == "hall"
+    assert f"(`meeting-a`) | {monthly['meeting-a']:.2f} |" in text  # offered: bookings cost
+    without = _costs("month", epsilon_bookings=1e-12)["meeting-a"]
+    assert f"1.40 of their {monthly['meeting-a']:.2f}" in text
+    assert f"{monthly['meeting-a'] - without:.2f}" == "1.40"
 
 
 def test_person_month_cost_scales_with_epsilon_and_falls_with_the_cell_clamp() -> None:

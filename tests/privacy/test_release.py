@@ -13,7 +13,7 @@ from privacy.release import Cell, Release, build_release, to_samples
 from privacy.settings import PrivacySettings
 from privacy.suppression import Suppression
 from softplace.errors import PrivacyError
-from tests.privacy.helpers import make_registry, week_of_data
+from tests.privacy.helpers import booking, make_registry, week_of_data
 
 MONDAY = dt.date(2025, 3, 3)
 REGISTRY = make_registry({"d1": [6, 2, 5, 7], "d2": [3]})
@@ -69,9 +69,13 @@ def test_release_states_epsilon_k_mechanism_and_error(tmp_path: Path) -> None:
     assert "discrete Laplace" in release.mechanism
     assert "OS entropy" in release.rng
     assert {q.quantity for q in release.noise} == {
-        "available_m2h", "idle_m2h", "used_m2h", "breaches", "observed_h"}
+        "available_m2h", "idle_m2h", "used_m2h", "breaches", "observed_h", "ghost_bookings",
+        "booked_used_h"}
     for q in release.noise:
-        assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.1)
+        if q.quantity in {"ghost_bookings", "booked_used_h"}:  # no offered room: no booking
+            assert q.epsilon == q.std == q.sensitivity == 0
+        else:
+            assert q.bound > q.std > 0 and q.epsilon == pytest.approx(0.1)
     assert release.budget.epsilon_this_release == pytest.approx(0.5)
     assert release.budget.spent_in_window == pytest.approx(0.5)
     assert release.budget.left_in_window == pytest.approx(0.5)
@@ -213,3 +217,49 @@ def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None
         timeout=120, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+OFFERED = make_registry({"d1": [6, 5, 2]}, offered=True)
+
+
+def test_release_carries_ghost_bookings_and_booked_used_hours(tmp_path: Path) -> None:
+    import csv
+
+    settings = PrivacySettings(period="month", epsilon_per_release=10.0, epsilon_bookings=10.0,
+                               budgets={"regulator": 20.0})
+    measures, breaches = week_of_data(OFFERED, MONDAY, days=28)
+    offices = [p for p in OFFERED.placed_rooms() if p.room.offer is not None]
+    weekdays = [MONDAY + dt.timedelta(days=d) for d in range(28) if d % 7 < 5]
+    bookings = [booking(p.site.id, p.room.id, day, 9, hours=2, ghost=(i + n) % 2 == 0,
+                        building=p.building.id)
+                for i, p in enumerate(offices) for n, day in enumerate(weekdays)]
+    with Ledger(tmp_path / "ledger.sqlite", settings.budgets) as ledger:
+        release = build_release(
+            OFFERED, settings, ledger, recipient="regulator", start=MONDAY,
+            end=MONDAY + dt.timedelta(days=28), measures=measures, breaches=breaches,
+            bookings=bookings, now_ms=1_741_000_000_000, today=TODAY,
+        )
+    noise = {q.quantity: q for q in release.noise}
+    assert release.epsilon == pytest.approx(20.0)  # the bookings are charged on top
+    assert noise["ghost_bookings"].epsilon == pytest.approx(5.0)
+    assert noise["booked_used_h"].unit == "h" and noise["booked_used_h"].sensitivity > 0
+    district = next(c for c in release.cells if c.area == "d1")
+    truth_ghost = sum(1 for i, _ in enumerate(offices) for n in range(len(weekdays))
+                      if (i + n) % 2 == 0)
+    assert district.ghost_bookings is not None and district.booked_used_h is not None
+    assert abs(district.ghost_bookings - truth_ghost) <= noise["ghost_bookings"].bound
+    assert abs(district.booked_used_h - 2 * (len(bookings) - truth_ghost)) <= (
+        noise["booked_used_h"].bound)
+    assert district.ghost_bookings_low is not None and district.ghost_bookings_high is not None
+    assert {"d1-s2/b2", "d1-s1/b1"} <= release.hidden_areas()  # primary and secondary
+    for cell in release.cells:  # the small building is hidden, and so are its bookings
+        if cell.status is not Suppression.RELEASED:
+            assert cell.ghost_bookings is None and cell.booked_used_h is None
+    csv_path, package_path = export_release(release, tmp_path / "out")
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"ghost_bookings", "booked_used_h", "ghost_bookings_low"} <= set(rows[0])
+    text = csv_path.read_text() + package_path.read_text()
+    for requester_field in ("requester", "email", "purpose", "organisation", "attendance"):
+        assert requester_field not in text
+    assert "Nothing about who booked" in package_path.read_text()

@@ -12,7 +12,8 @@ from privacy.ledger import Ledger
 from privacy.release import Release, build_release
 from privacy.settings import PrivacySettings
 from privacy.suppression import Suppression, recoverable, suppress
-from tests.privacy.helpers import make_registry, week_of_data
+from softplace.registry import Registry
+from tests.privacy.helpers import booking, make_registry, week_of_data
 
 ATTACK_REGISTRY = make_registry({"d1": [6, 5, 2]})  # A, B and C (2 rooms: below k)
 ATTACK_DAY = dt.date(2025, 3, 3)
@@ -88,31 +89,37 @@ def test_suppression_no_hidden_cell_recoverable_by_differencing(
 
 # -- across releases: the district - A - B attack of issue 13 --------------------------------
 def _attack_release(
-    ledger_path: Path, *, sites: Sequence[str] = (), districts: Sequence[str] = ()
+    ledger_path: Path, *, sites: Sequence[str] = (), districts: Sequence[str] = (),
+    registry: Registry = ATTACK_REGISTRY,
 ) -> Release:
-    settings = PrivacySettings(epsilon_per_release=10.0, period="month",
+    settings = PrivacySettings(epsilon_per_release=10.0, epsilon_bookings=10.0, period="month",
                                budgets={"regulator": 100.0})
-    measures, breaches = week_of_data(ATTACK_REGISTRY, ATTACK_DAY, days=28)
+    measures, breaches = week_of_data(registry, ATTACK_DAY, days=28)
+    bookings = [booking(p.site.id, p.room.id, ATTACK_DAY + dt.timedelta(days=d), 9,
+                        building=p.building.id)  # every offered room ghost-booked daily
+                for p in registry.placed_rooms() if p.room.offer is not None for d in range(28)]
     with Ledger(ledger_path, settings.budgets) as ledger:
         release = build_release(
-            ATTACK_REGISTRY, settings, ledger, recipient="regulator", start=ATTACK_DAY,
+            registry, settings, ledger, recipient="regulator", start=ATTACK_DAY,
             end=ATTACK_DAY + dt.timedelta(days=28), measures=measures, breaches=breaches,
-            sites=sites, districts=districts, now_ms=0, today=dt.date(2026, 1, 1),
+            bookings=bookings, sites=sites, districts=districts, now_ms=0,
+            today=dt.date(2026, 1, 1),
         )
         ledger.charge("regulator", release.epsilon, start=release.start, end=release.end,
                       hidden=release.hidden_areas(), published=release.published_areas())
     return release
 
 
-def _difference(releases: Sequence[Release], district: str, others: Sequence[str]
-                ) -> float | None:
+def _difference(releases: Sequence[Release], district: str, others: Sequence[str],
+                figure: str = "idle_m2h") -> float | None:
     """What a recipient holding every release gets for the hidden building: the district's
-    published idle m²·h minus the other buildings' (from any release), or None."""
+    published ``figure`` minus the other buildings' (from any release), or None."""
     published: dict[str, float] = {}
     for release in releases:
         for cell in release.cells:
-            if cell.status is Suppression.RELEASED and cell.idle_m2h is not None:
-                published[cell.area] = cell.idle_m2h
+            value = getattr(cell, figure)
+            if cell.status is Suppression.RELEASED and value is not None:
+                published[cell.area] = value
     if district not in published or any(o not in published for o in others):
         return None
     return published[district] - sum(published[o] for o in others)
@@ -148,3 +155,22 @@ def test_suppression_attack_succeeds_without_the_memory(tmp_path: Path) -> None:
     truth = 2 * 28 * 2 * 40  # 2 rooms x 28 days x 2 bands x 40 idle m²·h
     bound = next(q.bound for q in first.noise if q.quantity == "idle_m2h")
     assert abs(recovered - truth) <= 3 * bound
+
+
+OFFERED_ATTACK = make_registry({"d1": [6, 5, 2]}, offered=True)
+
+
+def test_suppression_hides_ghost_bookings_across_releases(tmp_path: Path) -> None:
+    """The same attack on the ghost-booking counts: with the ledger's memory the hidden
+    building's count never comes back; without it (the negative control) it does."""
+    ledger = tmp_path / "ledger.sqlite"
+    first = _attack_release(ledger, districts=["d1"], registry=OFFERED_ATTACK)
+    second = _attack_release(ledger, sites=["d1-s0", "d1-s1"], registry=OFFERED_ATTACK)
+    assert _difference([first, second], "d1", [A, B], "ghost_bookings") is None
+    one = _attack_release(tmp_path / "one.sqlite", districts=["d1"], registry=OFFERED_ATTACK)
+    two = _attack_release(tmp_path / "two.sqlite", sites=["d1-s0", "d1-s1"],
+                          registry=OFFERED_ATTACK)
+    recovered = _difference([one, two], "d1", [A, B], "ghost_bookings")
+    assert recovered is not None
+    bound = next(q.bound for q in one.noise if q.quantity == "ghost_bookings")
+    assert abs(recovered - 2 * 28) <= 3 * bound  # C: 2 rooms ghost-booked 28 days

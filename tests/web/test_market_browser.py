@@ -6,6 +6,7 @@ room empty all through it, and the branch report lists the ghost booking."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from detector.batch import run_batch
 from devkit.services import Mosquitto
@@ -23,6 +26,7 @@ from softplace.schema import RoomCountField, SeriesName
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
 from softplace.timeutil import datetime_to_ms
+from softplace_cli import cli
 from softplace_cli.settings import load_settings
 from tests.e2e.stack import Stack, wait_for
 from tests.web.browser import axe_violations, chromium, log_in, wait_until
@@ -72,6 +76,15 @@ def _local(moment: dt.datetime) -> str:
     return moment.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
 
 
+def _fill(driver: WebDriver, start: dt.datetime, end: dt.datetime, name: str) -> None:
+    for field, value in (("start", _local(start)), ("end", _local(end)),
+                         ("attendance", "6"), ("name", name), ("organisation", "Voisins"),
+                         ("email", "ada@example.org"), ("purpose", "Neighbourhood meeting")):
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+
+
 def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
     stack: Stack, mosquitto: Mosquitto, influx_store: InfluxStore, tmp_path: Path,
 ) -> None:
@@ -111,11 +124,7 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
             driver.find_element(By.LINK_TEXT, "Community room").click()
             assert driver.find_element(By.ID, "limit").text.startswith("up to 12")
             assert axe_violations(driver) == []
-            for field, value in (("start", _local(start)), ("end", _local(end)),
-                                 ("attendance", "6"), ("name", "Ada Lovelace"),
-                                 ("organisation", "Voisins"), ("email", "ada@example.org"),
-                                 ("purpose", "Neighbourhood meeting")):
-                driver.find_element(By.ID, field).send_keys(value)
+            _fill(driver, start, end, "Ada Lovelace")
             driver.find_element(By.CSS_SELECTOR, "form.booking button").click()
             wait_until(lambda: "/booking/" in driver.current_url,
                        f"no status page: {driver.find_element(By.TAG_NAME, 'main').text}")
@@ -139,6 +148,13 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
             spans = [(r.get_attribute("data-start"), r.get_attribute("data-end")) for r in rows]
             assert spans and not any(str(a) < _local(end) and _local(start) < str(b)
                                      for a, b in spans), spans
+            # and a second requester who types it in anyway is refused
+            _fill(driver, start, end, "Bob Booker")
+            driver.find_element(By.CSS_SELECTOR, "form.booking button").click()
+            refusal = wait_until(lambda: driver.find_elements(By.ID, "book-error"),
+                                 "the second request for the booked slot was not refused")
+            assert "not inside a window" in refusal[0].text or "overlaps" in refusal[0].text
+            assert "/booking/" not in driver.current_url
             # the sensor sees nobody through the booking, through the whole chain
             sensor.connect(now_ts=real.timestamp())
             sim_ms = 0
@@ -151,6 +167,8 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
             wait_for(lambda: len(influx_store.query(SeriesName.ROOM_COUNT, lo, hi,
                                                     {"room": ROOM})) >= 10,
                      CHAIN_TIMEOUT_S, f"the chain never delivered: {stack.log('ingest')[-2000:]}")
+            seen = influx_store.query(SeriesName.ROOM_COUNT, lo, hi, {"room": ROOM})
+            assert {s.fields[RoomCountField.COUNT] for s in seen} == {0}  # empty all through
             # after the slot: the report lists the ghost booking
             clock.now = real.timestamp()
             log_in(driver, base, Role.MANAGER)
@@ -160,5 +178,21 @@ def test_market_browser_booking_accepted_then_ghosted_through_the_real_chain(
             assert summary.get_attribute("data-ghost") == "1", summary.text
             row = driver.find_element(By.CSS_SELECTOR, f'#ghosts tr[data-room="{ROOM}"]')
             assert "ghost booking" in row.text
+            # the operator's daily reconcile stores it (no requester) for the detector's
+            # report and the regulator's releases
+            env = {"SOFTPLACE_BOOKINGS__PATH": str(tmp_path / "bookings.sqlite")}
+            runner = CliRunner()
+            done = runner.invoke(cli, ["--config", str(stack.config), "bookings", "reconcile"],
+                                 env=env)
+            assert done.exit_code == 0, done.output
+            (point,) = influx_store.query(SeriesName.BOOKING, lo - 1, hi, {"room": ROOM})
+            assert point.fields["ghost"] == 1 and "Ada" not in repr(point)
+            shown = runner.invoke(cli, [
+                "--config", str(stack.config), "report", "--site", SITE, "--from",
+                str(day_start), "--to", str(real.astimezone(PARIS).date()), "--format", "json",
+            ], env=env)
+            assert shown.exit_code == 0, shown.output
+            booked = json.loads(shown.output)["bookings"]
+            assert (booked["booked"], booked["ghost"], booked["used_h"]) == (1, 1, 0.0)
         finally:
             sensor.close()
