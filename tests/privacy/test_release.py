@@ -219,6 +219,7 @@ def test_release_datapackage_validates_with_frictionless(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+SURE_SCALES = 25
 OFFERED = make_registry({"d1": [6, 5, 2]}, offered=True)
 
 
@@ -247,9 +248,11 @@ def test_release_carries_ghost_bookings_and_booked_used_hours(tmp_path: Path) ->
     truth_ghost = sum(1 for i, _ in enumerate(offices) for n in range(len(weekdays))
                       if (i + n) % 2 == 0)
     assert district.ghost_bookings is not None and district.booked_used_h is not None
-    assert abs(district.ghost_bookings - truth_ghost) <= noise["ghost_bookings"].bound
+    # the noise is not seedable: 25 Laplace scales are exceeded once in e**25 runs, where
+    # the 95 % bound would fail this test one run in ten
+    assert abs(district.ghost_bookings - truth_ghost) <= SURE_SCALES * noise["ghost_bookings"].scale
     assert abs(district.booked_used_h - 2 * (len(bookings) - truth_ghost)) <= (
-        noise["booked_used_h"].bound)
+        SURE_SCALES * noise["booked_used_h"].scale)
     assert district.ghost_bookings_low is not None and district.ghost_bookings_high is not None
     assert {"d1-s2/b2", "d1-s1/b1"} <= release.hidden_areas()  # primary and secondary
     for cell in release.cells:  # the small building is hidden, and so are its bookings
