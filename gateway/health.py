@@ -9,6 +9,12 @@ which the gateway stops counting a silent sensor; the heartbeat is far shorter),
 a device silent for longer shows when it was last heard, rounded down to its slot. What
 the facilities team needs (is it online, since when is it silent, battery, signal) is
 kept; when a count changed is not. ``docs/privacy.md`` §1 states the guarantee.
+
+The gateway's own status (``GatewayStatus``) goes out on the same schedule, one per slot,
+with the outbox backlog in whole periods: rows drain within milliseconds while upstream is
+connected (backlog 0), and once forwarding stops the oldest row's wait grows one period per
+slot whenever readings came in, so the figure says when forwarding stopped, never when
+somebody came or went.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from softplace.messages import SensorHealth
+from softplace.messages import GatewayStatus, SensorHealth
 
 # One report per device per minute. The period only sets how soon an online/offline change
 # shows; the timing of readings is hidden whatever it is (fresh devices all read the same).
@@ -37,14 +43,13 @@ class DeviceHealth:
     rssi_dbm: int | None
 
 
-class HealthReporter:
-    """Decides when health is due and what it may say."""
+class Schedule:
+    """One report per ``period_s`` slot."""
 
-    def __init__(self, fresh_s: float, period_s: float = HEALTH_PERIOD_S) -> None:
+    def __init__(self, period_s: float = HEALTH_PERIOD_S) -> None:
         if period_s <= 0:
             raise ValueError(f"period_s must be > 0, got {period_s}")
         self.period_s = period_s
-        self.fresh_s = max(fresh_s, period_s)
         self._last_slot: float | None = None
 
     def due(self, now: float) -> float | None:
@@ -55,6 +60,14 @@ class HealthReporter:
             return None
         self._last_slot = slot
         return slot
+
+
+class HealthReporter(Schedule):
+    """Decides when health is due and what it may say."""
+
+    def __init__(self, fresh_s: float, period_s: float = HEALTH_PERIOD_S) -> None:
+        super().__init__(period_s)
+        self.fresh_s = max(fresh_s, period_s)
 
     def coarse_last_seen(self, last_seen: float | None, slot: float) -> float | None:
         if last_seen is None:
@@ -70,3 +83,19 @@ class HealthReporter:
             last_seen=self.coarse_last_seen(state.last_seen, slot),
             battery_pct=state.battery_pct, rssi_dbm=state.rssi_dbm,
         )
+
+
+class StatusReporter(Schedule):
+    """The gateway's own status, on the health schedule."""
+
+    def backlog_s(self, oldest_queued: float | None, slot: float) -> float:
+        """How long the oldest waiting row has waited at ``slot``, rounded down to whole
+        periods: rows queued since the slot began (this slot's health) count as 0."""
+        if oldest_queued is None:
+            return 0.0
+        return max(0.0, math.floor((slot - oldest_queued) / self.period_s) * self.period_s)
+
+    def report(self, site: str, slot: float, oldest_queued: float | None,
+               upstream: bool) -> GatewayStatus:
+        return GatewayStatus(site=site, ts=slot, backlog_s=self.backlog_s(oldest_queued, slot),
+                             upstream=upstream)
