@@ -10,11 +10,13 @@ a device silent for longer shows when it was last heard, rounded down to its slo
 the facilities team needs (is it online, since when is it silent, battery, signal) is
 kept; when a count changed is not. ``docs/privacy.md`` §1 states the guarantee.
 
-The gateway's own status (``GatewayStatus``) goes out on the same schedule, one per slot,
-with the outbox backlog in whole periods: rows drain within milliseconds while upstream is
-connected (backlog 0), and once forwarding stops the oldest row's wait grows one period per
-slot whenever readings came in, so the figure says when forwarding stopped, never when
-somebody came or went.
+The gateway's own status (``GatewayStatus``) goes out on the same schedule, one per slot.
+Its backlog is how long the oldest status still in the outbox has waited, in whole periods:
+statuses are queued on the clock and drain within milliseconds while upstream takes them
+(backlog 0); once forwarding stops the backlog grows one period per slot. It is measured on
+the statuses, never on the oldest row of any kind: a reading queued between the outage and
+the next slot would make that one period older, so it would tell that somebody came or went
+then (``tests/gateway/test_status.py`` shows both).
 """
 
 from __future__ import annotations
@@ -88,14 +90,14 @@ class HealthReporter(Schedule):
 class StatusReporter(Schedule):
     """The gateway's own status, on the health schedule."""
 
-    def backlog_s(self, oldest_queued: float | None, slot: float) -> float:
-        """How long the oldest waiting row has waited at ``slot``, rounded down to whole
-        periods: rows queued since the slot began (this slot's health) count as 0."""
-        if oldest_queued is None:
+    def backlog_s(self, oldest_status: float | None, slot: float) -> float:
+        """How long the oldest status still waiting (queued at ``oldest_status``) has waited
+        at ``slot``, rounded down to whole periods; 0 when none waits."""
+        if oldest_status is None:
             return 0.0
-        return max(0.0, math.floor((slot - oldest_queued) / self.period_s) * self.period_s)
+        return max(0.0, math.floor((slot - oldest_status) / self.period_s) * self.period_s)
 
-    def report(self, site: str, slot: float, oldest_queued: float | None,
+    def report(self, site: str, slot: float, oldest_status: float | None,
                upstream: bool) -> GatewayStatus:
-        return GatewayStatus(site=site, ts=slot, backlog_s=self.backlog_s(oldest_queued, slot),
+        return GatewayStatus(site=site, ts=slot, backlog_s=self.backlog_s(oldest_status, slot),
                              upstream=upstream)

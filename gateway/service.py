@@ -452,11 +452,11 @@ class Gateway(Consumer[Decision]):
             slot = self.status.due(self.clock())
             if slot is None:
                 return
-            queued_ms = self.outbox.oldest_queued_ms()
+            topic = topics.gateway_status(self.site.id)
+            queued_ms = self.outbox.oldest_queued_ms(topic)
             status = self.status.report(self.site.id, slot,
                                         None if queued_ms is None else ms_to_s(queued_ms),
                                         self._upstream_connected.is_set())
-            self.outbox.enqueue_many(
-                [([Outgoing(topics.gateway_status(self.site.id), status.to_json())], None)])
+            self.outbox.enqueue_many([([Outgoing(topic, status.to_json())], None)])
         except Exception:  # best effort, like health
             log.exception("could not queue the gateway status")

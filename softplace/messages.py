@@ -129,8 +129,9 @@ class GatewayStatus(_Message):
 
     site: Identifier
     ts: UnixSeconds
-    backlog_s: float = Field(ge=0, le=UNIX_S_MAX, description="how long the oldest outbox "
-                             "row has waited, in whole health periods; 0 while it drains")
+    backlog_s: float = Field(ge=0, le=UNIX_S_MAX, description="how long the oldest status "
+                             "still in the outbox has waited, in whole health periods; 0 "
+                             "while it drains")
     upstream: bool = Field(description="the upstream broker was connected")
 
 

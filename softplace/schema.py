@@ -192,10 +192,11 @@ SERIES: dict[str, Series] = {
             SeriesName.GATEWAY_STATUS, Family.RAW, ("site",),
             {GatewayStatusField.BACKLOG_S: "float", GatewayStatusField.UPSTREAM: "int"},
             "The gateway's own state once a minute, on the sensor-health schedule: how long"
-            " the oldest outbox row has waited (whole minutes; 0 while the outbox drains) and"
-            " whether the upstream broker was connected. Queued in the outbox like health.",
+            " the oldest status still in its outbox has waited (whole minutes; 0 while the"
+            " outbox drains) and whether the upstream broker was connected. Queued in the"
+            " outbox like health.",
             ("operator: facilities",),
-            "Per site, no device or room and no count: the backlog is whole minutes since"
+            "Per site, no device, room or count: the backlog is whole minutes since"
             " forwarding stopped, the same whenever readings came in (gateway/health.py).",
         ),
         Series(
