@@ -10,8 +10,8 @@ then saves the checkpoint. A restart resumes from the checkpoint; a first start 
 
 Late readings: a room reading stored after the chunk holding its time was analysed is
 left out of the results (until a recompute). Each step re-counts the stored readings of the
-chunks processed in the last ``LATE_RECOUNT_S`` behind each site's position (one
-``room_counts`` read per site) against what the chunk read when it ran; the difference is
+chunks in the last ``LATE_RECOUNT_S`` behind each site's position (one ``room_counts``
+read per site) against what each chunk read when it ran; the difference is
 readings that came too late. They are counted once, since the process started, in
 ``late_readings`` (the Prometheus counter and the ``detector_status`` series, which ``run``
 writes after every step with each site's lag and checkpoint age). A reading later than
@@ -53,27 +53,29 @@ class StepStats(ChunkTotals):
 
 @dataclass(slots=True)
 class _Counted:
-    """A chunk's span and how many room readings it read (or the latest recount)."""
+    """A chunk's span and the times of the room readings it read (or the latest recount),
+    those of its last ``LATE_RECOUNT_S`` only: nothing earlier is ever re-counted."""
 
     lo_ms: int
     hi_ms: int
-    points: int
+    times_ms: list[int]
 
 
-def _points(counts: Mapping[str, CountColumns]) -> int:
-    return sum(len(columns) for columns in counts.values())
+def _times(counts: Mapping[str, CountColumns], from_ms: int) -> list[int]:
+    return sorted(t for columns in counts.values() for t in columns.times_ms if t >= from_ms)
 
 
 class _CountingStore:
     """The store as the chunk loop sees it, noting how many room readings each read got."""
 
-    def __init__(self, store: Store, seen: Callable[[str, int, int, int], None]) -> None:
+    def __init__(self, store: Store,
+                 seen: Callable[[str, int, int, Mapping[str, CountColumns]], None]) -> None:
         self.store = store
         self.seen = seen
 
     def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
         counts = self.store.room_counts(site, start_ms, end_ms)
-        self.seen(site, start_ms, end_ms, _points(counts))
+        self.seen(site, start_ms, end_ms, counts)
         return counts
 
     def write(self, samples: Sequence[Sample]) -> None:
@@ -153,25 +155,31 @@ class DetectorService:
     def checkpoint_age_s(self) -> float | None:
         return None if self.checkpointed_at is None else self.clock() - self.checkpointed_at
 
-    def _note_read(self, site: str, lo_ms: int, hi_ms: int, points: int) -> None:
-        self._counted[site].append(_Counted(lo_ms, hi_ms, points))
+    def _note_read(self, site: str, lo_ms: int, hi_ms: int,
+                   counts: Mapping[str, CountColumns]) -> None:
+        self._counted[site].append(
+            _Counted(lo_ms, hi_ms, _times(counts, hi_ms - s_to_ms(LATE_RECOUNT_S))))
 
     def recount_late(self) -> int:
-        """Re-count the recent chunks' room readings; returns how many arrived late."""
+        """Re-count the room readings of each site's last ``LATE_RECOUNT_S`` behind its
+        position, chunk by chunk, against what the chunk read; returns how many arrived
+        since (late: the chunk was analysed without them)."""
         late = 0
         for site, counted in self._counted.items():
             horizon = self.detectors[site].watermark_ms - s_to_ms(LATE_RECOUNT_S)
-            while counted and counted[0].lo_ms < horizon:
-                counted.popleft()  # also a chunk longer than the horizon: never re-counted
+            while counted and counted[0].hi_ms <= horizon:
+                counted.popleft()
             if not counted:
                 continue
-            times = sorted(t for columns in self.store.room_counts(
-                site, counted[0].lo_ms, counted[-1].hi_ms).values() for t in columns.times_ms)
+            lo = max(counted[0].lo_ms, horizon)
+            times = _times(self.store.room_counts(site, lo, counted[-1].hi_ms), lo)
             for chunk in counted:
-                now = bisect.bisect_left(times, chunk.hi_ms) - bisect.bisect_left(
-                    times, chunk.lo_ms)
-                late += max(0, now - chunk.points)
-                chunk.points = now
+                start = max(chunk.lo_ms, horizon)
+                fresh = times[bisect.bisect_left(times, start):
+                              bisect.bisect_left(times, chunk.hi_ms)]
+                before = len(chunk.times_ms) - bisect.bisect_left(chunk.times_ms, start)
+                late += max(0, len(fresh) - before)
+                chunk.times_ms = fresh
         if late:
             log.warning("%d room readings were stored after their time was analysed; "
                         "a recompute (softplace detect --from/--to) takes them in", late)
