@@ -176,7 +176,7 @@ def test_alert_rules_committed_file_is_current_and_stable(path: Path) -> None:
 
 def test_alert_rules_provisioned_set_queries_only_influxdb() -> None:
     # compose deploys no Prometheus: a provisioned rule on one could never be evaluated
-    assert INFLUX_ALERTS == list(alerts.ALERTS)
+    assert list(alerts.ALERTS) == INFLUX_ALERTS
     assert not (alerts.PROVISIONING_FILE.parent.parent / "datasources" / "prometheus.yaml"
                 ).exists()
     assert {a.source for a in alerts.PROMETHEUS_ALERTS} == {"prometheus"}
@@ -206,7 +206,7 @@ def test_alert_rules_influx_query_fires_on_its_fault_only(
 def test_alert_rules_status_silence_fires(influx_store: InfluxStore, alert: alerts.Alert) -> None:
     """A gateway cut from upstream (its statuses wait in its outbox) or a stopped detector:
     nothing in the rule's window is the alert, however healthy the last status was."""
-    fire, _, quiet = CASES[alert.uid]
+    quiet = CASES[alert.uid][2]
     now_ms = int(time.time() * 1000)
     window_ms = alerts.rule_json(alert)["data"][0]["relativeTimeRange"]["from"] * 1000
     assert _firing(influx_store, alert, now_ms) == {NO_DATA}  # nothing ever written
