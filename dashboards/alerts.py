@@ -10,10 +10,11 @@ committed file is byte-stable across builds.
 Every provisioned rule queries the InfluxDB data source (``$timeFilter`` is the rule's
 relative time range), so it works wherever the dashboards do. The gateway and the detector
 write their own state to the store for that (``gateway_status``, ``detector_status``); their
-rules take no data as alerting, since a stopped status is the fault (a gateway cut from
-upstream queues its statuses in its outbox too). ``PROMETHEUS_ALERTS`` are the same two
-faults on the services' ``/metrics``, for sites that run a Prometheus: they go to a separate
-file under ``optional/`` with the data source they need, never into the provisioned set.
+rules take a stopped status as the fault (a gateway cut from upstream queues its statuses in
+its outbox too), per site and when no site reports at all (``STATUS_LOOKBACK_S``).
+``PROMETHEUS_ALERTS`` are the same two faults on the services' ``/metrics``, for sites that
+run a Prometheus: they go to a separate file under ``optional/`` with the data source they
+need, never into the provisioned set.
 Labels name the site, and for sensor health the device: a Grafana alert is where a sensor
 must be named, unlike a Prometheus label.
 """
@@ -34,7 +35,7 @@ from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from dashboards.spec import DATASOURCE_UID
-from softplace.schema import SERIES, SeriesName
+from softplace.schema import SERIES, DetectorStatusField, GatewayStatusField, SeriesName
 
 PROVISIONING_FILE = Path(__file__).parent / "provisioning" / "alerting" / "softplace.yaml"
 OPTIONAL_PROMETHEUS_FILE = (Path(__file__).parent / "optional" / "prometheus" / "alerting"
@@ -49,7 +50,8 @@ QUERY, REDUCED, CONDITION = "A", "B", "C"
 
 Source = Literal["influxdb", "prometheus"]
 Reducer = Literal["last", "max", "min", "sum", "mean", "count"]
-Op = Literal["gt", "lt"]
+# "outside_range": fires below 0 (a status missing: the query fills with MISSING) or above
+Op = Literal["gt", "lt", "outside_range"]
 NoData = Literal["OK", "Alerting"]
 
 HEADER = (
@@ -88,8 +90,20 @@ SENSOR_OFFLINE_MIN = 30
 BATTERY_LOW_PCT = 20.0
 DEADLETTERS_PER_HOUR = 20  # "normal" is a handful per hour (a misconfigured sensor, a replay)
 OUTBOX_GROWTH_ROWS = 100  # the Prometheus rule's growth in 15 min
-OUTBOX_BACKLOG_S = 600  # the oldest outbox row has waited this long: forwarding stopped
-STATUS_WINDOW_S = 900  # a gateway or detector silent this long alerts (no data)
+OUTBOX_BACKLOG_S = 600  # the oldest waiting status is this old: forwarding stopped
+# Status rules read a day in 5-minute buckets per site, an empty bucket filled with MISSING
+# (below the range, so it fires): a site whose statuses stop while others still report
+# alerts too, which a plain no-data state would not see (to Grafana that is a missing
+# series, which resolves). No status from any site at all is no data: alerting as well.
+STATUS_LOOKBACK_S = 24 * 3600
+STATUS_BUCKET = "5m"
+MISSING = -1
+
+
+def _status_query(field: str, name: str) -> str:
+    return (f'SELECT last("{field}") FROM {_from(name)} WHERE $timeFilter '
+            f'GROUP BY time({STATUS_BUCKET}), "site" fill({MISSING})')
+
 DETECTOR_LAG_S = 1800
 
 ALERTS: tuple[Alert, ...] = (
@@ -114,18 +128,16 @@ ALERTS: tuple[Alert, ...] = (
           "Room {{ .Labels.room }} at {{ .Labels.site }} breached the vacancy rule in the "
           "last 24 h."),
     Alert("softplace-outbox-growing", "Gateway outbox growing", "influxdb",
-          f'SELECT last("backlog_s") FROM {_from(SeriesName.GATEWAY_STATUS)} WHERE $timeFilter '
-          'GROUP BY "site"', "last", "gt", OUTBOX_BACKLOG_S, STATUS_WINDOW_S, "5m",
+          _status_query(GatewayStatusField.BACKLOG_S, SeriesName.GATEWAY_STATUS), "last",
+          "outside_range", OUTBOX_BACKLOG_S, STATUS_LOOKBACK_S, "5m",
           f"The gateway outbox at {{{{ .Labels.site }}}} has not drained for more than "
-          f"{OUTBOX_BACKLOG_S // 60} min, or no gateway status arrived for "
-          f"{STATUS_WINDOW_S // 60} min: the upstream broker or ingest is unreachable or "
-          "refusing.", "critical", no_data="Alerting"),
+          f"{OUTBOX_BACKLOG_S // 60} min, or its status stopped arriving: the upstream "
+          "broker or ingest is unreachable or refusing.", "critical", no_data="Alerting"),
     Alert("softplace-detector-lag", "Detector lagging", "influxdb",
-          f'SELECT last("lag_s") FROM {_from(SeriesName.DETECTOR_STATUS)} WHERE $timeFilter '
-          'GROUP BY "site"', "last", "gt", DETECTOR_LAG_S, STATUS_WINDOW_S, "10m",
+          _status_query(DetectorStatusField.LAG_S, SeriesName.DETECTOR_STATUS), "last",
+          "outside_range", DETECTOR_LAG_S, STATUS_LOOKBACK_S, "10m",
           f"The detector is more than {DETECTOR_LAG_S // 60} min behind the newest reading "
-          "at {{ .Labels.site }}, or wrote no status for "
-          f"{STATUS_WINDOW_S // 60} min.", no_data="Alerting"),
+          "at {{ .Labels.site }}, or its status stopped arriving.", no_data="Alerting"),
 )
 
 # the same two faults on the services' own metrics: optional, not provisioned
@@ -178,6 +190,10 @@ def _expression(ref_id: str, model: cogbuilder.Builder[Any]) -> alerting.Query:
             .model(model))
 
 
+def _params(alert: Alert) -> list[float]:
+    return [0.0, alert.threshold] if alert.op == "outside_range" else [alert.threshold]
+
+
 def rule(alert: Alert) -> alerting.Rule:
     uid, model = _source_model(alert)
     query = (alerting.Query(QUERY).datasource_uid(uid)
@@ -190,7 +206,7 @@ def rule(alert: Alert) -> alerting.Rule:
     threshold = expr.TypeThreshold().datasource(expressions).ref_id(CONDITION).expression(
         REDUCED).conditions([
         expr.ExprTypeThresholdConditions().evaluator(
-            expr.ExprTypeThresholdConditionsEvaluator().type(alert.op).params([alert.threshold]))
+            expr.ExprTypeThresholdConditionsEvaluator().type(alert.op).params(_params(alert)))
     ])
     return (alerting.Rule(alert.title).uid(alert.uid)
             .queries([query, _expression(REDUCED, reduce), _expression(CONDITION, threshold)])

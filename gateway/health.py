@@ -11,12 +11,12 @@ the facilities team needs (is it online, since when is it silent, battery, signa
 kept; when a count changed is not. ``docs/privacy.md`` §1 states the guarantee.
 
 The gateway's own status (``GatewayStatus``) goes out on the same schedule, one per slot.
-Its backlog is how long the oldest status still in the outbox has waited, in whole periods:
-statuses are queued on the clock and drain within milliseconds while upstream takes them
-(backlog 0); once forwarding stops the backlog grows one period per slot. It is measured on
-the statuses, never on the oldest row of any kind: a reading queued between the outage and
-the next slot would make that one period older, so it would tell that somebody came or went
-then (``tests/gateway/test_status.py`` shows both).
+Its backlog is the age, at this slot, of the oldest status still in the outbox (its own
+slot stamp): statuses drain within milliseconds while upstream takes them (backlog 0), and
+once forwarding stops the backlog grows one period per slot. It is measured on the
+statuses, never on the oldest row of any kind: a reading queued between the outage and the
+next slot would make that one older, so it would tell that somebody came or went then
+(``tests/gateway/test_status.py`` shows both).
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ class StatusReporter(Schedule):
     """The gateway's own status, on the health schedule."""
 
     def backlog_s(self, oldest_status: float | None, slot: float) -> float:
-        """How long the oldest status still waiting (queued at ``oldest_status``) has waited
-        at ``slot``, rounded down to whole periods; 0 when none waits."""
+        """The age at ``slot`` of the oldest status still waiting (stamped
+        ``oldest_status``), in whole periods; 0 when none waits."""
         if oldest_status is None:
             return 0.0
         return max(0.0, math.floor((slot - oldest_status) / self.period_s) * self.period_s)

@@ -140,17 +140,19 @@ class Outbox:
             rows = self._db.execute("SELECT topic, reason FROM parked ORDER BY id").fetchall()
         return [(str(t), str(r)) for t, r in rows]
 
-    def oldest_queued_ms(self, topic: str | None = None) -> int | None:
-        """When the oldest waiting row (of ``topic``, if given) was queued (0 for rows of an
-        older outbox), or None when there is none."""
+    def oldest_queued_ms(self) -> int | None:
+        """When the oldest waiting row was queued (0 for rows of an older outbox), or None
+        when the outbox is empty."""
         with self._lock:
-            if topic is None:
-                row = self._db.execute(
-                    "SELECT queued_ms FROM outbox ORDER BY id LIMIT 1").fetchone()
-            else:
-                row = self._db.execute("SELECT queued_ms FROM outbox WHERE topic = ? "
-                                       "ORDER BY id LIMIT 1", (topic,)).fetchone()
+            row = self._db.execute("SELECT queued_ms FROM outbox ORDER BY id LIMIT 1").fetchone()
         return None if row is None else int(row[0])
+
+    def first_payload(self, topic: str) -> bytes | None:
+        """The payload of the oldest waiting row of ``topic``, or None when none waits."""
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM outbox WHERE topic = ? ORDER BY id "
+                                   "LIMIT 1", (topic,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def size(self) -> int:
         with self._lock:

@@ -42,7 +42,7 @@ from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
 from softplace.errors import MessageError
-from softplace.messages import BatchAck, DeviceAck, parse_message
+from softplace.messages import BatchAck, DeviceAck, GatewayStatus, parse_message
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
@@ -453,9 +453,9 @@ class Gateway(Consumer[Decision]):
             if slot is None:
                 return
             topic = topics.gateway_status(self.site.id)
-            queued_ms = self.outbox.oldest_queued_ms(topic)
-            status = self.status.report(self.site.id, slot,
-                                        None if queued_ms is None else ms_to_s(queued_ms),
+            waiting = self.outbox.first_payload(topic)
+            oldest = None if waiting is None else GatewayStatus.model_validate_json(waiting).ts
+            status = self.status.report(self.site.id, slot, oldest,
                                         self._upstream_connected.is_set())
             self.outbox.enqueue_many([([Outgoing(topic, status.to_json())], None)])
         except Exception:  # best effort, like health

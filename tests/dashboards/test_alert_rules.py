@@ -44,8 +44,10 @@ def _reduce(values: list[float], reducer: str) -> float:
 
 
 def _fires(value: float, evaluator: dict[str, Any]) -> bool:
-    threshold = float(evaluator["params"][0])
-    return value > threshold if evaluator["type"] == "gt" else value < threshold
+    params = [float(p) for p in evaluator["params"]]
+    if evaluator["type"] == "outside_range":  # Grafana: x < low or x > high
+        return value < params[0] or value > params[1]
+    return value > params[0] if evaluator["type"] == "gt" else value < params[0]
 
 
 NO_DATA: tuple[str, ...] = ()  # the label set of an alert fired by no data at all
@@ -135,22 +137,23 @@ CASES: dict[str, tuple[Rows, tuple[str, ...], Rows]] = {
     ),
     "softplace-outbox-growing": (
         # upstream was cut 20 min ago and is back: the queued statuses arrive, their backlog
-        # growing one minute per minute
-        lambda now: [_gateway("s1", max(0, 20 - m) * 60.0, now - m * MIN_MS)
-                     for m in range(1, 14)],
+        # growing one minute per minute up to the live one
+        lambda now: [_gateway("s1", (20 - m) * 60.0, now - m * MIN_MS - 5000)
+                     for m in range(14)],
         ("s1",),
-        # a busy outbox that drains (a minute's backlog now and then), and yesterday's outage
-        lambda now: [*[_gateway("s1", 60.0 if m % 4 == 0 else 0.0, now - m * MIN_MS)
-                       for m in range(1, 14)],
-                     _gateway("s1", 5000.0, now - 30 * HOUR_MS)],
+        # a busy outbox that drains (a minute's backlog now and then), and an outage two
+        # days ago
+        lambda now: [*[_gateway("s1", 60.0 if m % 4 == 0 else 0.0, now - m * MIN_MS - 5000)
+                       for m in range(14)],
+                     _gateway("s1", 5000.0, now - 48 * HOUR_MS)],
     ),
     "softplace-detector-lag": (
-        lambda now: [_detector("s1", 120.0 + 60 * (10 - m), now - m * MIN_MS)
-                     for m in range(1, 10)] + [_detector("s1", 2400.0, now - 10_000)],
+        lambda now: [_detector("s1", 120.0 + 60 * (40 - m), now - m * MIN_MS - 5000)
+                     for m in range(10)],
         ("s1",),
         # caught up again after a long catch-up
         lambda now: [_detector("s1", 5000.0, now - 9 * MIN_MS),
-                     *[_detector("s1", 130.0, now - m * MIN_MS) for m in range(1, 8)]],
+                     *[_detector("s1", 130.0, now - m * MIN_MS - 5000) for m in range(8)]],
     ),
 }
 INFLUX_ALERTS = [a for a in alerts.ALERTS if a.source == "influxdb"]
@@ -201,19 +204,24 @@ def test_alert_rules_influx_query_fires_on_its_fault_only(
     assert _firing(influx_store, alert, now_ms) == {labels}
 
 
+def _moved(samples: list[Sample], site: str, by_ms: int) -> list[Sample]:
+    return [Sample(s.series, {**s.tags, "site": site}, s.fields, s.time_ms + by_ms)
+            for s in samples]
+
+
 @pytest.mark.services
 @pytest.mark.parametrize("alert", NO_DATA_ALERTS, ids=lambda a: a.uid)
 def test_alert_rules_status_silence_fires(influx_store: InfluxStore, alert: alerts.Alert) -> None:
     """A gateway cut from upstream (its statuses wait in its outbox) or a stopped detector:
-    nothing in the rule's window is the alert, however healthy the last status was."""
+    its statuses stopping is the alert, however healthy the last one was, for one site among
+    others still reporting as for the only one."""
     quiet = CASES[alert.uid][2]
     now_ms = int(time.time() * 1000)
-    window_ms = alerts.rule_json(alert)["data"][0]["relativeTimeRange"]["from"] * 1000
-    assert _firing(influx_store, alert, now_ms) == {NO_DATA}  # nothing ever written
-    influx_store.write(quiet(now_ms - window_ms - MIN_MS))  # healthy, until it went quiet
-    assert _firing(influx_store, alert, now_ms) == {NO_DATA}
-    influx_store.write(quiet(now_ms))
+    assert _firing(influx_store, alert, now_ms) == {NO_DATA}  # nothing at all
+    influx_store.write(quiet(now_ms))  # s1 reports
     assert _firing(influx_store, alert, now_ms) == set()
+    influx_store.write(_moved(quiet(now_ms), "s2", -11 * MIN_MS))  # s2 stopped 11 min ago
+    assert _firing(influx_store, alert, now_ms) == {("s2",)}
 
 
 def _promtool() -> str:

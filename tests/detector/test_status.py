@@ -80,14 +80,17 @@ def test_status_run_writes_what_the_lag_rule_reads(influx_store: InfluxStore,
     service = _following(influx_store, tmp_path, now)
     rule = next(a for a in alerts.ALERTS if a.uid == "softplace-detector-lag")
 
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
+    def sleep(seconds: float) -> None:  # the clock stays on influxd's now(), which the rule uses
+        now[0] = time.time()
 
     service.run(sleep=sleep, max_steps=3)
     stored = influx_store.query("detector_status", 0, int(now[0] * 1000) + 1)
     assert len(stored) == 3 and {s.tags["site"] for s in stored} == {"s1"}
     assert _firing(influx_store, rule, int(now[0] * 1000)) == set()
-    # the store went away for 40 min and came back: the status says how far behind it is
-    now[0] += 40 * 60
-    service.write_status()
+    # a detector started from a checkpoint two hours old, still catching up, says so
+    behind = DetectorService(influx_store, registry(), DetectorSettings(
+        checkpoint_path=tmp_path / "old.json"), sites=["s1"], clock=lambda: now[0],
+        since_ms=int(now[0] * 1000) - 2 * HOUR)
+    now[0] = time.time()  # its status is the site's last one (or replaces it)
+    behind.write_status()
     assert _firing(influx_store, rule, int(now[0] * 1000)) == {("s1",)}
