@@ -66,7 +66,7 @@ def _times(counts: Mapping[str, CountColumns], from_ms: int) -> list[int]:
 
 
 class _CountingStore:
-    """The store as the chunk loop sees it, noting how many room readings each read got."""
+    """The store as the chunk loop sees it, handing every room-count read to ``seen``."""
 
     def __init__(self, store: Store,
                  seen: Callable[[str, int, int, Mapping[str, CountColumns]], None]) -> None:
