@@ -137,10 +137,9 @@ def _serve_metrics(settings: ObserveSettings, service: DetectorService,
                    store: Store) -> observe.ObserveServer | None:
     """/metrics, /healthz and /readyz of a following detector, when ``observe.port`` is set."""
     registry = observe.new_registry()
-    # late readings are not counted yet: the detector never sees a point older than its
-    # position, so the sample is left out rather than reported as 0
     observe.detector_metrics(registry, lag_s=service.lag_s,
-                             checkpoint_age_s=service.checkpoint_age_s, late_dropped=lambda: None)
+                             checkpoint_age_s=service.checkpoint_age_s,
+                             late_dropped=lambda: service.late_readings)
     return observe.serve(settings, registry, {
         "store": observe.succeeds(lambda: store.oldest_ms(SeriesName.ROOM_COUNT)),
     })

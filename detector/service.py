@@ -8,15 +8,26 @@ daily measures, rollups and breaches plus each room's provisional current interv
 then saves the checkpoint. A restart resumes from the checkpoint; a first start begins
 ``start_lookback_h`` back, at a local midnight, with the same warm-up the batch uses.
 
+Late readings: a room reading stored after the chunk holding its time was analysed is
+left out of the results (until a recompute). Each step re-counts the stored readings of the
+chunks in the last ``LATE_RECOUNT_S`` behind each site's position (one ``room_counts``
+read per site) against what each chunk read when it ran; the difference is
+readings that came too late. They are counted once, since the process started, in
+``late_readings`` (the Prometheus counter and the ``detector_status`` series, which ``run``
+writes after every step with each site's lag and checkpoint age). A reading later than
+``LATE_RECOUNT_S`` behind the position is not counted.
+
 The clock and the sleep are injected: tests step time, they never wait for it.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +36,12 @@ from detector.chunks import Chunk, ChunkTotals, ResultWriter, chunk_ms, detector
 from detector.core import SiteDetector
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
-from softplace.storage.base import Store
+from softplace.schema import DetectorStatusField, SeriesName
+from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample, Store
 from softplace.timeutil import local_date, local_ms, ms_to_s, s_to_ms
 
 log = logging.getLogger(__name__)
+LATE_RECOUNT_S = 3600.0  # how far behind its position a site's chunks are re-counted
 
 
 @dataclass(slots=True)
@@ -36,6 +49,64 @@ class StepStats(ChunkTotals):
     """One step over every site."""
 
     written: int = 0
+
+
+@dataclass(slots=True)
+class _Counted:
+    """A chunk's span and the times of the room readings it read (or the latest recount),
+    those of its last ``LATE_RECOUNT_S`` only: nothing earlier is ever re-counted."""
+
+    lo_ms: int
+    hi_ms: int
+    times_ms: list[int]
+
+
+def _times(counts: Mapping[str, CountColumns], from_ms: int) -> list[int]:
+    return sorted(t for columns in counts.values() for t in columns.times_ms if t >= from_ms)
+
+
+class _CountingStore:
+    """The store as the chunk loop sees it, handing every room-count read to ``seen``."""
+
+    def __init__(self, store: Store,
+                 seen: Callable[[str, int, int, Mapping[str, CountColumns]], None]) -> None:
+        self.store = store
+        self.seen = seen
+
+    def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        counts = self.store.room_counts(site, start_ms, end_ms)
+        self.seen(site, start_ms, end_ms, counts)
+        return counts
+
+    def write(self, samples: Sequence[Sample]) -> None:
+        self.store.write(samples)
+
+    def query(self, series_name: str, start_ms: int, end_ms: int,
+              tags: Mapping[str, str] | None = None) -> list[Sample]:
+        return self.store.query(series_name, start_ms, end_ms, tags)
+
+    def oldest_ms(self, series_name: str) -> int | None:
+        return self.store.oldest_ms(series_name)
+
+    def stored_series(self) -> dict[str, set[str]]:
+        return self.store.stored_series()
+
+    def stored_tags(self) -> dict[str, set[str]]:
+        return self.store.stored_tags()
+
+    def apply_retention(self, policies: Sequence[RetentionPolicy],
+                        now_ms: int | None = None) -> None:
+        self.store.apply_retention(policies, now_ms)
+
+    def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        self.store.delete_series(series_name, tags)
+
+    def replace_range(self, series_names: Sequence[str], start_ms: int, end_ms: int,
+                      tags: Mapping[str, str], samples: Sequence[Sample]) -> None:
+        self.store.replace_range(series_names, start_ms, end_ms, tags, samples)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def fresh_start_ms(site: Site, now_ms: int, lookback_h: float) -> int:
@@ -71,6 +142,10 @@ class DetectorService:
             self.detectors[site.id] = detector
         self._saved = dict(saved)
         self.checkpointed_at: float | None = None  # clock time of the last checkpoint saved
+        self._site_checkpointed_at: dict[str, float] = {}
+        self._counted: dict[str, deque[_Counted]] = {site: deque() for site in self.detectors}
+        self._reader = _CountingStore(store, self._note_read)
+        self.late_readings = 0  # room readings stored after their chunk ran, since start
 
     def lag_s(self) -> float:
         """How far the furthest-behind site's position trails the clock, in seconds."""
@@ -79,6 +154,53 @@ class DetectorService:
 
     def checkpoint_age_s(self) -> float | None:
         return None if self.checkpointed_at is None else self.clock() - self.checkpointed_at
+
+    def _note_read(self, site: str, lo_ms: int, hi_ms: int,
+                   counts: Mapping[str, CountColumns]) -> None:
+        self._counted[site].append(
+            _Counted(lo_ms, hi_ms, _times(counts, hi_ms - s_to_ms(LATE_RECOUNT_S))))
+
+    def recount_late(self) -> int:
+        """Re-count the room readings of each site's last ``LATE_RECOUNT_S`` behind its
+        position, chunk by chunk, against what the chunk read; returns how many arrived
+        since (late: the chunk was analysed without them)."""
+        late = 0
+        for site, counted in self._counted.items():
+            horizon = self.detectors[site].watermark_ms - s_to_ms(LATE_RECOUNT_S)
+            while counted and counted[0].hi_ms <= horizon:
+                counted.popleft()
+            if not counted:
+                continue
+            lo = max(counted[0].lo_ms, horizon)
+            times = _times(self.store.room_counts(site, lo, counted[-1].hi_ms), lo)
+            for chunk in counted:
+                start = max(chunk.lo_ms, horizon)
+                fresh = times[bisect.bisect_left(times, start):
+                              bisect.bisect_left(times, chunk.hi_ms)]
+                before = len(chunk.times_ms) - bisect.bisect_left(chunk.times_ms, start)
+                late += max(0, len(fresh) - before)
+                chunk.times_ms = fresh
+        if late:
+            log.warning("%d room readings were stored after their time was analysed; "
+                        "a recompute (softplace detect --from/--to) takes them in", late)
+        self.late_readings += late
+        return late
+
+    def status_samples(self) -> list[Sample]:
+        """Each site's ``detector_status`` point, now."""
+        now = self.clock()
+        out = []
+        for site, detector in self.detectors.items():
+            fields: dict[str, FieldValue] = {
+                DetectorStatusField.LAG_S: max(0.0, now - ms_to_s(detector.watermark_ms)),
+                DetectorStatusField.LATE_READINGS: self.late_readings,
+            }
+            checkpointed = self._site_checkpointed_at.get(site)
+            if checkpointed is not None:
+                fields[DetectorStatusField.CHECKPOINT_AGE_S] = now - checkpointed
+            out.append(Sample(SeriesName.DETECTOR_STATUS, {"site": site}, fields,
+                              s_to_ms(now)))
+        return out
 
     def step(self, should_stop: Callable[[], bool] = lambda: False) -> StepStats:
         """One poll: catch every site up to ``now - reorder_window``. ``should_stop`` is asked
@@ -89,13 +211,14 @@ class DetectorService:
         for detector in self.detectors.values():
             writer = ResultWriter(self.store, detector.refs)
             stats.add(run_chunks(
-                self.store, detector, target, chunk_ms=chunk_ms(self.settings), writer=writer,
+                self._reader, detector, target, chunk_ms=chunk_ms(self.settings), writer=writer,
                 provisional=True, on_chunk=functools.partial(self._checkpoint, detector),
                 should_stop=should_stop,
             ))
             stats.written += writer.written
             if should_stop():
                 break
+        self.recount_late()
         return stats
 
     def _checkpoint(self, detector: SiteDetector, _: Chunk) -> None:
@@ -103,6 +226,15 @@ class DetectorService:
         self._saved[detector.site.id] = detector.to_dict()
         save_checkpoint(self.checkpoint_path, self._saved)
         self.checkpointed_at = self.clock()
+        self._site_checkpointed_at[detector.site.id] = self.checkpointed_at
+
+    def write_status(self) -> None:
+        """The ``detector_status`` points of this cycle; best effort (a store that is away
+        shows as a stale status, which the detector-lag alert takes as lagging)."""
+        try:
+            self.store.write(self.status_samples())
+        except Exception:
+            log.exception("could not write the detector status")
 
     def run(
         self, *, should_stop: Callable[[], bool] = lambda: False,
@@ -124,6 +256,7 @@ class DetectorService:
                 if stats.readings:
                     log.info("step: %d events, %d intervals, %d measures, %d breaches",
                              stats.readings, stats.intervals, stats.measures, stats.breaches)
+            self.write_status()
             steps += 1
             if not should_stop():
                 sleep(self.settings.poll_interval_s)

@@ -22,7 +22,7 @@ from softplace import topics
 BATCH_BYTES = 60_000
 TAIL_FLUSH_S = 300.0
 _LISTS = ((topics.TopicKind.ROOM, b"readings"), (topics.TopicKind.HEALTH, b"health"),
-          (topics.TopicKind.DEADLETTER, b"deadletters"))
+          (topics.TopicKind.DEADLETTER, b"deadletters"), (topics.TopicKind.GATEWAY, b"status"))
 _LIST_OF: dict[str, bytes] = {str(kind): key for kind, key in _LISTS}
 
 

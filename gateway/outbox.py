@@ -147,6 +147,13 @@ class Outbox:
             row = self._db.execute("SELECT queued_ms FROM outbox ORDER BY id LIMIT 1").fetchone()
         return None if row is None else int(row[0])
 
+    def first_payload(self, topic: str) -> bytes | None:
+        """The payload of the oldest waiting row of ``topic``, or None when none waits."""
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM outbox WHERE topic = ? ORDER BY id "
+                                   "LIMIT 1", (topic,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def size(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()

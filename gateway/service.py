@@ -33,15 +33,16 @@ import paho.mqtt.client as paho
 
 from gateway import hadiscovery
 from gateway.batcher import Batcher
-from gateway.core import Decision, GatewayCore
+from gateway.core import Decision, GatewayCore, Outgoing
 from gateway.dedupe import Deduper
+from gateway.health import StatusReporter
 from gateway.outbox import Outbox
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
 from softplace.errors import MessageError
-from softplace.messages import BatchAck, DeviceAck, parse_message
+from softplace.messages import BatchAck, DeviceAck, GatewayStatus, parse_message
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
@@ -104,6 +105,7 @@ class Gateway(Consumer[Decision]):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
         self._core_lock = threading.Lock()  # the worker and the forwarder's health timer
+        self.status = StatusReporter()
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
         self.dead_letters: Counter[str] = Counter()  # kept dead letters, by reason
@@ -452,3 +454,19 @@ class Gateway(Consumer[Decision]):
                 self.outbox.enqueue_many([(health, None)])
         except Exception:  # the forwarder must outlive a failed health write
             log.exception("could not queue the scheduled health reports")
+        self._emit_status()
+
+    def _emit_status(self) -> None:
+        """The gateway's own status, after the slot's health (``gateway.health``)."""
+        try:
+            slot = self.status.due(self.clock())
+            if slot is None:
+                return
+            topic = topics.gateway_status(self.site.id)
+            waiting = self.outbox.first_payload(topic)
+            oldest = None if waiting is None else GatewayStatus.model_validate_json(waiting).ts
+            status = self.status.report(self.site.id, slot, oldest,
+                                        self._upstream_connected.is_set())
+            self.outbox.enqueue_many([([Outgoing(topic, status.to_json())], None)])
+        except Exception:  # best effort, like health
+            log.exception("could not queue the gateway status")

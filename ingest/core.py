@@ -21,6 +21,7 @@ from softplace.messages import (
     BatchAck,
     BatchId,
     DeadLetter,
+    GatewayStatus,
     Identifier,
     RoomReading,
     RoomReadingBatch,
@@ -30,7 +31,13 @@ from softplace.messages import (
     parse_message,
 )
 from softplace.registry import Registry
-from softplace.schema import DeadletterField, RoomCountField, SensorHealthField, SeriesName
+from softplace.schema import (
+    DeadletterField,
+    GatewayStatusField,
+    RoomCountField,
+    SensorHealthField,
+    SeriesName,
+)
 from softplace.storage.base import FieldValue, Sample
 from softplace.thinning import Held, thin_batch
 from softplace.timeutil import s_to_ms
@@ -38,7 +45,7 @@ from softplace.timeutil import s_to_ms
 # a batch's lists, their item models (the slow path validates item by item)
 _BATCH_LISTS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("readings", RoomReading), ("health", SensorHealth), ("deadletters", DeadLetter),
-    ("prev", RoomReading),
+    ("prev", RoomReading), ("status", GatewayStatus),
 )
 
 
@@ -118,7 +125,8 @@ class IngestCore:
             items[name] = valid
         batch = RoomReadingBatch.model_construct(
             site=data.site, batch=data.batch, readings=items["readings"],
-            health=items["health"], deadletters=items["deadletters"], prev=items["prev"])
+            health=items["health"], deadletters=items["deadletters"], prev=items["prev"],
+            status=items["status"])
         return self._batch(batch, result)
 
     def _batch(self, batch: RoomReadingBatch, result: BatchResult) -> BatchResult:
@@ -135,6 +143,7 @@ class IngestCore:
                                                                 strict=True) if keep)
         samples.extend(self._health_sample(h) for h in batch.health)
         samples.extend(self._deadletter_sample(d) for d in batch.deadletters)
+        samples.extend(_status_sample(s) for s in batch.status)
         result.readings = len(readings)
         result.thinned = len(readings) - sum(thinned.keep)
         return result
@@ -203,6 +212,13 @@ class _Envelope(BaseModel):
     health: list[Any] = []
     deadletters: list[Any] = []
     prev: list[Any] = []
+    status: list[Any] = []
+
+
+def _status_sample(status: GatewayStatus) -> Sample:
+    return Sample(SeriesName.GATEWAY_STATUS, {"site": status.site},
+                  {GatewayStatusField.BACKLOG_S: status.backlog_s,
+                   GatewayStatusField.UPSTREAM: int(status.upstream)}, s_to_ms(status.ts))
 
 
 def _held(reading: RoomReading) -> Held:

@@ -123,6 +123,18 @@ class SensorHealth(_Message):
     rssi_dbm: int | None = Field(default=None, ge=-127, le=0)
 
 
+class GatewayStatus(_Message):
+    """Gateway -> ingest on ``softplace/v1/<site>/gateway``, once a minute with the sensor
+    health (``gateway.health``): the gateway's own state, never a count or a device."""
+
+    site: Identifier
+    ts: UnixSeconds
+    backlog_s: float = Field(ge=0, le=UNIX_S_MAX, description="how long the oldest status "
+                             "still in the outbox has waited, in whole health periods; 0 "
+                             "while it drains")
+    upstream: bool = Field(description="the upstream broker was connected")
+
+
 INTERNAL_ERROR: Final = "internal_error"
 DeadLetterReason = Literal[
     "malformed_json",
@@ -284,6 +296,7 @@ class RoomReadingBatch(_Message):
     health: list[SensorHealth] = Field(default_factory=list)
     deadletters: list[DeadLetter] = Field(default_factory=list)
     prev: list[RoomReading] = Field(default_factory=list)
+    status: list[GatewayStatus] = Field(default_factory=list)
 
 
 class BatchAck(_Message):

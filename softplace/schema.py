@@ -29,6 +29,8 @@ class SeriesName(StrEnum):
     ROOM_COUNT = "room_count"
     SENSOR_HEALTH = "sensor_health"
     DEADLETTER = "deadletter"
+    GATEWAY_STATUS = "gateway_status"
+    DETECTOR_STATUS = "detector_status"
     ROOM_INTERVAL = "room_interval"
     ROOM_MEASURE = "room_measure"
     SPACE_MEASURE = "space_measure"
@@ -54,6 +56,17 @@ class SensorHealthField(StrEnum):
 class DeadletterField(StrEnum):
     N = "n"
     TOPIC = "topic"
+
+
+class GatewayStatusField(StrEnum):
+    BACKLOG_S = "backlog_s"
+    UPSTREAM = "upstream"
+
+
+class DetectorStatusField(StrEnum):
+    LAG_S = "lag_s"
+    CHECKPOINT_AGE_S = "checkpoint_age_s"
+    LATE_READINGS = "late_readings"
 
 
 class RoomIntervalField(StrEnum):
@@ -188,6 +201,27 @@ SERIES: dict[str, Series] = {
             "Rejected input, one point per rejected message, with the reason.",
             ("operator: facilities",),
             "Operational; the rejected payload itself stays on the site broker.",
+        ),
+        Series(
+            SeriesName.GATEWAY_STATUS, Family.RAW, ("site",),
+            {GatewayStatusField.BACKLOG_S: "float", GatewayStatusField.UPSTREAM: "int"},
+            "The gateway's own state once a minute, on the sensor-health schedule: how long"
+            " the oldest status still in its outbox has waited (whole minutes; 0 while the"
+            " outbox drains) and whether the upstream broker was connected. Queued in the"
+            " outbox like health.",
+            ("operator: facilities",),
+            "Per site, no device, room or count: the backlog is whole minutes since"
+            " forwarding stopped, the same whenever readings came in (gateway/health.py).",
+        ),
+        Series(
+            SeriesName.DETECTOR_STATUS, Family.RAW, ("site",),
+            {DetectorStatusField.LAG_S: "float", DetectorStatusField.CHECKPOINT_AGE_S: "float",
+             DetectorStatusField.LATE_READINGS: "int"},
+            "The following detector's state each poll: how far its position trails the"
+            " clock, the age of its checkpoint, and the room readings stored after their"
+            " chunk was analysed (late, so left out), counted since the process started.",
+            ("operator: facilities",),
+            "Per site, no device or room and no count of people; operational.",
         ),
         Series(
             SeriesName.ROOM_INTERVAL, Family.DERIVED, (*ROOM_TAGS, "state"),

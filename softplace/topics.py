@@ -9,7 +9,8 @@ Gateway -> upstream (no device identity in room readings):
     softplace/v1/<site>/room/<room>
     softplace/v1/<site>/health/<device>         (sensor health: no counts)
     softplace/v1/<site>/deadletter              (rejected input with the reason)
-    softplace/v1/<site>/batch                   (the gateway's outbox batches: all three)
+    softplace/v1/<site>/gateway                 (the gateway's own status, once a minute)
+    softplace/v1/<site>/batch                   (the gateway's outbox batches: all four)
 Ingest -> gateway:
     softplace/v1/<site>/batch/ack               (a batch is in the store)
 """
@@ -33,6 +34,7 @@ class TopicKind(StrEnum):
     ROOM = "room"
     HEALTH = "health"
     DEADLETTER = "deadletter"  # the topic; the stored series is schema.SeriesName.DEADLETTER
+    GATEWAY = "gateway"  # messages.GatewayStatus
     BATCH = "batch"  # messages.RoomReadingBatch; its leaf "ack" carries messages.BatchAck
 
 
@@ -73,6 +75,10 @@ def health(site: str, device: str) -> str:
 
 def deadletter(site: str) -> str:
     return f"{PREFIX}/{site}/{TopicKind.DEADLETTER}"
+
+
+def gateway_status(site: str) -> str:
+    return f"{PREFIX}/{site}/{TopicKind.GATEWAY}"
 
 
 def batch(site: str) -> str:
@@ -127,7 +133,7 @@ def parse(topic: str) -> ParsedTopic:
         return ParsedTopic(site, kind, rest[0], rest[1])
     if kind in {TopicKind.ROOM, TopicKind.HEALTH} and len(rest) == 1:
         return ParsedTopic(site, kind, rest[0], None)
-    if kind == TopicKind.DEADLETTER and not rest:
+    if kind in {TopicKind.DEADLETTER, TopicKind.GATEWAY} and not rest:
         return ParsedTopic(site, kind, None, None)
     if kind == TopicKind.BATCH and rest in ([], [ACK_LEAF]):
         return ParsedTopic(site, kind, None, rest[0] if rest else None)

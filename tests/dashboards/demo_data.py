@@ -148,6 +148,17 @@ def releases(now_ms: int) -> Iterator[Sample]:
                 "detail": "ok" if ok else "raw: oldest point 31 d > 30 d"}, midnight + 21 * HOUR_MS)
 
 
+def statuses(now_ms: int) -> Iterator[Sample]:
+    """The gateways' and the detector's own state, every 5 min for 6 h: drained, caught up."""
+    last = now_ms - now_ms % 60_000
+    for site in sorted({room[0] for room in ROOMS}):
+        for step in range(72):
+            t = last - step * 300_000
+            yield Sample("gateway_status", {"site": site}, {"backlog_s": 0.0, "upstream": 1}, t)
+            yield Sample("detector_status", {"site": site}, {
+                "lag_s": 130.0, "checkpoint_age_s": 10.0, "late_readings": 0}, t + 1)
+
+
 def all_samples(now_ms: int) -> list[Sample]:
     return [*room_counts(now_ms), *sensor_health(now_ms), *deadletters(now_ms),
-            *derived(now_ms), *releases(now_ms)]
+            *derived(now_ms), *releases(now_ms), *statuses(now_ms)]

@@ -1,7 +1,8 @@
-"""The provisioned alert rules: each rule's query run against the real influxd (or, for the
-services' own metrics, evaluated by the real promtool) on data that must fire it and data
-that must not. The condition is read from the generated rule (its reduce and threshold
-expressions), so the test checks what Grafana will evaluate, not a copy of it."""
+"""The provisioned alert rules: each rule's query run against the real influxd on data that
+must fire it and data that must not, and, for the rules that alert on no data, on silence.
+The condition is read from the generated rule (its reduce and threshold expressions, its
+no-data state), so the test checks what Grafana will evaluate, not a copy of it. The
+optional Prometheus rules are evaluated by the real promtool."""
 
 from __future__ import annotations
 
@@ -43,13 +44,18 @@ def _reduce(values: list[float], reducer: str) -> float:
 
 
 def _fires(value: float, evaluator: dict[str, Any]) -> bool:
-    threshold = float(evaluator["params"][0])
-    return value > threshold if evaluator["type"] == "gt" else value < threshold
+    params = [float(p) for p in evaluator["params"]]
+    if evaluator["type"] == "outside_range":  # Grafana: x < low or x > high
+        return value < params[0] or value > params[1]
+    return value > params[0] if evaluator["type"] == "gt" else value < params[0]
+
+
+NO_DATA: tuple[str, ...] = ()  # the label set of an alert fired by no data at all
 
 
 def _firing(store: InfluxStore, alert: alerts.Alert, now_ms: int) -> set[tuple[str, ...]]:
     """The label sets the rule fires for: query A on influxd over the rule's relative time
-    range, reduced by B, held to C."""
+    range, reduced by B, held to C; no series at all is the rule's noDataState."""
     models = _models(alert)
     window_min = alerts.rule_json(alert)["data"][0]["relativeTimeRange"]["from"] // 60
     query = expand(models[alerts.QUERY]["query"],
@@ -60,6 +66,8 @@ def _firing(store: InfluxStore, alert: alerts.Alert, now_ms: int) -> set[tuple[s
     result = response.json()["results"][0]
     assert "error" not in result, f"{query}: {result}"
     fired = set()
+    if not result.get("series") and alerts.rule_json(alert)["noDataState"] == "Alerting":
+        fired.add(NO_DATA)
     for series in result.get("series", []):
         values = [float(row[1]) for row in series["values"] if row[1] is not None]
         if not values:
@@ -86,6 +94,15 @@ def _deadletters(n: int, now: int) -> list[Sample]:
     return [Sample("deadletter", {"site": "s1", "reason": "unknown_device"},
                    {"n": 1, "topic": "softplace/v1/s1/dev/x/reading"}, now - (i + 1) * 1000)
             for i in range(n)]
+
+
+def _gateway(site: str, backlog_s: float, t: int) -> Sample:
+    return Sample("gateway_status", {"site": site}, {"backlog_s": backlog_s, "upstream": 1}, t)
+
+
+def _detector(site: str, lag_s: float, t: int) -> Sample:
+    return Sample("detector_status", {"site": site},
+                  {"lag_s": lag_s, "checkpoint_age_s": 10.0, "late_readings": 0}, t)
 
 
 # uid -> (points that fire it, the label set expected, points that must not fire it)
@@ -118,17 +135,38 @@ CASES: dict[str, tuple[Rows, tuple[str, ...], Rows]] = {
         ("r-breach", "s1"),
         lambda now: [_breach("r-old", now - 30 * HOUR_MS)],  # yesterday's
     ),
+    "softplace-outbox-growing": (
+        # upstream was cut 20 min ago and is back: the queued statuses arrive, their backlog
+        # growing one minute per minute up to the live one
+        lambda now: [_gateway("s1", (20 - m) * 60.0, now - m * MIN_MS - 5000)
+                     for m in range(14)],
+        ("s1",),
+        # a busy outbox that drains (a minute's backlog now and then), and an outage two
+        # days ago
+        lambda now: [*[_gateway("s1", 60.0 if m % 4 == 0 else 0.0, now - m * MIN_MS - 5000)
+                       for m in range(14)],
+                     _gateway("s1", 5000.0, now - 48 * HOUR_MS)],
+    ),
+    "softplace-detector-lag": (
+        lambda now: [_detector("s1", 120.0 + 60 * (40 - m), now - m * MIN_MS - 5000)
+                     for m in range(10)],
+        ("s1",),
+        # caught up again after a long catch-up
+        lambda now: [_detector("s1", 5000.0, now - 9 * MIN_MS),
+                     *[_detector("s1", 130.0, now - m * MIN_MS - 5000) for m in range(8)]],
+    ),
 }
 INFLUX_ALERTS = [a for a in alerts.ALERTS if a.source == "influxdb"]
-PROMETHEUS_ALERTS = [a for a in alerts.ALERTS if a.source == "prometheus"]
+NO_DATA_ALERTS = [a for a in INFLUX_ALERTS if a.no_data == "Alerting"]
 
 
-def test_alert_rules_committed_file_is_current_and_stable() -> None:
-    assert alerts.render() == alerts.render()
-    assert not alerts.stale(), "stale: run python -m dashboards.alerts"
-    data = yaml.safe_load(alerts.PROVISIONING_FILE.read_text())
+@pytest.mark.parametrize("path", list(alerts.FILES), ids=lambda p: p.name)
+def test_alert_rules_committed_file_is_current_and_stable(path: Path) -> None:
+    assert alerts.render(path) == alerts.render(path)
+    assert not alerts.stale(path), "stale: run python -m dashboards.alerts"
+    data = yaml.safe_load(path.read_text())
     rules = data["groups"][0]["rules"]
-    assert [r["uid"] for r in rules] == [a.uid for a in alerts.ALERTS]
+    assert [r["uid"] for r in rules] == [a.uid for a in alerts.FILES[path][0]]
     for provisioned in rules:
         assert provisioned["condition"] == alerts.CONDITION
         # Grafana interpolates $VARS in provisioned labels (not in the query model): none here
@@ -137,6 +175,16 @@ def test_alert_rules_committed_file_is_current_and_stable() -> None:
         outside_model = {k: v for k, v in provisioned.items() if k != "data"}
         assert "$" not in json.dumps(outside_model), provisioned["uid"]
         assert {q["refId"] for q in provisioned["data"]} == {"A", "B", "C"}
+
+
+def test_alert_rules_provisioned_set_queries_only_influxdb() -> None:
+    # compose deploys no Prometheus: a provisioned rule on one could never be evaluated
+    assert list(alerts.ALERTS) == INFLUX_ALERTS
+    assert not (alerts.PROVISIONING_FILE.parent.parent / "datasources" / "prometheus.yaml"
+                ).exists()
+    assert {a.source for a in alerts.PROMETHEUS_ALERTS} == {"prometheus"}
+    assert {a.uid for a in NO_DATA_ALERTS} == {"softplace-outbox-growing",
+                                                "softplace-detector-lag"}
 
 
 def test_alert_rules_every_influx_rule_has_a_case() -> None:
@@ -156,6 +204,26 @@ def test_alert_rules_influx_query_fires_on_its_fault_only(
     assert _firing(influx_store, alert, now_ms) == {labels}
 
 
+def _moved(samples: list[Sample], site: str, by_ms: int) -> list[Sample]:
+    return [Sample(s.series, {**s.tags, "site": site}, s.fields, s.time_ms + by_ms)
+            for s in samples]
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("alert", NO_DATA_ALERTS, ids=lambda a: a.uid)
+def test_alert_rules_status_silence_fires(influx_store: InfluxStore, alert: alerts.Alert) -> None:
+    """A gateway cut from upstream (its statuses wait in its outbox) or a stopped detector:
+    its statuses stopping is the alert, however healthy the last one was, for one site among
+    others still reporting as for the only one."""
+    quiet = CASES[alert.uid][2]
+    now_ms = int(time.time() * 1000)
+    assert _firing(influx_store, alert, now_ms) == {NO_DATA}  # nothing at all
+    influx_store.write(quiet(now_ms))  # s1 reports
+    assert _firing(influx_store, alert, now_ms) == set()
+    influx_store.write(_moved(quiet(now_ms), "s2", -11 * MIN_MS))  # s2 stopped 11 min ago
+    assert _firing(influx_store, alert, now_ms) == {("s2",)}
+
+
 def _promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
@@ -166,15 +234,15 @@ def _promtool() -> str:
 
 # uid -> (series that fire it, series that must not), promtool's input_series notation
 PROM_CASES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "softplace-outbox-growing": ("0+10x40", "500+0x40", {"site": "s1"}),  # +10/min, steady
-    "softplace-detector-lag": ("2000+0x40", "120+0x40", {}),  # max() keeps no label
+    "softplace-prometheus-outbox-growing": ("0+10x40", "500+0x40", {"site": "s1"}),
+    "softplace-prometheus-detector-lag": ("2000+0x40", "120+0x40", {}),  # max(): no label
 }
-PROM_METRICS = {"softplace-outbox-growing": "softplace_outbox_messages",
-                "softplace-detector-lag": "softplace_detector_lag_seconds"}
+PROM_METRICS = {"softplace-prometheus-outbox-growing": "softplace_outbox_messages",
+                "softplace-prometheus-detector-lag": "softplace_detector_lag_seconds"}
 
 
 @pytest.mark.services  # runs a subprocess
-@pytest.mark.parametrize("alert", PROMETHEUS_ALERTS, ids=lambda a: a.uid)
+@pytest.mark.parametrize("alert", alerts.PROMETHEUS_ALERTS, ids=lambda a: a.uid)
 def test_alert_rules_prometheus_query_fires_on_its_fault_only(
     tmp_path: Path, alert: alerts.Alert,
 ) -> None:

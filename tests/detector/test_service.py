@@ -177,7 +177,12 @@ def test_service_metrics_show_lag_and_checkpoint_age_over_http(tmp_path: Path) -
         # caught up to now minus the reorder window, checkpointed 90 s ago
         assert after["softplace_detector_lag_seconds"] == settings.reorder_window_s + 90
         assert after["softplace_detector_checkpoint_age_seconds"] == 90
-        assert "softplace_detector_late_readings_dropped_total" not in after
+        assert after["softplace_detector_late_readings_dropped_total"] == 0
+        # a reading stored behind the position is counted at the next step
+        store.write(count_samples(site(), "meet", [(service.detectors["s1"].watermark_ms
+                                                    - 10 * MIN + 7, 2)]))
+        service.step()
+        assert scrape()["softplace_detector_late_readings_dropped_total"] == 1
         assert httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=5).status_code == 200
     finally:
         server.stop()

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ingest.core import IngestCore, Rejected
 from softplace import topics
-from softplace.messages import BatchAck, DeadLetter, RoomReading, RoomReadingBatch, SensorHealth
+from softplace.messages import (
+    BatchAck,
+    DeadLetter,
+    GatewayStatus,
+    RoomReading,
+    RoomReadingBatch,
+    SensorHealth,
+)
 from softplace.registry import load_registry
 from softplace.storage.base import Sample
 
@@ -86,3 +94,15 @@ def test_ingest_batch_without_a_usable_id_is_rejected_unacknowledged() -> None:
     assert result.ack is None
     assert [r.reason for r in result.rejected] == ["invalid_payload"]
     assert core().batch_for(b"[").rejected[0].reason == "malformed_json"
+
+
+def test_ingest_batch_stores_the_gateway_status() -> None:
+    status = GatewayStatus(site=SITE, ts=1_700_000_040, backlog_s=120.0, upstream=False)
+    result = core().batch_for(_batch([], status=[status]))
+    assert result.samples == [Sample("gateway_status", {"site": SITE},
+                                     {"backlog_s": 120.0, "upstream": 0}, 1_700_000_040_000)]
+    # a bad status is rejected on its own, the rest of the batch kept
+    raw = json.loads(_batch([], status=[status]))
+    raw["status"].append({"v": 1, "site": SITE, "ts": 1, "backlog_s": -1, "upstream": True})
+    result = core().batch_for(json.dumps(raw).encode())
+    assert len(result.samples) == 1 and result.rejected[0].detail.startswith("status[1]")
