@@ -54,6 +54,13 @@ class Fleet:
             if pause_s:
                 time.sleep(pause_s)
 
+    def resend_overdue(self) -> None:
+        """The firmware's resend timer: a reading no ack covered for ``ACK_RESEND_S`` goes
+        out again. Without it a reading sent while no gateway was subscribed (the site
+        broker lost its sessions) would wait for the sensor's next reconnect."""
+        for sensor in self.sensors:
+            sensor.poll()
+
     def wait_sent(self) -> None:
         wait_for(lambda: all(s.pending() == 0 for s in self.sensors), 60,
                  "virtual sensors could not deliver to the broker")
@@ -70,6 +77,7 @@ def tally(case: str, store: InfluxStore, fleet: Fleet, timeout: float = 90) -> N
 
     def complete() -> bool:
         nonlocal found
+        fleet.resend_overdue()
         found = landed(store, fleet.start_ts * 1000)
         return not fleet.expected - found
 
@@ -97,6 +105,7 @@ def wait_landed(store: InfluxStore, fleet: Fleet, timeout: float = 90) -> Expect
 
     def complete() -> bool:
         nonlocal found
+        fleet.resend_overdue()
         found = landed(store, fleet.start_ts * 1000)
         return sum(found.values()) >= sum(fleet.expected.values())
 
