@@ -21,7 +21,6 @@ must be named, unlike a Prometheus label.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +29,10 @@ import yaml
 from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
+from dashboards.sdk import INFLUXDB_TYPE, InfluxQLQueryBuilder, to_plain
 from dashboards.spec import DATASOURCE_UID
 from softplace.schema import SERIES, DetectorStatusField, GatewayStatusField, SeriesName
 
@@ -153,35 +152,30 @@ PROMETHEUS_ALERTS: tuple[Alert, ...] = (
 )
 
 
-class _Model(cogvariants.Dataquery):
-    """A data source query model the SDK has no builder for (InfluxQL, raw)."""
+class _PrometheusQuery(cogvariants.Dataquery):
+    """An instant PromQL query (the SDK has no builder for it either)."""
 
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.payload = payload
+    def __init__(self, promql: str) -> None:
+        self.promql = promql
 
     def to_json(self) -> dict[str, Any]:
-        return self.payload
+        return {"refId": QUERY, "expr": self.promql, "instant": True, "range": False,
+                "datasource": {"type": "prometheus", "uid": PROMETHEUS_UID}}
 
 
-class _ModelBuilder(cogbuilder.Builder[cogvariants.Dataquery]):
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.payload = payload
+class _PrometheusQueryBuilder(cogbuilder.Builder[cogvariants.Dataquery]):
+    def __init__(self, promql: str) -> None:
+        self.promql = promql
 
     def build(self) -> cogvariants.Dataquery:
-        return _Model(self.payload)
+        return _PrometheusQuery(self.promql)
 
 
-def _source_model(alert: Alert) -> tuple[str, _ModelBuilder]:
+def _source_model(alert: Alert) -> tuple[str, cogbuilder.Builder[cogvariants.Dataquery]]:
     if alert.source == "influxdb":
-        return DATASOURCE_UID, _ModelBuilder({
-            "refId": QUERY, "query": alert.query, "rawQuery": True,
-            "resultFormat": "time_series",
-            "datasource": {"type": "influxdb", "uid": DATASOURCE_UID},
-        })
-    return PROMETHEUS_UID, _ModelBuilder({
-        "refId": QUERY, "expr": alert.query, "instant": True, "range": False,
-        "datasource": {"type": "prometheus", "uid": PROMETHEUS_UID},
-    })
+        source = dashboard_model.DataSourceRef(type_val=INFLUXDB_TYPE, uid=DATASOURCE_UID)
+        return DATASOURCE_UID, InfluxQLQueryBuilder(alert.query).ref_id(QUERY).datasource(source)
+    return PROMETHEUS_UID, _PrometheusQueryBuilder(alert.query)
 
 
 def _expression(ref_id: str, model: cogbuilder.Builder[Any]) -> alerting.Query:
@@ -221,7 +215,7 @@ _API_ONLY = ("folderUID", "orgID", "ruleGroup")
 
 
 def rule_json(alert: Alert) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(json.dumps(rule(alert).build(), cls=JSONEncoder))
+    data: dict[str, Any] = to_plain(rule(alert).build())
     for key in _API_ONLY:
         data.pop(key, None)
     return data
