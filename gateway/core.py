@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 
 from gateway.dedupe import AckTracker, Deduper
 from gateway.health import DeviceHealth, HealthReporter
@@ -60,7 +61,9 @@ class Outgoing:
 class Decision:
     """What handling one message produced; ``accepted`` is the reading's dedupe key;
     ``ack`` the (device, boot, seq) the device may forget once this decision is kept
-    (accepted, dead-lettered or a duplicate alike); ``state`` rows to keep with it."""
+    (accepted, dead-lettered or a duplicate alike); ``state`` rows to keep with it, and
+    ``device``, whose state row to keep with it: that row is built when the batch is kept
+    (``GatewayCore.state_rows``), once per device and batch, as only the latest counts."""
 
     outgoing: list[Outgoing] = field(default_factory=list)  # upstream, via the outbox
     local: list[Outgoing] = field(default_factory=list)  # the site broker only
@@ -68,6 +71,7 @@ class Decision:
     rejected: DeadLetter | None = None
     ack: DeviceKey | None = None
     state: dict[str, str] = field(default_factory=dict)
+    device: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +82,9 @@ class _DeviceState:
     rssi_dbm: int | None = None
     count: int | None = None  # its latest contribution to its room
     count_ts: float | None = None
+
+
+_DEVICE_STATE_FIELDS = tuple(f.name for f in fields(_DeviceState))
 
 
 def _stamp(now: float, last_ms: int) -> int:
@@ -129,8 +136,21 @@ class GatewayCore:
                     combiner.update(device, state.count, state.count_ts)
                 combiner.set_online(device, state.online)
 
-    def _device_row(self, device: str, state: _DeviceState) -> dict[str, str]:
-        return {DEVICE_STATE + device: json.dumps(asdict(state))}
+    def state_rows(self, decisions: Iterable[Decision]) -> dict[str, str]:
+        """The ``state`` rows to keep with ``decisions`` (in order, the latest row of each
+        key wins), with the current state row of every device they changed."""
+        rows: dict[str, str] = {}
+        devices: set[str] = set()
+        for decision in decisions:
+            rows.update(decision.state)
+            if decision.device is not None:
+                devices.add(decision.device)
+        for device in devices:
+            state = self._devices.get(device)
+            if state is not None:
+                rows[DEVICE_STATE + device] = json.dumps({
+                    name: getattr(state, name) for name in _DEVICE_STATE_FIELDS})
+        return rows
 
     def retained_reading(self, topic: str, payload: bytes, now: float) -> Decision:
         """A dead letter for a reading the broker kept retained and replays at subscribe
@@ -228,8 +248,8 @@ class GatewayCore:
             state.battery_pct = reading.battery_pct
         if reading.rssi_dbm is not None:
             state.rssi_dbm = reading.rssi_dbm
-        state_rows.update(self._device_row(reading.device, state))
         decision.state = state_rows
+        decision.device = reading.device
         return self._acknowledge(decision, reading.key, now)
 
     def _validate(
@@ -299,7 +319,7 @@ class GatewayCore:
         state.online = online
         self._combiners[self.rooms_by_device[device].room.id].set_online(device, online)
         # health says so at the next scheduled report
-        return Decision(state=self._device_row(device, state))
+        return Decision(device=device)
 
     def scheduled_health(self, now: float) -> list[Outgoing]:
         """Every known device's health once per slot (``gateway.health``), never on a

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from devkit.embedded_broker import free_port
 from devkit.services import Mosquitto
+from softplace import mqtt
 from softplace.backoff import Backoff
 from softplace.consumer import EXIT_THREAD_DIED, Consumer, Handled, Outcome, Received
 from softplace.lifecycle import stop_on_signals
@@ -56,6 +57,15 @@ class Recorder(Consumer[str]):
             return real_ack(mid, qos)
 
         self.client.ack = observed_ack  # type: ignore[method-assign]
+        assert isinstance(self.client, mqtt.Client)
+        real_ack_many = self.client.ack_many
+
+        def observed_ack_many(mids: Iterable[int]) -> None:  # a batch's acks, one write
+            mids = list(mids)
+            self.events.extend(("ack", mid) for mid in mids)
+            real_ack_many(mids)
+
+        self.client.ack_many = observed_ack_many  # type: ignore[method-assign]
 
     def subscriptions(self) -> list[str]:
         return [self.topic]
@@ -191,8 +201,9 @@ def test_consumer_bounded_queue_pushes_back_while_persist_blocks(
                                 queue_bound=bound, gate=gate))
     try:
         publish(publisher, topic, sent)  # all on the broker; the consumer takes what fits
-        wait_for(lambda: consumer.queued == bound, TIMEOUT_S,
-                 f"the queue never filled: {consumer.queued}")
+        # paho's thread may fill the queue before the worker took its first batch
+        wait_for(lambda: consumer.queued == bound and consumer.counts.received > bound,
+                 TIMEOUT_S, f"the queue never filled: {consumer.queued}")
         held = consumer.counts.received - bound  # in the worker's hands, at most one batch
         assert 1 <= held <= batch
         for _ in range(20):  # paho's thread is blocked: nothing more comes in

@@ -245,7 +245,7 @@ def test_core_acks_every_reading_that_carries_a_key_even_refused_ones(
     assert garbage.rejected is not None and garbage.ack is None
     assert again.ack == ("lyon-office-1", 3, 1)  # a duplicate learns the latest ack
     restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
-    restarted.restore(accepted.state | refused.state)
+    restarted.restore(core.state_rows([accepted, refused]))
     later = restarted.handle_reading(topic, json.dumps(reading(seq=2)).encode(), NOW)
     assert later.ack == ("lyon-office-1", 3, 2)
 
@@ -272,7 +272,7 @@ def test_core_room_combiner_is_rebuilt_from_its_state_rows(core: GatewayCore) ->
     west = core.handle_reading(topics.device_reading(SITE, "lyon-cowork-west"),
                                json.dumps(reading(device="lyon-cowork-west", count=3)).encode(),
                                NOW)
-    rows = dict(west.state)
+    rows = core.state_rows([west])
     restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
     restarted.restore(rows)
     rooms, _ = handle(restarted, reading(device="lyon-cowork-east", count=4),
