@@ -149,7 +149,9 @@ class Gateway(Consumer[Decision]):
             self.upstream_client.on_connect_fail = self._upstream_log.connect_failed
             self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish
-        self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
+        if not self._shares_client:  # shared: _on_message routes acks (paho matches a
+            # message_callback_add filter in Python per message, readings too)
+            self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
 
     @property
@@ -334,6 +336,12 @@ class Gateway(Consumer[Decision]):
             with self._ack_lock:
                 self._refused[mid] = str(reason_code)
             self._wake.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._shares_client and message.topic == self._ack_topic:
+            self._on_ack(client, userdata, message)
+        else:
+            super()._on_message(client, userdata, message)
 
     def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._shares_client and message.qos > 0:

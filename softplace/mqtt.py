@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -88,6 +89,62 @@ class Client(paho.Client):
 
     _rbuf: bytes = b""
     _rpos: int = 0
+    _filtered = False  # whether message_callback_add was ever called
+
+    def _packet_read(self) -> MQTTErrorCode:
+        """A packet wholly in the buffer is cut out of it here; anything else (an empty
+        buffer, a packet split across reads) goes through paho's byte-by-byte reader."""
+        buf, start = self._rbuf, self._rpos
+        if self._in_packet["command"] != 0 or len(buf) - start < 2:
+            return super()._packet_read()
+        pos, length, shift = start + 1, 0, 0
+        while True:
+            if pos >= len(buf) or pos - start > 4:
+                return super()._packet_read()
+            byte = buf[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        end = pos + length
+        if end > len(buf):
+            return super()._packet_read()
+        self._rpos = end
+        self._in_packet = {"command": buf[start], "have_remaining": 1, "remaining_count": [],
+                           "remaining_mult": 1, "remaining_length": length,
+                           "packet": bytearray(memoryview(buf)[pos:end]), "to_process": 0,
+                           "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as err:
+            self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", err)
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [],
+                           "remaining_mult": 1, "remaining_length": 0,
+                           "packet": bytearray(), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        return rc
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        self._filtered = True
+        super().message_callback_add(sub, callback)
+
+    def _handle_on_message(self, message: paho.MQTTMessage) -> None:
+        if self._filtered:  # paho matches every topic against the filters, in Python
+            super()._handle_on_message(message)
+            return
+        on_message = self.on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(paho.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):

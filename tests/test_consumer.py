@@ -392,3 +392,27 @@ def test_consumer_thread_that_dies_ends_the_process_with_a_non_zero_status(
     output = out.read_text()
     assert status == EXIT_THREAD_DIED, output
     assert "died; exiting" in output
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_consumer_reads_bursts_and_packets_larger_than_a_read_in_order(
+    mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client, protocol: str
+) -> None:
+    """softplace.mqtt.Client cuts packets out of RECV_BYTES reads itself: many packets per
+    read, a packet split over reads, and one larger than a read must all arrive intact,
+    in order, and be acknowledged (ack_many) so that the session holds nothing after."""
+    topic, client_id = names
+    settings = mosquitto.settings.model_copy(update={"protocol": protocol})
+    big = "x" * (2 * mqtt.RECV_BYTES + 17)
+    sent = [f"m{i:04d}" * (1 + i % 7) for i in range(600)]
+    sent[300:300] = [big, big[:mqtt.RECV_BYTES - 3]]
+    consumer = started(Recorder(settings, topic, client_id, batch_size=64, queue_bound=200))
+    try:
+        publish(publisher, topic, sent)
+        wait_for(lambda: consumer.counts.acknowledged == len(sent), TIMEOUT_S,
+                 consumer.summary())
+        assert consumer.payloads() == sent
+        assert not any(m.redelivered for m in consumer.kept)
+    finally:
+        consumer.stop()
+    assert_session_holds_nothing(mosquitto, topic, client_id, publisher)
