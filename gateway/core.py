@@ -108,6 +108,7 @@ class GatewayCore:
             for placed in site.placed_rooms()
         }
         self._devices: dict[str, _DeviceState] = {}
+        self._room_topics = {room: topics.room(site.id, room) for room in self._combiners}
         self.health = HealthReporter(settings.sensor_stale_s)
         self._deadletter_ms = 0
         self._room_ms: dict[str, int] = {}
@@ -227,7 +228,8 @@ class GatewayCore:
             reading = reading.model_copy(update={"ts": stamped / MS_PER_S, "synced": True})
         combiner = self._combiners[room_id]
         room_count = combiner.update(reading.device, reading.count, reading.ts)
-        room_reading = RoomReading(
+        # every field comes from the validated reading, the registry and the combiner
+        room_reading = RoomReading.model_construct(
             site=self.site.id, room=room_id, ts=reading.ts,
             count=room_count.count, sources=room_count.sources,
         )
@@ -237,7 +239,7 @@ class GatewayCore:
         self.deduper.remember(*reading.key)
         decision = Decision(accepted=reading.key)
         decision.outgoing.append(
-            Outgoing(topics.room(self.site.id, room_id), room_reading.to_json())
+            Outgoing(self._room_topics[room_id], room_reading.to_json())
         )
         state = self._devices.setdefault(reading.device, _DeviceState())
         state.online = True
