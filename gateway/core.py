@@ -33,7 +33,6 @@ from softplace.messages import (
     DeadLetterReason,
     DeviceReading,
     DeviceStatus,
-    RoomReading,
     decode_json_object,
     parse_message,
 )
@@ -85,6 +84,17 @@ class _DeviceState:
 
 
 _DEVICE_STATE_FIELDS = tuple(f.name for f in fields(_DeviceState))
+
+
+_ROOM_JSON = b'{"v":1,"site":"%s","room":"%s","ts":%s,"count":%d,"sources":%d}'
+
+
+def room_json(site: str, room: str, ts: float, count: int, sources: int) -> bytes:
+    """``RoomReading(...).to_json()``, at a fifth of pydantic's cost per reading: every
+    field comes from the validated reading (a finite ts), the registry (identifiers that
+    need no escaping) and the combiner, so there is nothing to validate; ``repr`` writes
+    the float as pydantic does (but for ts below 1e-4: ``1e-05``, the same JSON number)."""
+    return _ROOM_JSON % (site.encode(), room.encode(), repr(ts).encode(), count, sources)
 
 
 def _stamp(now: float, last_ms: int) -> int:
@@ -228,18 +238,16 @@ class GatewayCore:
             reading = reading.model_copy(update={"ts": stamped / MS_PER_S, "synced": True})
         combiner = self._combiners[room_id]
         room_count = combiner.update(reading.device, reading.count, reading.ts)
-        # every field comes from the validated reading, the registry and the combiner
-        room_reading = RoomReading.model_construct(
-            site=self.site.id, room=room_id, ts=reading.ts,
-            count=room_count.count, sources=room_count.sources,
-        )
+
         # remembered at once, so a copy later in the same batch is already a duplicate;
         # a batch that then fails to reach disk is never acknowledged, and the restarted
         # gateway reloads only the keys that did
         self.deduper.remember(*reading.key)
         decision = Decision(accepted=reading.key)
         decision.outgoing.append(
-            Outgoing(self._room_topics[room_id], room_reading.to_json())
+            Outgoing(self._room_topics[room_id],
+                     room_json(self.site.id, room_id, reading.ts, room_count.count,
+                               room_count.sources))
         )
         state = self._devices.setdefault(reading.device, _DeviceState())
         state.online = True
