@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 from gateway.dedupe import AckTracker, Deduper
 from gateway.health import DeviceHealth, HealthReporter
@@ -49,8 +50,7 @@ ACK_GAP_WAIT_S = 2.5 * ACK_RESEND_S
 DeviceKey = tuple[str, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):  # immutable, and a third of a frozen dataclass's cost to build
     topic: str
     payload: bytes
     retain: bool = False
