@@ -5,8 +5,11 @@
 One private mosquitto and one private influxd (``devkit.services``) serve both. Each run
 publishes the same kind of traffic with the same publisher (``bench_pipeline``'s paho
 client, QoS 1): N ``DeviceReading`` messages of the sample registry's site, live, as fast
-as the publisher goes, and ends when influxd holds N ``room_count`` points (or nothing
-arrived for ``--timeout`` seconds). The runs alternate A/B (Node-RED, SoftPlace, ...) so
+as the publisher goes, and ends when every reading is accounted for (or nothing moved for
+``--timeout`` seconds): Node-RED writes a ``room_count`` point per reading; SoftPlace's
+ingest stores room counts on change (``softplace.thinning``), so there a reading is either
+a point in influxd or one ingest thinned as a repeat of the point before it (about a
+quarter of this traffic). The runs alternate A/B (Node-RED, SoftPlace, ...) so
 drift in the machine's load hits both; each figure is the median of ``--runs``.
 
 * A, Node-RED 4 with node-red-contrib-influxdb (pinned below, installed with npm into a
@@ -236,7 +239,7 @@ def gateway_process(site_id: str, broker: MqttSettings, state_dir: Path,
 
 def ingest_process(broker: MqttSettings, influx: InfluxSettings, run: str, stage: str,
                    ready: multiprocessing.synchronize.Event,
-                   stop: multiprocessing.synchronize.Event) -> None:
+                   stop: multiprocessing.synchronize.Event, thinned: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
     store = InfluxStore(influx)
     ingest = _ingest(load_registry(), store, broker, run, stage)
@@ -245,7 +248,8 @@ def ingest_process(broker: MqttSettings, influx: InfluxSettings, run: str, stage
     try:
         if subscribed.wait(READY_TIMEOUT_S):
             ready.set()
-        stop.wait()
+        while not stop.wait(POLL_S):
+            thinned.value = ingest.thinned
     finally:
         ingest.stop()
         store.close()
@@ -257,6 +261,7 @@ class Run:
     n: int
     seconds: float
     stored: int
+    thinned: int = 0  # readings not stored as a point: change-only storage (SoftPlace)
     service_cpu: dict[str, float] = field(default_factory=dict)
     stack_cpu: dict[str, float] = field(default_factory=dict)
 
@@ -270,11 +275,11 @@ class Run:
 
     @property
     def rate(self) -> float:
-        return self.stored / self.seconds if self.seconds else 0.0
+        return (self.stored + self.thinned) / self.seconds if self.seconds else 0.0
 
     @property
     def lost(self) -> int:
-        return self.n - self.stored
+        return max(self.n - self.stored - self.thinned, 0)
 
 
 class Bench:
@@ -290,8 +295,10 @@ class Bench:
         self.run_id = uuid.uuid4().hex[:8]
         self.runs = 0
 
-    def _measure(self, peer: str, services: dict[str, int], store: InfluxStore) -> Run:
-        """Publish N readings, wait until influxd holds them; CPU of every process."""
+    def _measure(self, peer: str, services: dict[str, int], store: InfluxStore,
+                 thinned: Callable[[], int] = lambda: 0) -> Run:
+        """Publish N readings, wait until each is a point in influxd or ``thinned``; CPU of
+        every process."""
         self.runs += 1
         messages = device_readings(self.site, self.n, boot=100 + self.runs)
         meter = Meter({**services, "mosquitto": self.mosquitto.pid,
@@ -302,21 +309,22 @@ class Bench:
             meter.start()
             start = time.monotonic()
             publisher.publish(messages, lambda: None)
-            stored, last_change, end = 0, time.monotonic(), time.monotonic()
-            while stored < self.n and time.monotonic() - last_change < self.timeout:
+            done = stored = skipped = 0
+            last_change = end = time.monotonic()
+            while done < self.n and time.monotonic() - last_change < self.timeout:
                 time.sleep(POLL_S)
-                now_stored = stored_count(store)
-                if now_stored != stored:
-                    stored, last_change, end = now_stored, time.monotonic(), time.monotonic()
+                stored, skipped = stored_count(store), thinned()
+                if stored + skipped != done:
+                    done, last_change, end = stored + skipped, time.monotonic(), time.monotonic()
             meter.stop()
         finally:
             publisher.close()
-        run = Run(peer, self.n, end - start, stored)
+        run = Run(peer, self.n, end - start, stored, skipped)
         run.service_cpu = {k: v for k, v in meter.spent.items() if k in services}
         run.stack_cpu = {k: v for k, v in meter.spent.items() if k not in services}
         console.print(f"{peer} run: {run.rate:,.0f} msg/s, {run.service_ms_per_1k:.0f} ms CPU "
                       f"per 1k ({', '.join(f'{k} {v:.2f} s' for k, v in run.service_cpu.items())})"
-                      f", lost {run.lost}")
+                      f", stored {run.stored}, thinned {run.thinned}, lost {run.lost}")
         return run
 
     def node_red(self, red: Path) -> Run:
@@ -340,8 +348,9 @@ class Bench:
         context = multiprocessing.get_context("spawn")
         stop = context.Event()
         ingest_ready, gateway_ready = context.Event(), context.Event()
+        thinned = context.Value("q", 0)
         ingest = context.Process(target=ingest_process, name="ingest", args=(
-            self.broker, store.settings, self.run_id, stage, ingest_ready, stop))
+            self.broker, store.settings, self.run_id, stage, ingest_ready, stop, thinned))
         gateway = context.Process(target=gateway_process, name="gateway", args=(
             self.site.id, self.broker, self.workdir / f"gateway-{stage}", gateway_ready, stop))
         try:
@@ -352,7 +361,8 @@ class Bench:
             if not gateway_ready.wait(READY_TIMEOUT_S):
                 raise BenchError("the gateway never subscribed")
             assert ingest.pid is not None and gateway.pid is not None
-            return self._measure(B, {"gateway": gateway.pid, "ingest": ingest.pid}, store)
+            return self._measure(B, {"gateway": gateway.pid, "ingest": ingest.pid}, store,
+                                 lambda: int(thinned.value))
         finally:
             stop.set()
             for process in (gateway, ingest):

@@ -1,7 +1,10 @@
 """The gateway's durable state: an ordered outbox of messages for upstream, the dedupe
 keys and the core's state rows (room contributions, tie-break marks), all in one SQLite
 file so one transaction covers a handled reading. The ``seen`` table is trimmed to the
-newest ``keys_per_device`` keys of each device in that same transaction."""
+newest ``keys_per_device`` keys of a device in that same transaction once it took
+``keys_per_device // 8`` more since its last trim (each trim walks the device's
+``keys_per_device`` newest keys: once per batch and device it was half the cost of a
+commit), so it holds at most that many more per device while running."""
 
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ CREATE TABLE IF NOT EXISTS core_state (
 );
 """
 DEFAULT_KEYS_PER_DEVICE = 4096
+TRIM_SLACK_DIVISOR = 8
 
 
 class Outbox:
@@ -52,6 +56,8 @@ class Outbox:
             self._db.execute(
                 "ALTER TABLE outbox ADD COLUMN queued_ms INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
+        self._trim_after = max(1, keys_per_device // TRIM_SLACK_DIVISOR)
+        self._untrimmed: dict[str, int] = {}  # keys queued per device since its last trim
 
     def enqueue_many(
         self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]],
@@ -66,21 +72,29 @@ class Outbox:
             rows.extend((m.topic, m.payload, int(m.retain), queued_ms) for m in messages)
             if seen is not None:
                 keys.append(seen)
-        with self._lock, immediate(self._db):
-            self._db.executemany(
-                "INSERT INTO outbox (topic, payload, retain, queued_ms) VALUES (?, ?, ?, ?)", rows
-            )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
-            )
-            for device in {key[0] for key in keys}:
-                self._trim_seen(device)
-            if state:
+        with self._lock:
+            untrimmed = dict(self._untrimmed)
+            for device, _, _ in keys:
+                untrimmed[device] = untrimmed.get(device, 0) + 1
+            with immediate(self._db):
                 self._db.executemany(
-                    "INSERT INTO core_state (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    list(state.items()),
+                    "INSERT INTO outbox (topic, payload, retain, queued_ms) VALUES (?, ?, ?, ?)",
+                    rows,
                 )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
+                )
+                for device, n in untrimmed.items():
+                    if n >= self._trim_after:
+                        self._trim_seen(device)
+                        untrimmed[device] = 0
+                if state:
+                    self._db.executemany(
+                        "INSERT INTO core_state (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        list(state.items()),
+                    )
+            self._untrimmed = untrimmed  # committed: the counts hold
 
     def _trim_seen(self, device: str) -> None:
         """Keep the newest ``keys_per_device`` keys of a device (inside a transaction)."""

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per reading: not frozen, a frozen __init__ costs 3x
 class SensorView:
     count: int
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per reading: not frozen, a frozen __init__ costs 3x
 class RoomCount:
     count: int
     sources: int

@@ -2,9 +2,10 @@
 
 The site side is the shared consumer shell (``softplace.consumer``): a device message is
 acknowledged to the site broker only after what it produced is in the outbox. Its worker
-takes whatever is waiting (up to ``KEEP_BATCH``), runs the core on each in order, writes all
-their outgoing messages and dedupe keys in one SQLite transaction (one fsync for the lot:
-group commit) and only then acknowledges them, in order.
+takes what arrives within ``KEEP_LINGER_S`` of a first message (up to ``KEEP_BATCH``), runs
+the core on each in order, writes all their outgoing messages, dedupe keys and state rows in
+one SQLite transaction (one fsync for the lot: group commit) and only then acknowledges
+them, in order, with one ``DeviceAck`` per device.
 
 The forwarder thread sends the outbox upstream in batches: it sleeps, then drains what
 waits into ``RoomReadingBatch`` messages (QoS 1, in outbox order, at most
@@ -56,6 +57,9 @@ from softplace.timeutil import ms_to_s
 
 log = logging.getLogger(__name__)
 KEEP_BATCH = 500
+# a live stream forms batches of up to KEEP_BATCH (one transaction, one ack per device)
+# instead of one per message; what a reading waits at most before its outbox commit
+KEEP_LINGER_S = 0.05
 OUTBOX_RETRY_CAP_S = 5.0
 FORWARDER_JOIN_S = 10.0
 STATUS_SUFFIX = "/status"
@@ -94,7 +98,8 @@ class Gateway(Consumer[Decision]):
     ) -> None:
         client_id = settings.client_id or f"softplace-gateway-{site.id}"
         super().__init__(f"gateway {site.id}", site_broker, client_id, batch_size=KEEP_BATCH,
-                         retry=Backoff(cap_s=OUTBOX_RETRY_CAP_S), clock=clock)
+                         linger_s=KEEP_LINGER_S, retry=Backoff(cap_s=OUTBOX_RETRY_CAP_S),
+                         clock=clock)
         self.site = site
         self.settings = settings
         self.monotonic = monotonic
@@ -146,7 +151,9 @@ class Gateway(Consumer[Decision]):
             self.upstream_client.on_connect_fail = self._upstream_log.connect_failed
             self.upstream_client.on_disconnect = self._on_upstream_disconnect
         self.upstream_client.on_publish = self._on_publish
-        self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
+        if not self._shares_client:  # shared: _on_message routes acks (paho matches a
+            # message_callback_add filter in Python per message, readings too)
+            self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
 
     @property
@@ -230,9 +237,8 @@ class Gateway(Consumer[Decision]):
         return Outcome.SKIPPED, decision
 
     def persist(self, batch: list[Handled[Decision]]) -> None:
-        state: dict[str, str] = {}
-        for handled in batch:
-            state.update(handled.result.state)  # the latest row of each key wins
+        with self._core_lock:
+            state = self.core.state_rows(h.result for h in batch)
         self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch],
                                  state)
 
@@ -332,6 +338,12 @@ class Gateway(Consumer[Decision]):
             with self._ack_lock:
                 self._refused[mid] = str(reason_code)
             self._wake.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._shares_client and message.topic == self._ack_topic:
+            self._on_ack(client, userdata, message)
+        else:
+            super()._on_message(client, userdata, message)
 
     def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._shares_client and message.qos > 0:

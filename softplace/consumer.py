@@ -79,7 +79,10 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"  # nothing to keep (e.g. a redelivered duplicate), acked all the same
 
 
-@dataclass(frozen=True, slots=True)
+_OUTCOMES = tuple(o.value for o in Outcome)  # each also a ConsumerCounts field
+
+
+@dataclass(slots=True)  # not frozen: its __init__ runs once per message
 class Received:
     topic: str
     payload: bytes
@@ -91,16 +94,18 @@ class Received:
     retained: bool = False  # replayed by the broker at subscribe time (its retain flag)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ runs once per message
 class Handled(Generic[R]):
     message: Received
     outcome: Outcome
     result: R
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsumerCounts:
-    """Messages counted once per delivery (a redelivery counts again)."""
+    """Messages counted once per delivery (a redelivery counts again). The consumer bumps
+    one instance in place (plain ints: a frozen copy per message cost more than the
+    message's own bookkeeping) and hands out copies (``Consumer.counts``)."""
 
     connections: int = 0  # connections the broker accepted (CONNACK success)
     received: int = 0  # taken into the queue from paho
@@ -113,6 +118,7 @@ class ConsumerCounts:
     acknowledged: int = 0  # acks sent (QoS > 0, still on the message's connection)
     persist_retries: int = 0  # ``persist`` attempts that raised and were retried
     isolations: int = 0  # batches retried one by one after a non-transient persist error
+
 
 
 def die(what: str) -> None:
@@ -194,7 +200,7 @@ class Consumer(Service, Generic[R]):
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=queue_bound)
         self._retry = retry or Backoff()
         self.retry_delay_s = 0.0  # the current wait before the next persist attempt
-        self._counts = ConsumerCounts()
+        self._tally = ConsumerCounts()
         self._counts_lock = threading.Lock()
         self._worker = threading.Thread(
             target=fatal_on_death(self._work_loop, f"{name} worker"), name=f"{name}-worker",
@@ -240,7 +246,7 @@ class Consumer(Service, Generic[R]):
     @property
     def counts(self) -> ConsumerCounts:
         with self._counts_lock:
-            return self._counts
+            return dataclasses.replace(self._tally)
 
     @property
     def queued(self) -> int:
@@ -261,10 +267,9 @@ class Consumer(Service, Generic[R]):
 
     def _count(self, **deltas: int) -> None:
         with self._counts_lock:
-            current = self._counts
-            self._counts = dataclasses.replace(
-                current, **{name: getattr(current, name) + n for name, n in deltas.items()}
-            )
+            tally = self._tally
+            for name, n in deltas.items():
+                setattr(tally, name, getattr(tally, name) + n)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
@@ -305,7 +310,8 @@ class Consumer(Service, Generic[R]):
                 self._queue.put(item, timeout=PUT_POLL_S)  # full: block, that is backpressure
             except queue.Full:
                 continue
-            self._count(received=1)
+            with self._counts_lock:
+                self._tally.received += 1
             return
         # stopping: left unacknowledged, the broker redelivers it to the session
 
@@ -315,7 +321,9 @@ class Consumer(Service, Generic[R]):
             messages = take_batch(self._queue, self.batch_size, self.linger_s)
             if not messages:
                 continue
-            batch = [h for h in map(self._handle, messages) if h is not None]
+            outcomes: dict[str, int] = dict.fromkeys(_OUTCOMES, 0)
+            batch = [h for h in (self._handle(m, outcomes) for m in messages) if h is not None]
+            self._count(**outcomes)
             if not batch:
                 continue
             kept = self._persist(batch)
@@ -323,21 +331,22 @@ class Consumer(Service, Generic[R]):
                 return  # stopping: unacknowledged, the broker redelivers them
             batch = kept
             self._count(persisted=len(batch))
-            acked = sum(self._acks.ack(h.message.mid, h.message.qos, h.message.connection)
-                        for h in batch)
+            acked = self._acks.ack_all([(h.message.mid, h.message.qos, h.message.connection)
+                                        for h in batch])
             self._count(acknowledged=acked)
             try:
                 self.after_ack(batch)
             except Exception:  # best effort by contract: never let the worker die
                 log.exception("%s: after_ack failed", self.name)
 
-    def _handle(self, message: Received) -> Handled[R] | None:
+    def _handle(self, message: Received, outcomes: dict[str, int]) -> Handled[R] | None:
+        """Handle one message, adding its outcome to ``outcomes`` (counted per batch)."""
         try:
             outcome, result = self.handle(message)
         except Exception as err:  # a bug, not bad input: dead-letter it, keep going
             log.exception("%s: could not handle a message on %s", self.name, message.topic)
             return self._internal_error(message, "handling", err)
-        self._count(**{outcome.value: 1})
+        outcomes[outcome.value] += 1
         return Handled(message, outcome, result)
 
     def _internal_error(self, message: Received, stage: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -190,11 +191,13 @@ class DeadLetter(_Message):
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MessageError("malformed_json", f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MessageError("malformed_json", f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -206,6 +209,16 @@ def _bounded_int(text: str) -> int:
 
 def _refuse_constant(name: str) -> Any:
     raise MessageError("malformed_json", f"{name} is not JSON")
+
+
+# Built once (json.loads would build one per call). Integers go through _bounded_int only
+# when the payload holds a run of more than MAX_INT_DIGITS digits (in a number or not):
+# every shorter integer is within bounds already, and int() in C is the cheap way to it.
+_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
+                            parse_constant=_refuse_constant)
+_BOUNDED_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
+                                    parse_int=_bounded_int, parse_constant=_refuse_constant)
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
 
 
 def nesting_depth(payload: bytes) -> int:
@@ -246,8 +259,8 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
         raise MessageError("malformed_json", f"nested {depth} deep, more than {MAX_NESTING}")
     try:
         text = payload.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_refuse_duplicate_keys,
-                           parse_int=_bounded_int, parse_constant=_refuse_constant)
+        decoder = _BOUNDED_DECODER if _LONG_DIGITS.search(payload) else _DECODER
+        value = decoder.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError too
         raise MessageError("malformed_json", f"not JSON: {err}") from err
     if not isinstance(value, dict):

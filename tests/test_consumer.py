@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from devkit.embedded_broker import free_port
 from devkit.services import Mosquitto
+from softplace import mqtt
 from softplace.backoff import Backoff
 from softplace.consumer import EXIT_THREAD_DIED, Consumer, Handled, Outcome, Received
 from softplace.lifecycle import stop_on_signals
@@ -56,6 +57,15 @@ class Recorder(Consumer[str]):
             return real_ack(mid, qos)
 
         self.client.ack = observed_ack  # type: ignore[method-assign]
+        assert isinstance(self.client, mqtt.Client)
+        real_ack_many = self.client.ack_many
+
+        def observed_ack_many(mids: Iterable[int]) -> None:  # a batch's acks, one write
+            mids = list(mids)
+            self.events.extend(("ack", mid) for mid in mids)
+            real_ack_many(mids)
+
+        self.client.ack_many = observed_ack_many  # type: ignore[method-assign]
 
     def subscriptions(self) -> list[str]:
         return [self.topic]
@@ -191,8 +201,9 @@ def test_consumer_bounded_queue_pushes_back_while_persist_blocks(
                                 queue_bound=bound, gate=gate))
     try:
         publish(publisher, topic, sent)  # all on the broker; the consumer takes what fits
-        wait_for(lambda: consumer.queued == bound, TIMEOUT_S,
-                 f"the queue never filled: {consumer.queued}")
+        # paho's thread may fill the queue before the worker took its first batch
+        wait_for(lambda: consumer.queued == bound and consumer.counts.received > bound,
+                 TIMEOUT_S, f"the queue never filled: {consumer.queued}")
         held = consumer.counts.received - bound  # in the worker's hands, at most one batch
         assert 1 <= held <= batch
         for _ in range(20):  # paho's thread is blocked: nothing more comes in
@@ -381,3 +392,27 @@ def test_consumer_thread_that_dies_ends_the_process_with_a_non_zero_status(
     output = out.read_text()
     assert status == EXIT_THREAD_DIED, output
     assert "died; exiting" in output
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_consumer_reads_bursts_and_packets_larger_than_a_read_in_order(
+    mosquitto: Mosquitto, names: tuple[str, str], publisher: paho.Client, protocol: str
+) -> None:
+    """softplace.mqtt.Client cuts packets out of RECV_BYTES reads itself: many packets per
+    read, a packet split over reads, and one larger than a read must all arrive intact,
+    in order, and be acknowledged (ack_many) so that the session holds nothing after."""
+    topic, client_id = names
+    settings = mosquitto.settings.model_copy(update={"protocol": protocol})
+    big = "x" * (2 * mqtt.RECV_BYTES + 17)
+    sent = [f"m{i:04d}" * (1 + i % 7) for i in range(600)]
+    sent[300:300] = [big, big[:mqtt.RECV_BYTES - 3]]
+    consumer = started(Recorder(settings, topic, client_id, batch_size=64, queue_bound=200))
+    try:
+        publish(publisher, topic, sent)
+        wait_for(lambda: consumer.counts.acknowledged == len(sent), TIMEOUT_S,
+                 consumer.summary())
+        assert consumer.payloads() == sent
+        assert not any(m.redelivered for m in consumer.kept)
+    finally:
+        consumer.stop()
+    assert_session_holds_nothing(mosquitto, topic, client_id, publisher)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.core import GatewayCore
+from gateway.core import GatewayCore, room_json
 from gateway.dedupe import AckTracker, Deduper
 from gateway.rooms import RoomCombiner
 from gateway.settings import GatewaySettings
@@ -245,7 +245,7 @@ def test_core_acks_every_reading_that_carries_a_key_even_refused_ones(
     assert garbage.rejected is not None and garbage.ack is None
     assert again.ack == ("lyon-office-1", 3, 1)  # a duplicate learns the latest ack
     restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
-    restarted.restore(accepted.state | refused.state)
+    restarted.restore(core.state_rows([accepted, refused]))
     later = restarted.handle_reading(topic, json.dumps(reading(seq=2)).encode(), NOW)
     assert later.ack == ("lyon-office-1", 3, 2)
 
@@ -272,7 +272,7 @@ def test_core_room_combiner_is_rebuilt_from_its_state_rows(core: GatewayCore) ->
     west = core.handle_reading(topics.device_reading(SITE, "lyon-cowork-west"),
                                json.dumps(reading(device="lyon-cowork-west", count=3)).encode(),
                                NOW)
-    rows = dict(west.state)
+    rows = core.state_rows([west])
     restarted = GatewayCore(load_registry().site(SITE), GatewaySettings())
     restarted.restore(rows)
     rooms, _ = handle(restarted, reading(device="lyon-cowork-east", count=4),
@@ -282,3 +282,18 @@ def test_core_room_combiner_is_rebuilt_from_its_state_rows(core: GatewayCore) ->
     rooms, _ = handle(forgetful, reading(device="lyon-cowork-east", count=4),
                       device="lyon-cowork-east")
     assert (rooms[0].count, rooms[0].sources) == (4, 1)  # what a restart did before
+
+
+@pytest.mark.parametrize("ts", [0.0, 1e-5, 1.5, 1700000000.0, 1700000000.1234567,
+                                123456789012.5, 253_402_300_799.0])
+@pytest.mark.parametrize(("count", "sources"), [(0, 1), (7, 2), (2**63 - 1, 2**63 - 1)])
+def test_core_room_json_is_the_room_reading_contract(ts: float, count: int,
+                                                     sources: int) -> None:
+    """The core writes room readings without pydantic: the same message, byte for byte
+    where pydantic and repr write the float alike (all but ts < 1e-4)."""
+    fields: dict[str, Any] = {"site": "branch-lyon_part.dieu-2", "room": "Office-1",
+                              "ts": ts, "count": count, "sources": sources}
+    written = room_json(**fields)
+    assert RoomReading.model_validate_json(written) == RoomReading(**fields)
+    if ts == 0 or ts >= 1e-4:
+        assert written == RoomReading(**fields).to_json()

@@ -333,7 +333,8 @@ def test_gateway_dead_letters_a_retained_reading_and_keeps_the_fresh_ones(
             topics.device_reading(SITE, stale.device), json.dumps(reading), qos=1, retain=True)
         retained.wait_for_publish(TIMEOUT_S)
         gateway.start()
-        wait_for(lambda: gateway.counts.dead_lettered >= 1, TIMEOUT_S, gateway.summary())
+        # dead_letters is counted after the ack (after_ack), later than counts.dead_lettered
+        wait_for(lambda: gateway.dead_letters.total() >= 1, TIMEOUT_S, gateway.summary())
         assert gateway.dead_letters["invalid_payload"] == 1, gateway.summary()
         devices.step = 1
         devices.play(3)

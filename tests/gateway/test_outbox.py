@@ -42,3 +42,15 @@ def test_outbox_keeps_the_latest_core_state_row_across_reopen(tmp_path: Path) ->
     reopened = Outbox(path)
     assert reopened.core_state() == {"device/a": "2", "mark": "5"}
     reopened.close()
+
+
+def test_outbox_seen_trims_a_device_once_it_took_an_eighth_more(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "site.sqlite", keys_per_device=16)
+    counts = []
+    for seq in range(40):  # one key per batch: a trim every 2 batches, not every batch
+        outbox.enqueue_many([([], ("c", 1, seq))])
+        counts.append(outbox.seen_count())
+    assert max(counts) == 16 + 16 // 8 - 1  # trimmed as the second one comes in
+    assert counts[-1] in (16, 17) and 17 in counts[20:]
+    assert [s for _, _, s in outbox.seen_keys(16)] == list(range(24, 40))
+    outbox.close()
