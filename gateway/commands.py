@@ -41,7 +41,7 @@ def serve_metrics(settings: ObserveSettings, gateway: Gateway) -> observe.Observ
         parked=lambda: gateway.parked,
     )
     return observe.serve(settings, registry, {
-        "site_broker": observe.broker_connected(gateway.client),
+        "site_broker": gateway.subscribed.is_set,
         "upstream": gateway.upstream_connected,
         "outbox": observe.below(gateway.outbox.size, settings.outbox_ready_max),
     })

@@ -42,6 +42,6 @@ def serve_metrics(settings: ObserveSettings, ingest: Ingest) -> observe.ObserveS
     ingest.metrics = observe.store_metrics(registry)
     ingest.metrics.backoff_seconds.set_function(lambda: ingest.retry_delay_s)
     return observe.serve(settings, registry, {
-        "broker": observe.broker_connected(ingest.client),
+        "broker": ingest.subscribed.is_set,
         "store": lambda: ingest.accepting,
     })

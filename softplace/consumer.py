@@ -194,6 +194,9 @@ class Consumer(Service, Generic[R]):
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.subscribed = threading.Event()  # the broker granted this connection's filters
+        self._subscribing: tuple[int | None, list[str]] | None = None  # SUBSCRIBE mid, filters
         self._connection_log = ConnectionLog(broker, name)
         self.client.on_connect_fail = self._connection_log.connect_failed
         self._acks = Acknowledger(self.client)
@@ -292,11 +295,28 @@ class Consumer(Service, Generic[R]):
         self._acks.reconnected()
         self._count(connections=1)
         filters = self.subscriptions()
-        client.subscribe([(f, QOS_AT_LEAST_ONCE) for f in filters])
+        _, mid = client.subscribe([(f, QOS_AT_LEAST_ONCE) for f in filters])
+        self._subscribing = (mid, filters)
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int,
+                      reason_codes: list[Any], properties: Any = None) -> None:
+        """The SUBACK: only now do messages on our filters reach us (a broker that lost
+        our session drops what is published before), so only now are we ready."""
+        if self._subscribing is None or self._subscribing[0] != mid:
+            return
+        filters = self._subscribing[1]
+        refused = [f"{f} ({code})" for f, code in zip(filters, reason_codes, strict=False)
+                   if getattr(code, "is_failure", False)]
+        if refused:
+            log.error("%s: the broker at %s refused the subscription to %s; not ready",
+                      self.name, f"{self.broker.host}:{self.broker.port}", ", ".join(refused))
+            return
+        self.subscribed.set()
         self.connected(filters)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
                        reason_code: Any, properties: Any = None) -> None:
+        self.subscribed.clear()
         self._acks.lost()
         if not self.stopping:
             self._connection_log.disconnected(reason_code)

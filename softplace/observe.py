@@ -241,15 +241,6 @@ def detector_metrics(
 
 
 # -- ready checks ----------------------------------------------------------------------------
-class Connectable(Protocol):
-    def is_connected(self) -> bool: ...
-
-
-def broker_connected(client: Connectable) -> ReadyCheck:
-    """Ready while the paho client is connected."""
-    return client.is_connected
-
-
 def below(value: Number, threshold: float) -> ReadyCheck:
     """Ready while ``value()`` (e.g. the outbox depth) is below ``threshold``."""
     def check() -> bool:

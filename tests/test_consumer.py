@@ -18,6 +18,8 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from devkit.embedded_broker import free_port
 from devkit.services import Mosquitto
@@ -48,8 +50,6 @@ class Recorder(Consumer[str]):
         self.persisting = threading.Event()  # a persist has begun
         self.kept: list[Received] = []
         self.events: list[tuple[str, int]] = []
-        self.subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
         real_ack = self.client.ack
 
         def observed_ack(mid: int, qos: int) -> MQTTErrorCode:
@@ -416,3 +416,23 @@ def test_consumer_reads_bursts_and_packets_larger_than_a_read_in_order(
     finally:
         consumer.stop()
     assert_session_holds_nothing(mosquitto, topic, client_id, publisher)
+
+
+def test_consumer_is_ready_only_once_the_broker_granted_every_filter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Readiness (and ``connected``) waits for the SUBACK of this connection's SUBSCRIBE;
+    a filter the broker refuses keeps the consumer not ready, with the filter named."""
+    consumer = Recorder(MqttSettings(), "test/consumer/suback", "consumer-suback")
+    granted, refused = ReasonCode(PacketTypes.SUBACK, identifier=1), ReasonCode(
+        PacketTypes.SUBACK, identifier=0x87)  # 0x87: not authorized
+    consumer._subscribing = (7, ["a/#", "b/#"])
+    with caplog.at_level(logging.ERROR):
+        consumer._on_subscribe(consumer.client, None, 6, [granted, granted])  # another mid
+        assert not consumer.subscribed.is_set()
+        consumer._on_subscribe(consumer.client, None, 7, [granted, refused])
+    assert not consumer.subscribed.is_set()
+    assert "refused the subscription to b/# (Not authorized)" in caplog.text
+    assert "a/#" not in caplog.text
+    consumer._on_subscribe(consumer.client, None, 7, [granted, granted])
+    assert consumer.subscribed.is_set()

@@ -126,7 +126,7 @@ def test_observe_readyz_follows_the_broker_and_the_outbox(
     depth = [0]
     settings = ObserveSettings(port=0, outbox_ready_max=5)
     server = observe.serve(settings, observe.new_registry(process=False), {
-        "broker": observe.broker_connected(consumer.client),
+        "broker": consumer.subscribed.is_set,
         "outbox": observe.below(lambda: depth[0], settings.outbox_ready_max),
     })
     assert server is not None
@@ -156,7 +156,7 @@ def test_observe_readyz_turns_not_ready_when_the_broker_goes(
     topic, client_id = _names(request)
     consumer = Recorder(broker.settings, topic, client_id)
     server = observe.ObserveServer("127.0.0.1", 0, observe.new_registry(process=False),
-                                   {"broker": observe.broker_connected(consumer.client)})
+                                   {"broker": consumer.subscribed.is_set})
     server.start()
     ready = f"http://127.0.0.1:{server.port}{observe.READY_PATH}"
     try:
