@@ -51,13 +51,10 @@ def _publish(app: AppContext, bookings: list[Booking], now_ms: int) -> int:
     from softplace.registry import load_registry
     from softplace.storage import open_store
 
-    registry = load_registry(app.settings.registry)
-    section = app.section(BookingsSettings)
-    known = {s.id for s in registry.sites}
     store = open_store(app.settings)
     try:
-        return sum(ghosts.publish(store, registry.site(site), bookings, section, now_ms)
-                   for site in sorted({b.site for b in bookings} & known))
+        return ghosts.publish_all(store, load_registry(app.settings.registry), bookings,
+                                  app.section(BookingsSettings), now_ms)
     finally:
         store.close()
 

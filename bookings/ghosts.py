@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bookings.core import Reading, Status, Use, booking_use
 from bookings.settings import BookingsSettings
 from bookings.store import Booking
-from softplace.registry import Site
+from softplace.registry import Registry, Site
 from softplace.schema import BookingField, RoomCountField, SeriesName
 from softplace.storage.base import Sample, Store
 
@@ -114,3 +114,12 @@ def publish(store: Store, site: Site, bookings: Sequence[Booking], settings: Boo
     if samples:
         store.write(samples)
     return len(samples)
+
+
+def publish_all(store: Store, registry: Registry, bookings: Sequence[Booking],
+                settings: BookingsSettings, now_ms: int) -> int:
+    """``publish`` for every site of the registry these bookings name (an accept from the
+    CLI or the web app, the daily reconcile); the points written."""
+    known = {s.id for s in registry.sites}
+    return sum(publish(store, registry.site(site), bookings, settings, now_ms)
+               for site in sorted({b.site for b in bookings} & known))

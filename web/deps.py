@@ -105,7 +105,7 @@ def allow(*areas: Area) -> Callable[[Session], Session]:
 
 
 def store(ctx: Ctx) -> Iterator[Store]:
-    opened = open_store(ctx.settings, apply_retention=False)  # the web app only reads
+    opened = open_store(ctx.settings, apply_retention=False)  # it writes accepted bookings only
     try:
         yield opened
     finally:

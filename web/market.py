@@ -42,7 +42,7 @@ from bookings.feeds import FeedRoom, booking_ical, offers_ical
 from bookings.settings import BookingsSettings
 from bookings.store import Booking, BookingStore
 from detector.report import SlotRow, build_report
-from softplace.errors import UnknownNameError
+from softplace.errors import StorageError, UnknownNameError
 from softplace.registry import PlacedRoom, Site
 from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_DAY
@@ -403,18 +403,24 @@ def manage_page(request: Request, session: Reports, ctx: Ctx, books: Books,
 
 
 @router.post("/manage/bookings/{booking_id}", include_in_schema=False)
-def decide(session: Reports, ctx: Ctx, books: Books, booking_id: str,
+def decide(session: Reports, ctx: Ctx, mkt: Mkt, db: Db, books: Books, booking_id: str,
            decision: Annotated[str, Form(pattern="^(accept|decline)$")],
            csrf: Annotated[str, Form()]) -> Response:
     if not hmac.compare_digest(session.csrf, csrf):
         raise HTTPException(403, "bad form token")
+    now_ms = ctx.now_ms()
     try:
-        books.decide(booking_id, decision == "accept", ctx.now_ms())
+        booking = books.decide(booking_id, decision == "accept", now_ms)
     except KeyError as err:
         raise HTTPException(404, "no such booking") from err
     except BookingRefusedError as err:
         return Response(str(err), 409)
     log.info("booking %s: %s by %s", booking_id, decision, session.user.name)
+    if booking.status is Status.ACCEPTED:  # the detector and the releases read the store
+        try:
+            ghosts.publish_all(db, ctx.registry, [booking], mkt.settings, now_ms)
+        except StorageError as err:  # the decision stands; `bookings reconcile` writes it
+            log.warning("booking %s not written to the store yet: %s", booking_id, err)
     return RedirectResponse("/manage/bookings", 303)
 
 

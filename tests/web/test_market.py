@@ -5,8 +5,10 @@ status link with its .ics, retention of requesters' data and ghost bookings in t
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,14 @@ LOCATION = re.compile(r"^/booking/([A-Za-z0-9_-]{16,})$")
 
 
 def serve(data: WebData, folder: Path, **market: Any) -> Iterator[Served]:
+    """The session's data with a bookings file and a store of this test's own: accepting
+    a booking writes to the store."""
+    store_path = folder / "store.sqlite"
+    shutil.copyfile(data.store_path, store_path)
     section = BookingsSettings(path=folder / "bookings.sqlite", **market)
-    settings = data.settings.model_copy(update={"bookings": section})
+    storage = data.settings.storage.model_copy(update={"sqlite_path": store_path})
+    settings = data.settings.model_copy(update={"bookings": section, "storage": storage})
+    data = dataclasses.replace(data, settings=settings, store_path=store_path)
     clock = Clock()
     app = create_app(settings, data.registry, config=data.config, clock=clock,
                      hasher=CHEAP_HASHER)
@@ -165,6 +173,15 @@ def test_market_concurrent_clients_never_double_book(market: Served) -> None:
         assert str(next(iter(ics.walk("VEVENT")))["status"]) == "CONFIRMED"
     late = request_booking(market.url, start, end)
     assert late.status_code == 409
+    # the web accept wrote the booking to the store, as `softplace bookings accept` does
+    start_ms = int(dt.datetime.fromisoformat(window["start"]).timestamp() * 1000)
+    store = SqliteStore(market.data.store_path, create=False)
+    try:
+        points = store.query(SeriesName.BOOKING, start_ms, start_ms + 1,
+                             {"site": SITE, "room": ROOM})
+    finally:
+        store.close()
+    assert len(points) == 1
 
 
 def test_market_rate_limits_booking_requests(web_data: WebData, tmp_path: Path) -> None:
