@@ -225,6 +225,28 @@ def store_metrics(registry: CollectorRegistry) -> StoreMetrics:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebMetrics:
+    """The web app's answers, labelled by route template (``/offers/{site}/{room}``, never a
+    booking id or a user name): ``observe`` once per answered request."""
+
+    requests: Counter
+    seconds: Histogram
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.seconds.labels(route).observe(seconds)
+
+
+def web_metrics(registry: CollectorRegistry) -> WebMetrics:
+    return WebMetrics(
+        requests=Counter(f"{PREFIX}_web_requests", "HTTP requests answered",
+                         ["route", "method", "status"], registry=registry),
+        seconds=Histogram(f"{PREFIX}_web_request_duration_seconds", "time to answer a request",
+                          ["route"], buckets=WRITE_BUCKETS, registry=registry),
+    )
+
+
 def detector_metrics(
     registry: CollectorRegistry, *, lag_s: Number, checkpoint_age_s: Number, late_dropped: Number,
 ) -> None:

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from bookings.settings import BookingsSettings
+from softplace.observe import WebMetrics
 from softplace.registry import Registry
 from softplace.settings import KernelSettings
 from web import api, charts, market, pages
@@ -30,6 +31,7 @@ from web.users import UserStore
 HERE = Path(__file__).resolve().parent
 API_PREFIX = "/api/"
 STATIC_PREFIX = "/static/"
+UNROUTED = "unrouted"  # the route label of a request no route matched (a 404)
 
 
 def _utc_text(ms: int) -> str:
@@ -39,8 +41,11 @@ def _utc_text(ms: int) -> str:
 def create_app(
     settings: KernelSettings, registry: Registry, *, config: Path | None = None,
     clock: Clock = time.time, hasher: PasswordHasher | None = None,
+    metrics: WebMetrics | None = None,
 ) -> FastAPI:
-    """The app; ``hasher`` defaults to argon2-cffi's (tests pass a cheaper one)."""
+    """The app; ``hasher`` defaults to argon2-cffi's (tests pass a cheaper one);
+    ``metrics``, when given, counts and times every answer (``softplace web`` serves them
+    on ``observe.port``, apart from the app's public port)."""
     section = settings.section(WebSettings)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(Area=Area, charts=charts)
@@ -79,6 +84,18 @@ def create_app(
         if not request.url.path.startswith(STATIC_PREFIX):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    if metrics is not None:
+        @app.middleware("http")
+        async def measured(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            metrics.observe(getattr(route, "path", UNROUTED), request.method,
+                            response.status_code, time.perf_counter() - started)
+            return response
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:

@@ -6,7 +6,10 @@ import sys
 
 import click
 
+from softplace import observe
 from softplace.cli import AppContext, console, pass_app
+from softplace.schema import SeriesName
+from softplace.settings import KernelSettings
 from web.settings import WebSettings
 
 ROLES = ("facilities", "manager", "privacy_officer", "regulator")
@@ -30,10 +33,27 @@ def web(ctx: click.Context, host: str | None, port: int | None) -> None:
         raise click.UsageError("run as `softplace web`")
     settings = app_ctx.settings
     section = settings.section(WebSettings)
-    app = create_app(settings, load_registry(settings.registry), config=app_ctx.config)
+    registry = observe.new_registry()
+    app = create_app(settings, load_registry(settings.registry), config=app_ctx.config,
+                     metrics=observe.web_metrics(registry))
     host, port = host or section.host, port or section.port
     console.print(f"SoftPlace web app on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    with observe.serving(observe.serve(settings.observe, registry, ready_checks(settings))):
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def ready_checks(settings: KernelSettings) -> dict[str, observe.ReadyCheck]:
+    """/readyz of the web app: its store opens (never created) and answers a query."""
+    from softplace.storage import open_store
+
+    def store_answers() -> None:
+        store = open_store(settings, apply_retention=False)
+        try:
+            store.oldest_ms(SeriesName.ROOM_COUNT)
+        finally:
+            store.close()
+
+    return {"store": observe.succeeds(store_answers)}
 
 
 @web.group()
