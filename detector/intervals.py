@@ -57,10 +57,6 @@ _NEVER = 1 << 62
 _TIME = operator.itemgetter(0)
 
 
-def _increasing(times: Sequence[int]) -> bool:
-    return all(map(operator.lt, times, itertools.islice(times, 1, None)))
-
-
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
     hold_ms: int
@@ -143,11 +139,9 @@ class RoomTracker:
             return
         columns = self._columns
         if columns is not None and not self._buffer and columns[0][-1] < watermark_ms and (
-            _increasing(columns[0])
+            self._apply_columns(*columns)
         ):  # the store's columns alone, all due and in order: applied as they are
-            self._columns = None
-            times, counts = columns
-            self._apply(zip(times, itertools.repeat(_READING), counts, itertools.repeat(False)))
+            pass
         else:
             self._queue_columns()
             buffer = self._buffer
@@ -180,6 +174,41 @@ class RoomTracker:
                 self.last_reading_ms = ts
             else:
                 reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
+
+    def _apply_columns(self, times: Sequence[int], counts: Sequence[int]) -> bool:
+        """``_apply`` of readings given as columns, or False (nothing applied) when their
+        times are not strictly increasing.
+
+        The columns split into runs: a run starts where the count changes or the reading
+        comes more than a heartbeat after the one before. Once a reading of a run takes
+        ``_apply``'s repeat shortcut, so does every later one of the run (same count, no
+        deadline, nothing else happening in between), and all the shortcut does is move
+        the heartbeat: the rest of the run is skipped in one step. Finding the runs is C
+        loops (``map``), so a stored series costs a Python step per run, not per point.
+        """
+        gaps = list(map(operator.sub, itertools.islice(times, 1, None), times))
+        if gaps and min(gaps) <= 0:
+            return False
+        self._columns = None
+        beat, unknown = self._heartbeat, State.UNKNOWN
+        breaks = map(operator.or_, map(operator.ne, counts, itertools.islice(counts, 1, None)),
+                     map(beat.__lt__, gaps))
+        starts = [0, *itertools.compress(range(1, len(times)), breaks), len(times)]
+        reading = self._reading
+        for k in range(len(starts) - 1):
+            i, end = starts[k], starts[k + 1]
+            value = counts[i]
+            reading(times[i], value)  # the shortcut only skips what _reading would do
+            i += 1
+            while i < end and not (
+                value == self.count and self.pending_zero_ms is None and not self._offline
+                and self.state is not unknown
+            ):  # e.g. the zeros of a hold: each may reach the deadline
+                reading(times[i], value)
+                i += 1
+            if i < end:
+                self.last_reading_ms = times[end - 1]
+        return True
 
     def _queue_columns(self) -> None:
         """Move readings still held as columns into the event buffer."""

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector.days import DayPlan, overlap
+from detector.days import DayPlan
 from detector.intervals import State
 from softplace.registry import PlacedRoom
 from softplace.schema import MeasureField
@@ -153,19 +153,24 @@ class DayAccumulator:
         self.peak = dict(self.used)
 
     def add(self, start: int, end: int, state: State, count: int) -> None:
-        capped = min(count, self.ref.capacity)
+        # once per segment: days.overlap inlined, the state's tally chosen once
+        occupied = state is State.OCCUPIED
+        tally = self.used if occupied else self.vacant if state is State.VACANT else self.unknown
         for name, windows in self.plan.bands:
-            span = overlap(start, end, windows)
+            span = 0
+            for lo, hi in windows:
+                if hi <= start:
+                    continue
+                if lo >= end:
+                    break
+                span += (end if end < hi else hi) - (start if start > lo else lo)
             if not span:
                 continue
-            if state is State.OCCUPIED:
-                self.used[name] += span
-                self.person[name] += capped * span
+            tally[name] += span
+            if occupied:
+                capacity = self.ref.capacity
+                self.person[name] += (count if count < capacity else capacity) * span
                 self.peak[name] = max(self.peak[name], count)
-            elif state is State.VACANT:
-                self.vacant[name] += span
-            else:
-                self.unknown[name] += span
 
     def measures(self) -> list[RoomMeasure]:
         ref, plan = self.ref, self.plan
