@@ -14,7 +14,7 @@ from softplace.schema import SERIES
 from softplace.storage.base import FieldValue, Sample
 from softplace.storage.influx import to_line
 
-_VALUES = {
+_VALUES: dict[str, st.SearchStrategy[FieldValue]] = {
     "int": st.integers(-(2**63), 2**63 - 1),
     "float": st.floats(allow_nan=True, allow_infinity=True),
     "str": st.text(max_size=12),
