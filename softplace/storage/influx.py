@@ -9,12 +9,10 @@ fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our dur
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
-from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -325,7 +323,7 @@ class InfluxStore:
 def _chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
     """The chunks of a streamed /query answer, msgpack or JSON lines by its content type."""
     if response.headers.get("content-type", "").startswith(MSGPACK):
-        unpacker = msgpack.Unpacker(raw=False)
+        unpacker = msgpack.Unpacker(raw=False, use_list=False)  # tuples: half the decode cost
         for data in response.iter_bytes():
             unpacker.feed(data)
             yield from unpacker
@@ -336,21 +334,21 @@ def _chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
 
 
 def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query: str) -> None:
-    """One chunk of the narrow read: rows ``[time, count]`` per room, appended in C."""
+    """One chunk of the narrow read: rows ``[time, count]`` per room, transposed in C."""
     for result in chunk.get("results", []):
         if "error" in result:
             raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
         for block in result.get("series", []):
             room = (block.get("tags") or {}).get("room")
-            rows: Iterable[list[int]] = block.get("values") or []
-            if not room:
+            rows: Sequence[Sequence[int]] = block.get("values") or ()
+            if not room or not rows:
                 continue
-            flat = array("q", itertools.chain.from_iterable(rows))
+            times, counts = zip(*rows, strict=True)
             columns = found.get(room)
             if columns is None:
                 columns = found[room] = CountColumns()
-            columns.times_ms.extend(flat[0::2])
-            columns.counts.extend(flat[1::2])
+            columns.times_ms.extend(times)
+            columns.counts.extend(counts)
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:
