@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -179,36 +180,38 @@ class RoomTracker:
         """``_apply`` of readings given as columns, or False (nothing applied) when their
         times are not strictly increasing.
 
-        The columns split into runs: a run starts where the count changes or the reading
-        comes more than a heartbeat after the one before. Once a reading of a run takes
-        ``_apply``'s repeat shortcut, so does every later one of the run (same count, no
-        deadline, nothing else happening in between), and all the shortcut does is move
-        the heartbeat: the rest of the run is skipped in one step. Finding the runs is C
-        loops (``map``), so a stored series costs a Python step per run, not per point.
+        The same steps as ``_apply``, as a loop over two lists: the repeat shortcut's
+        conditions other than the time (count in force, no pending zero run, no sensor
+        offline, state known) change only inside ``_reading``, so they are re-read only
+        after it, and a repeat costs two comparisons.
         """
-        gaps = list(map(operator.sub, itertools.islice(times, 1, None), times))
-        if gaps and min(gaps) <= 0:
+        time_list = times.tolist() if isinstance(times, array) else list(times)
+        if not all(map(operator.lt, time_list, itertools.islice(time_list, 1, None))):
             return False
         self._columns = None
-        beat, unknown = self._heartbeat, State.UNKNOWN
-        breaks = map(operator.or_, map(operator.ne, counts, itertools.islice(counts, 1, None)),
-                     map(beat.__lt__, gaps))
-        starts = [0, *itertools.compress(range(1, len(times)), breaks), len(times)]
-        reading = self._reading
-        for k in range(len(starts) - 1):
-            i, end = starts[k], starts[k + 1]
-            value = counts[i]
-            reading(times[i], value)  # the shortcut only skips what _reading would do
-            i += 1
-            while i < end and not (
-                value == self.count and self.pending_zero_ms is None and not self._offline
-                and self.state is not unknown
-            ):  # e.g. the zeros of a hold: each may reach the deadline
-                reading(times[i], value)
-                i += 1
-            if i < end:
-                self.last_reading_ms = times[end - 1]
+        count_list = counts.tolist() if isinstance(counts, array) else list(counts)
+        beat, reading = self._heartbeat, self._reading
+        last = self.last_reading_ms
+        repeat = self._repeat_count()
+        for ts, value in zip(time_list, count_list, strict=True):
+            # repeat is None whenever last is, so last + beat is only reached with an int
+            if value == repeat and ts <= last + beat:  # type: ignore[operator]
+                last = ts
+                continue
+            self.last_reading_ms = last
+            reading(ts, value)
+            last = self.last_reading_ms
+            repeat = self._repeat_count()
+        self.last_reading_ms = last
         return True
+
+    def _repeat_count(self) -> int | None:
+        """The count a reading repeats to take ``_apply``'s shortcut (its time within the
+        heartbeat), or None when no reading can take it."""
+        if (self.last_reading_ms is None or self.pending_zero_ms is not None or self._offline
+                or self.state is State.UNKNOWN):
+            return None
+        return self.count
 
     def _queue_columns(self) -> None:
         """Move readings still held as columns into the event buffer."""
