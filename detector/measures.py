@@ -85,6 +85,21 @@ class Tally:
             self.area_m2 + other.area_m2, self.capacity + other.capacity,
         )
 
+    def add(self, other: Tally) -> None:
+        """``self = self + other`` in place (a rollup's running sum: no Tally per term)."""
+        self.available_ms += other.available_ms
+        self.used_ms += other.used_ms
+        self.vacant_ms += other.vacant_ms
+        self.unknown_ms += other.unknown_ms
+        self.person_ms += other.person_ms
+        self.seat_observed_ms += other.seat_observed_ms
+        self.seat_used_ms += other.seat_used_ms
+        self.idle_m2ms += other.idle_m2ms
+        self.peak_count = max(self.peak_count, other.peak_count)
+        self.rooms += other.rooms
+        self.area_m2 += other.area_m2
+        self.capacity += other.capacity
+
     def over_days(self, other: Tally) -> Tally:
         """The same rooms on another day: room count, area and capacity do not add up."""
         total = self + other
@@ -247,7 +262,11 @@ def rollup_days(measures: Iterable[RoomMeasure], rules_only: bool = True) -> lis
         starts[measure.date] = measure.day_start_ms
         for level in LEVELS:
             key = (level, *_space_key(measure.room, level), measure.band, measure.date)
-            groups[key] = groups.get(key, Tally()) + measure.tally
+            total = groups.get(key)
+            if total is None:
+                groups[key] = Tally() + measure.tally  # a copy: the sum is built in place
+            else:
+                total.add(measure.tally)
     return [
         SpaceMeasure(level, site, building, floor, band, day, starts[day], tally)
         for (level, site, building, floor, band, day), tally in sorted(
