@@ -109,7 +109,7 @@ def run_site_batch(
     totals = run_chunks(
         store, detector, stop, chunk_ms=chunk_ms(settings), writer=None,
         keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),
-        on_chunk=collect, prefetch=True,
+        on_chunk=collect,
     )
     result.readings = totals.readings
     if end_ms < detector.watermark_ms:  # intervals still open at the end, clipped to it

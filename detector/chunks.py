@@ -11,7 +11,6 @@ samples to buffer before a write, and what to do after each chunk (progress, che
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from detector.core import Results, SiteDetector, room_heartbeat_s
@@ -118,64 +117,35 @@ def run_chunks(
     provisional: bool = False,
     on_chunk: Callable[[Chunk], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    prefetch: bool = False,
 ) -> ChunkTotals:
     """Drive ``detector`` from its watermark to ``until_ms``, ``chunk_ms`` at a time.
 
     Each chunk's results go through ``keep``, then (with their daily rollups, and with
     ``provisional`` each room's still-open interval) to ``writer``; ``on_chunk`` runs after
     the chunk was handed to the writer; ``should_stop`` is asked after that, so a stop
-    request ends the loop at a chunk boundary. With ``prefetch`` the next chunk is read
-    (in a thread) while this one is analysed: the store works on its own cores meanwhile.
+    request ends the loop at a chunk boundary.
     """
     totals = ChunkTotals()
-    site = detector.site.id
-    pool = ThreadPoolExecutor(1, thread_name_prefix="detector-read") if prefetch else None
-    ahead: Future[_Read] | None = None
-    try:
-        while detector.watermark_ms < until_ms:
-            lo = detector.watermark_ms
-            hi = min(lo + chunk_ms, until_ms)
-            read = ahead.result() if ahead is not None else None
-            if read is None or (read.lo_ms, read.hi_ms) != (lo, hi):
-                read = _read(store, site, lo, hi)
-            ahead = None
-            if pool is not None and hi < until_ms:
-                ahead = pool.submit(_read, store, site, hi, min(hi + chunk_ms, until_ms))
-            readings = feed_samples(detector, (), read.health)
-            readings += feed_counts(detector, read.counts)
-            detector.advance(hi)
-            results = keep(detector.drain())
-            chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))
-            totals.count(chunk)
-            if writer is not None:
-                samples = result_samples(results, writer.refs, chunk.rollups)
-                if provisional:
-                    samples.extend(
-                        interval_sample(i, writer.refs[i.room])
-                        for i in detector.open_intervals()
-                    )
-                writer.add(samples)
-            if on_chunk is not None:
-                on_chunk(chunk)
-            if should_stop():
-                break
-    finally:
-        if pool is not None:  # a read no longer wanted (a stop, an error) is waited for, unused
-            pool.shutdown(wait=True, cancel_futures=True)
+    tags = {"site": detector.site.id}
+    while detector.watermark_ms < until_ms:
+        lo = detector.watermark_ms
+        hi = min(lo + chunk_ms, until_ms)
+        health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, tags)
+        readings = feed_samples(detector, (), health)
+        readings += feed_counts(detector, store.room_counts(detector.site.id, lo, hi))
+        detector.advance(hi)
+        results = keep(detector.drain())
+        chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))
+        totals.count(chunk)
+        if writer is not None:
+            samples = result_samples(results, writer.refs, chunk.rollups)
+            if provisional:
+                samples.extend(
+                    interval_sample(i, writer.refs[i.room]) for i in detector.open_intervals()
+                )
+            writer.add(samples)
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if should_stop():
+            break
     return totals
-
-
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """What one chunk reads from the store."""
-
-    lo_ms: int
-    hi_ms: int
-    health: list[Sample]
-    counts: dict[str, CountColumns]
-
-
-def _read(store: Store, site: str, lo: int, hi: int) -> _Read:
-    health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, {"site": site})
-    return _Read(lo, hi, health, store.room_counts(site, lo, hi))
