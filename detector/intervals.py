@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,10 +56,6 @@ SegmentSink = Callable[[int, int, State, int], None]
 _HEALTH, _READING = 0, 1  # at one instant, sensor status applies before a reading
 _NEVER = 1 << 62
 _TIME = operator.itemgetter(0)
-
-
-def _increasing(times: Sequence[int]) -> bool:
-    return all(map(operator.lt, times, itertools.islice(times, 1, None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +140,9 @@ class RoomTracker:
             return
         columns = self._columns
         if columns is not None and not self._buffer and columns[0][-1] < watermark_ms and (
-            _increasing(columns[0])
+            self._apply_columns(*columns)
         ):  # the store's columns alone, all due and in order: applied as they are
-            self._columns = None
-            times, counts = columns
-            self._apply(zip(times, itertools.repeat(_READING), counts, itertools.repeat(False)))
+            pass
         else:
             self._queue_columns()
             buffer = self._buffer
@@ -180,6 +175,43 @@ class RoomTracker:
                 self.last_reading_ms = ts
             else:
                 reading(ts, value)  # type: ignore[arg-type]  # a reading's value is its count
+
+    def _apply_columns(self, times: Sequence[int], counts: Sequence[int]) -> bool:
+        """``_apply`` of readings given as columns, or False (nothing applied) when their
+        times are not strictly increasing.
+
+        The same steps as ``_apply``, as a loop over two lists: the repeat shortcut's
+        conditions other than the time (count in force, no pending zero run, no sensor
+        offline, state known) change only inside ``_reading``, so they are re-read only
+        after it, and a repeat costs two comparisons.
+        """
+        time_list = times.tolist() if isinstance(times, array) else list(times)
+        if not all(map(operator.lt, time_list, itertools.islice(time_list, 1, None))):
+            return False
+        self._columns = None
+        count_list = counts.tolist() if isinstance(counts, array) else list(counts)
+        beat, reading = self._heartbeat, self._reading
+        last = self.last_reading_ms
+        repeat = self._repeat_count()
+        for ts, value in zip(time_list, count_list, strict=True):
+            # repeat is None whenever last is, so last + beat is only reached with an int
+            if value == repeat and ts <= last + beat:  # type: ignore[operator]
+                last = ts
+                continue
+            self.last_reading_ms = last
+            reading(ts, value)
+            last = self.last_reading_ms
+            repeat = self._repeat_count()
+        self.last_reading_ms = last
+        return True
+
+    def _repeat_count(self) -> int | None:
+        """The count a reading repeats to take ``_apply``'s shortcut (its time within the
+        heartbeat), or None when no reading can take it."""
+        if (self.last_reading_ms is None or self.pending_zero_ms is not None or self._offline
+                or self.state is State.UNKNOWN):
+            return None
+        return self.count
 
     def _queue_columns(self) -> None:
         """Move readings still held as columns into the event buffer."""

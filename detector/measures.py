@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector.days import DayPlan, overlap
+from detector.days import DayPlan
 from detector.intervals import State
 from softplace.registry import PlacedRoom
 from softplace.schema import MeasureField
@@ -84,6 +84,21 @@ class Tally:
             max(self.peak_count, other.peak_count), self.rooms + other.rooms,
             self.area_m2 + other.area_m2, self.capacity + other.capacity,
         )
+
+    def add(self, other: Tally) -> None:
+        """``self = self + other`` in place (a rollup's running sum: no Tally per term)."""
+        self.available_ms += other.available_ms
+        self.used_ms += other.used_ms
+        self.vacant_ms += other.vacant_ms
+        self.unknown_ms += other.unknown_ms
+        self.person_ms += other.person_ms
+        self.seat_observed_ms += other.seat_observed_ms
+        self.seat_used_ms += other.seat_used_ms
+        self.idle_m2ms += other.idle_m2ms
+        self.peak_count = max(self.peak_count, other.peak_count)
+        self.rooms += other.rooms
+        self.area_m2 += other.area_m2
+        self.capacity += other.capacity
 
     def over_days(self, other: Tally) -> Tally:
         """The same rooms on another day: room count, area and capacity do not add up."""
@@ -153,19 +168,24 @@ class DayAccumulator:
         self.peak = dict(self.used)
 
     def add(self, start: int, end: int, state: State, count: int) -> None:
-        capped = min(count, self.ref.capacity)
+        # once per segment: days.overlap inlined, the state's tally chosen once
+        occupied = state is State.OCCUPIED
+        tally = self.used if occupied else self.vacant if state is State.VACANT else self.unknown
         for name, windows in self.plan.bands:
-            span = overlap(start, end, windows)
+            span = 0
+            for lo, hi in windows:
+                if hi <= start:
+                    continue
+                if lo >= end:
+                    break
+                span += (end if end < hi else hi) - (start if start > lo else lo)
             if not span:
                 continue
-            if state is State.OCCUPIED:
-                self.used[name] += span
-                self.person[name] += capped * span
+            tally[name] += span
+            if occupied:
+                capacity = self.ref.capacity
+                self.person[name] += (count if count < capacity else capacity) * span
                 self.peak[name] = max(self.peak[name], count)
-            elif state is State.VACANT:
-                self.vacant[name] += span
-            else:
-                self.unknown[name] += span
 
     def measures(self) -> list[RoomMeasure]:
         ref, plan = self.ref, self.plan
@@ -242,7 +262,11 @@ def rollup_days(measures: Iterable[RoomMeasure], rules_only: bool = True) -> lis
         starts[measure.date] = measure.day_start_ms
         for level in LEVELS:
             key = (level, *_space_key(measure.room, level), measure.band, measure.date)
-            groups[key] = groups.get(key, Tally()) + measure.tally
+            total = groups.get(key)
+            if total is None:
+                groups[key] = Tally() + measure.tally  # a copy: the sum is built in place
+            else:
+                total.add(measure.tally)
     return [
         SpaceMeasure(level, site, building, floor, band, day, starts[day], tally)
         for (level, site, building, floor, band, day), tally in sorted(

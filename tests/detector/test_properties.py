@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from itertools import pairwise
+from itertools import cycle, pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,3 +110,53 @@ def test_batch_equals_streaming(
     stream.intervals.extend(detector.open_intervals())
     assert detector.late_dropped == 0
     assert canonical(stream) == canonical(batch)
+
+
+# runs of one count (length, count, minutes between readings): long repeats, some gaps
+# past the heartbeat, zeros that may or may not last the hold
+runs_strategy = st.lists(
+    st.tuples(st.integers(1, 25), st.sampled_from([0, 0, 1, 2, 5]),
+              st.sampled_from([1, 1, 2, 4, 9, 11])),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(runs=st.lists(runs_strategy, min_size=3, max_size=3),
+       offline=st.lists(st.tuples(st.sampled_from(["meet", "office"]),
+                                  st.integers(0, (END - START) // MIN - 1)), max_size=4),
+       chunks=st.lists(st.integers(1, 12 * 60), min_size=1, max_size=10))
+def test_readings_as_columns_equal_readings_one_by_one(
+    runs: list[list[tuple[int, int, int]]], offline: list[tuple[str, int]], chunks: list[int],
+) -> None:
+    readings: dict[str, list[tuple[int, int]]] = {}
+    for room, room_runs in zip(("meet", "office", "flat"), runs, strict=True):
+        minute, rows = 0, readings.setdefault(room, [])
+        for length, count, every in room_runs:
+            for _ in range(length):
+                rows.append((START + minute * MIN, count))
+                minute += every
+    one_by_one = SiteDetector(site(), SETTINGS, START)
+    as_columns = SiteDetector(site(), SETTINGS, START)
+    lo, bounds = START, cycle(chunks)
+    while lo < END:
+        hi = min(END, lo + next(bounds) * MIN)
+        for detector in (one_by_one, as_columns):
+            for room, minute in offline:
+                if lo <= START + minute * MIN < hi:
+                    for device in detector.site.room(room).room.devices:
+                        detector.push_status(room, device, START + minute * MIN, online=False)
+        for room, rows in readings.items():
+            due = [(ts, count) for ts, count in rows if lo <= ts < hi]
+            for ts, count in due:
+                one_by_one.push_reading(room, ts, count)
+            if due:
+                times, counts = zip(*due, strict=True)
+                as_columns.push_readings(room, times, counts)
+        one_by_one.advance(hi)
+        as_columns.advance(hi)
+        lo = hi
+    results = [d.drain() for d in (one_by_one, as_columns)]
+    for detector, result in zip((one_by_one, as_columns), results, strict=True):
+        result.intervals.extend(detector.open_intervals())
+    assert canonical(results[1]) == canonical(results[0])
