@@ -209,10 +209,14 @@ def drop_session(broker: MqttSettings, client_id: str) -> None:
 
 
 def on_subscribed(client: paho.Client) -> threading.Event:
-    """An event set on the next SUBACK (the services do not set on_subscribe)."""
+    """An event set on the next SUBACK, after the client's own handler (a consumer's
+    marks it subscribed and starts what waits for that: the gateway's forwarder)."""
     event = threading.Event()
+    own = client.on_subscribe
 
-    def _set(*_: Any) -> None:
+    def _set(*args: Any) -> None:
+        if own is not None:
+            own(*args)
         event.set()
 
     client.on_subscribe = _set

@@ -35,6 +35,7 @@ from softplace.messages import (
     DeviceReading,
     DeviceStatus,
     decode_json_object,
+    parse_device_reading,
     parse_message,
 )
 from softplace.plausibility import count_problem, too_far_ahead
@@ -269,7 +270,7 @@ class GatewayCore:
             parsed = topics.parse(topic)
         except ValueError as err:
             raise MessageError("unknown_topic", str(err)) from err
-        reading = parse_message(DeviceReading, payload)
+        reading = parse_device_reading(payload)
         if parsed.subject != reading.device:
             raise MessageError(
                 "device_topic_mismatch",

@@ -4,7 +4,12 @@ file so one transaction covers a handled reading. The ``seen`` table is trimmed 
 newest ``keys_per_device`` keys of a device in that same transaction once it took
 ``keys_per_device // 8`` more since its last trim (each trim walks the device's
 ``keys_per_device`` newest keys: once per batch and device it was half the cost of a
-commit), so it holds at most that many more per device while running."""
+commit), so it holds at most that many more per device while running.
+
+Rows just committed are also kept in memory for the forwarder (``pending``): once it has
+read the table to its end, what commits after is handed over without a SELECT back. The
+table stays the durable truth: after a restart, a re-read from an earlier id, or a tail
+that grew past ``MEMORY_ROWS`` (upstream down), ``pending`` reads SQLite as before."""
 
 from __future__ import annotations
 
@@ -44,6 +49,8 @@ CREATE TABLE IF NOT EXISTS core_state (
 """
 DEFAULT_KEYS_PER_DEVICE = 4096
 TRIM_SLACK_DIVISOR = 8
+# committed rows kept for the forwarder at most; past it the tail is dropped and read back
+MEMORY_ROWS = 20_000
 
 
 class Outbox:
@@ -58,6 +65,9 @@ class Outbox:
         self._lock = threading.Lock()
         self._trim_after = max(1, keys_per_device // TRIM_SLACK_DIVISOR)
         self._untrimmed: dict[str, int] = {}  # keys queued per device since its last trim
+        # every row with an id above _memory_after is in _memory, in id order; None: unknown
+        self._memory: list[tuple[int, Outgoing]] = []
+        self._memory_after: int | None = None
 
     def enqueue_many(
         self, handled: Iterable[tuple[Iterable[Outgoing], tuple[str, int, int] | None]],
@@ -65,22 +75,27 @@ class Outbox:
     ) -> None:
         """Durably queue what several handled messages produced, in order, with their
         dedupe keys and the core's ``state`` rows, in one transaction: one fsync."""
-        rows: list[tuple[str, bytes, int, int]] = []
+        outgoing: list[Outgoing] = []
         keys: list[tuple[str, int, int]] = []
         queued_ms = now_ms()
         for messages, seen in handled:
-            rows.extend((m.topic, m.payload, int(m.retain), queued_ms) for m in messages)
+            outgoing.extend(messages)
             if seen is not None:
                 keys.append(seen)
+        rows = [(m.topic, m.payload, int(m.retain), queued_ms) for m in outgoing]
         with self._lock:
             untrimmed = dict(self._untrimmed)
             for device, _, _ in keys:
                 untrimmed[device] = untrimmed.get(device, 0) + 1
             with immediate(self._db):
-                self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, retain, queued_ms) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
+                last_id = 0
+                if rows:
+                    self._db.executemany(
+                        "INSERT INTO outbox (topic, payload, retain, queued_ms) "
+                        "VALUES (?, ?, ?, ?)", rows,
+                    )
+                    # one transaction holding the write lock: AUTOINCREMENT ids are consecutive
+                    (last_id,) = self._db.execute("SELECT last_insert_rowid()").fetchone()
                 self._db.executemany(
                     "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
                 )
@@ -95,6 +110,16 @@ class Outbox:
                         list(state.items()),
                     )
             self._untrimmed = untrimmed  # committed: the counts hold
+            if outgoing and self._memory_after is not None:
+                if len(self._memory) + len(outgoing) > MEMORY_ROWS:
+                    self._forget_memory()
+                else:
+                    first = int(last_id) - len(outgoing) + 1
+                    self._memory.extend(enumerate(outgoing, first))
+
+    def _forget_memory(self) -> None:
+        self._memory = []
+        self._memory_after = None
 
     def _trim_seen(self, device: str) -> None:
         """Keep the newest ``keys_per_device`` keys of a device (inside a transaction)."""
@@ -116,12 +141,33 @@ class Outbox:
         return int(count)
 
     def pending(self, after_id: int, limit: int) -> list[tuple[int, Outgoing]]:
+        """Up to ``limit`` rows with ids above ``after_id``, in order. Reading past
+        ``after_id`` forgets the remembered rows up to it (the forwarder reads onwards)."""
         with self._lock:
+            if self._memory_after is not None and after_id >= self._memory_after:
+                memory = self._memory
+                start = 0
+                while start < len(memory) and memory[start][0] <= after_id:
+                    start += 1
+                if start:
+                    del memory[:start]
+                self._memory_after = after_id
+                return memory[:limit]
             rows = self._db.execute(
                 "SELECT id, topic, payload, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
+            if len(rows) < limit:  # the table's end: from here on, commits are remembered
+                self._memory = []
+                self._memory_after = rows[-1][0] if rows else after_id
         return [(row[0], Outgoing(row[1], bytes(row[2]), bool(row[3]))) for row in rows]
+
+    def _drop_remembered(self, ids: list[int]) -> None:
+        """Rows leaving the table leave the memory too (inside the lock)."""
+        if self._memory and self._memory_after is not None and ids and max(ids) > (
+                self._memory_after):
+            gone = set(ids)
+            self._memory = [row for row in self._memory if row[0] not in gone]
 
     def delete(self, ids: Iterable[int]) -> None:
         """Delete forwarded rows without waiting for the disk: a delete lost in a crash only
@@ -137,6 +183,7 @@ class Outbox:
                     self._db.executemany("DELETE FROM outbox WHERE id = ?", rows)
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
+            self._drop_remembered([i for (i,) in rows])
 
     def park(self, ids: Iterable[int], reason: str) -> None:
         """Move messages the upstream broker refused for good out of the way, keeping them."""
@@ -147,6 +194,7 @@ class Outbox:
                 "SELECT id, topic, payload, retain, ? FROM outbox WHERE id = ?", rows,
             )
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for _, i in rows])
+            self._drop_remembered([i for _, i in rows])
 
     def parked(self) -> list[tuple[str, str]]:
         """(topic, reason) of every parked message, oldest first."""

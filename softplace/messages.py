@@ -282,6 +282,35 @@ def parse_message(model: type[M], payload: bytes) -> M:
         raise MessageError("invalid_payload", describe_validation_error(err)) from err
 
 
+# a "v" key whose value is the integer token 1 (pydantic's JSON mode takes 1.0 for Literal[1])
+_V_IS_ONE = re.compile(rb'"v"[ \t\n\r]*:[ \t\n\r]*1[ \t\n\r]*[,}]')
+# the string values a valid reading holds: device and sensor (their two quotes each)
+_READING_STRINGS = 2
+
+
+def parse_device_reading(payload: bytes) -> DeviceReading:
+    """``parse_message(DeviceReading, payload)``, in one pass for a valid reading.
+
+    pydantic's own JSON parser validates in one go (a quarter of the cost) but is looser
+    than ``decode_json_object`` in three ways, each ruled out here before its result is
+    taken: it keeps the last of duplicate keys (a valid reading's keys are known fields and
+    its only strings, device and sensor, cannot hold a quote, so its quotes number exactly
+    two per key plus four), it reads integers of any length (the same digit-run check as
+    the strict decoder), and it takes ``1.0`` or a missing ``v`` as ``v: 1``. Anything it
+    refuses, or any payload in doubt, goes the strict way, so every refusal keeps its
+    reason and detail."""
+    if len(payload) <= MAX_PAYLOAD_BYTES and not _LONG_DIGITS.search(payload):
+        try:
+            reading = DeviceReading.model_validate_json(payload)
+        except ValidationError:
+            pass
+        else:
+            quotes = 2 * len(reading.model_fields_set) + 2 * _READING_STRINGS
+            if payload.count(b'"') == quotes and _V_IS_ONE.search(payload):
+                return reading
+    return parse_message(DeviceReading, payload)
+
+
 def describe_validation_error(err: ValidationError) -> str:
     parts = []
     for item in err.errors():
