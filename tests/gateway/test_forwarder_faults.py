@@ -5,12 +5,10 @@ again, never lost, and the forwarder must go on forwarding (real mosquitto, real
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 
 from devkit.services import Mosquitto
@@ -18,7 +16,7 @@ from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from softplace import topics
 from softplace.messages import BatchAck, RoomReadingBatch
-from softplace.mqtt import QOS_AT_LEAST_ONCE, make_client
+from softplace.mqtt import QOS_AT_LEAST_ONCE
 from softplace.registry import load_registry
 from softplace.settings import MqttSettings
 from tests.e2e.stack import wait_for, write_registry
@@ -32,6 +30,7 @@ from tests.gateway.test_delivery import (  # noqa: F401
     fill,
     small_disk,
 )
+from tests.recorder import TopicRecorder
 
 pytestmark = pytest.mark.services
 SITE = "ack-site"  # the site the shared virtual sensors speak for
@@ -41,29 +40,14 @@ NEVER_RESEND_S = 3600.0  # no time-out re-send during the test: any repeat would
 DISK_FULL = "database or disk is full"
 
 
-class Upstream:
+class Upstream(TopicRecorder[RoomReadingBatch]):
     """Ingest's side of the hop, by hand: records every batch, acknowledges on demand."""
 
     def __init__(self, broker: MqttSettings, client_id: str) -> None:
-        self.arrivals: list[RoomReadingBatch] = []  # in arrival order, re-sends included
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = make_client(broker, client_id)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *args: self._subscribed.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe(topics.batch(SITE), QOS_AT_LEAST_ONCE)
-        self.client.loop_start()
-        assert self._subscribed.wait(TIMEOUT_S), "never subscribed to the batches"
-
-    def _on_message(self, client: paho.Client, userdata: object,
-                    message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.arrivals.append(RoomReadingBatch.model_validate_json(message.payload))
+        super().__init__(broker, client_id, topics.batch(SITE), RoomReadingBatch)
 
     def batches(self) -> list[RoomReadingBatch]:
-        with self._lock:
-            return list(self.arrivals)
+        return self.messages()
 
     def readings(self) -> int:
         return sum(len(b.readings) for b in self.batches())
@@ -74,10 +58,6 @@ class Upstream:
                                        BatchAck(site=SITE, batch=batch.batch).to_json(),
                                        qos=QOS_AT_LEAST_ONCE)
             info.wait_for_publish(TIMEOUT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_forwarder_retries_an_outbox_delete_the_full_disk_refused_and_goes_on(

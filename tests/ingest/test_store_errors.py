@@ -5,13 +5,11 @@ influxd and mosquitto."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as paho
 import pytest
 
 from devkit.embedded_broker import free_port
@@ -21,7 +19,7 @@ from ingest.settings import IngestSettings
 from softplace import topics
 from softplace.errors import RejectedWriteError, StorageError
 from softplace.messages import INTERNAL_ERROR, BatchAck, RoomReading, RoomReadingBatch
-from softplace.mqtt import QOS_AT_LEAST_ONCE, make_client
+from softplace.mqtt import QOS_AT_LEAST_ONCE
 from softplace.registry import load_registry
 from softplace.schema import DeadletterField, RoomCountField, SeriesName, series
 from softplace.settings import InfluxSettings, MqttSettings
@@ -29,6 +27,7 @@ from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
 from softplace.timeutil import s_to_ms
 from tests.e2e.stack import wait_for, write_registry
+from tests.recorder import TopicRecorder
 
 pytestmark = pytest.mark.services
 SITE = "conflict-site"
@@ -38,38 +37,19 @@ CONFLICT = "field type conflict"
 STORE_TIMEOUT_S = 0.5
 
 
-class Acks:
+class Acks(TopicRecorder[BatchAck]):
     """The gateway's side of the hop: publishes batches, collects ingest's BatchAcks."""
 
     def __init__(self, broker: MqttSettings, client_id: str) -> None:
-        self.received: list[BatchAck] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = make_client(broker, client_id)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *args: self._subscribed.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe(topics.batch_ack(SITE), QOS_AT_LEAST_ONCE)
-        self.client.loop_start()
-        assert self._subscribed.wait(TIMEOUT_S), "never subscribed to the acks"
-
-    def _on_message(self, client: paho.Client, userdata: object,
-                    message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.received.append(BatchAck.model_validate_json(message.payload))
+        super().__init__(broker, client_id, topics.batch_ack(SITE), BatchAck)
 
     def batches(self) -> list[str]:
-        with self._lock:
-            return [ack.batch for ack in self.received]
+        return [ack.batch for ack in self.messages()]
 
     def send(self, batch: RoomReadingBatch) -> None:
         info = self.client.publish(topics.batch(SITE), batch.model_dump_json(),
                                    qos=QOS_AT_LEAST_ONCE)
         info.wait_for_publish(TIMEOUT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
