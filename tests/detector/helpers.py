@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,6 +121,23 @@ def canonical(results: Results) -> tuple[list[object], list[object], list[object
     breaches = sorted((b.room.room, b.start_ms, b.end_ms, b.vacant_ms, b.limit_ms)
                       for b in results.breaches)
     return list(intervals), list(measures), list(breaches)
+
+
+def busy_weekdays(store: SqliteStore, monday: dt.date,
+                  busy: Mapping[str, tuple[str, str]]) -> SqliteStore:
+    """Five days from ``monday`` of one reading a minute per room of s1: 2 people in each
+    room's busy (start, end) clock span, nobody otherwise."""
+    s1 = site()
+    for day in range(5):
+        date = monday + dt.timedelta(days=day)
+        start = at(date)
+        samples: list[Sample] = []
+        for room, (first, last) in busy.items():
+            lo, hi = at(date, first), at(date, last)
+            samples += count_samples(s1, room, [(t, 2 if lo <= t < hi else 0)
+                                                for t in range(start, start + 24 * HOUR, MIN)])
+        store.write(samples)
+    return store
 
 
 def scratch_store() -> SqliteStore:

@@ -26,7 +26,7 @@ from tests.detector.helpers import (
     LONDON,
     MIN,
     at,
-    count_samples,
+    busy_weekdays,
     registry,
     scratch_store,
     site,
@@ -132,14 +132,7 @@ def _booking(day: dt.date, start: str, end: str, use: BookedUse) -> Sample:
 
 def _store() -> Store:
     """meet: busy 09:30-10:00 each weekday, so vacant 10:00-17:00 (a 7 h breach)."""
-    store = scratch_store()
-    s1 = site()
-    for day in range(5):
-        date = MON + dt.timedelta(days=day)
-        start = at(date)
-        meet = [(t, 2 if at(date, "09:30") <= t < at(date, "10:00") else 0)
-                for t in range(start, start + 24 * HOUR, MIN)]
-        store.write(count_samples(s1, "meet", meet))
+    store = busy_weekdays(scratch_store(), MON, {"meet": ("09:30", "10:00")})
     tue, wed = MON + dt.timedelta(days=1), MON + dt.timedelta(days=2)
     store.write([
         _booking(MON, "10:00", "14:00", BookedUse.USED),  # the rest is under the limit

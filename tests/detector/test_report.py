@@ -10,23 +10,22 @@ from detector.batch import run_batch
 from detector.report import build_report, render_report
 from detector.settings import DetectorSettings
 from softplace.storage.base import Store
-from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, scratch_store, site
+from tests.detector.helpers import (
+    HOUR,
+    at,
+    busy_weekdays,
+    count_samples,
+    registry,
+    scratch_store,
+    site,
+)
 
 MON = dt.date(2024, 3, 4)
 
 
 def _store() -> Store:
-    store = scratch_store()
-    s1 = site()
-    for day in range(5):
-        date = MON + dt.timedelta(days=day)
-        start = at(date)
-        meet = [(t, 2 if at(date, "09:30") <= t < at(date, "10:00") else 0)
-                for t in range(start, start + 24 * HOUR, MIN)]
-        office = [(t, 2 if at(date, "09:00") <= t < at(date, "17:00") else 0)
-                  for t in range(start, start + 24 * HOUR, MIN)]
-        store.write(count_samples(s1, "meet", meet) + count_samples(s1, "office", office))
-    return store
+    return busy_weekdays(scratch_store(), MON,
+                         {"meet": ("09:30", "10:00"), "office": ("09:00", "17:00")})
 
 
 def test_report_ranks_under_used_rooms_and_lists_breaches() -> None:
