@@ -57,7 +57,6 @@ from bench_pipeline import (
     device_readings,
     drop_session,
     fresh_store,
-    on_subscribed,
     stored_count,
 )
 from rich.console import Console
@@ -227,10 +226,9 @@ def gateway_process(site_id: str, broker: MqttSettings, state_dir: Path,
     logging.basicConfig(level=logging.WARNING)
     site = load_registry().site(site_id)
     gateway = _gateway(site, broker, state_dir)
-    subscribed = on_subscribed(gateway.site_client)
     gateway.start()
     try:
-        if subscribed.wait(READY_TIMEOUT_S):
+        if gateway.subscribed.wait(READY_TIMEOUT_S):
             ready.set()
         stop.wait()
     finally:
@@ -243,10 +241,9 @@ def ingest_process(broker: MqttSettings, influx: InfluxSettings, run: str, stage
     logging.basicConfig(level=logging.WARNING)
     store = InfluxStore(influx)
     ingest = _ingest(load_registry(), store, broker, run, stage)
-    subscribed = on_subscribed(ingest.client)
     ingest.start()
     try:
-        if subscribed.wait(READY_TIMEOUT_S):
+        if ingest.subscribed.wait(READY_TIMEOUT_S):
             ready.set()
         while not stop.wait(POLL_S):
             thinned.value = ingest.thinned

@@ -60,6 +60,7 @@ from ingest.core import IngestCore
 from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from softplace import topics
+from softplace.consumer import Consumer
 from softplace.messages import BatchAck, DeviceReading, RoomReading, RoomReadingBatch
 from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client, reason_failed
 from softplace.registry import Registry, Site, load_registry
@@ -206,21 +207,6 @@ def drop_session(broker: MqttSettings, client_id: str) -> None:
     client = BenchClient(broker, client_id)
     client.connect()
     client.close()
-
-
-def on_subscribed(client: paho.Client) -> threading.Event:
-    """An event set on the next SUBACK, after the client's own handler (a consumer's
-    marks it subscribed and starts what waits for that: the gateway's forwarder)."""
-    event = threading.Event()
-    own = client.on_subscribe
-
-    def _set(*args: Any) -> None:
-        if own is not None:
-            own(*args)
-        event.set()
-
-    client.on_subscribe = _set
-    return event
 
 
 # -- running stages ------------------------------------------------------------------------
@@ -435,23 +421,21 @@ def _gateway(site: Site, broker: MqttSettings, state_dir: Path) -> Gateway:
     return Gateway(site, broker, GatewaySettings(site=site.id, state_dir=state_dir))
 
 
-def _ensure_session(r: Runner, client: paho.Client, start: Callable[[], None],
-                    stop: Callable[[], None], label: str) -> None:
+def _ensure_session(r: Runner, service: Consumer[Any], label: str) -> None:
     """Start a service once so the broker holds its session and subscriptions, then stop."""
-    subscribed = on_subscribed(client)
-    start()
+    service.start()
     try:
-        if not subscribed.wait(r.timeout):
+        if not service.subscribed.wait(r.timeout):
             raise BenchError(f"{label}: the service never subscribed")
     finally:
-        stop()
+        service.stop()
 
 
 def gateway_service(r: Runner, broker: MqttSettings, workdir: Path, site: Site,
                     n: int) -> Figure:
     state = workdir / "gateway-d"
     first = _gateway(site, broker, state)
-    _ensure_session(r, first.site_client, first.start, first.stop, "d")
+    _ensure_session(r, first, "d")
     r.preload(broker, "d", device_readings(site, n, boot=4))
     gateway = _gateway(site, broker, state)
     watch = BacklogWatch(gateway, n)
@@ -486,7 +470,7 @@ def ingest_service(r: Runner, broker: MqttSettings, influxd: Influxd, run: str,
                    registry: Registry, n: int) -> Figure:
     store = fresh_store(influxd, "bench_ingest")
     first = _ingest(registry, store, broker, run, "e")
-    _ensure_session(r, first.client, first.start, first.stop, "e")
+    _ensure_session(r, first, "e")
     r.preload(broker, "e", room_readings(registry, n))
     ingest = _ingest(registry, store, broker, run, "e")
     try:
@@ -511,13 +495,12 @@ def whole_chain(r: Runner, broker: MqttSettings, influxd: Influxd, workdir: Path
                 site: Site, registry: Registry, n: int) -> Figure:
     store = fresh_store(influxd, "bench_chain")
     ingest = _ingest(registry, store, broker, run, "f")
-    subscribed = on_subscribed(ingest.client)
     ingest.start()
     # the gateway's session (same client id as in d) is on the broker: this queues for it
     gateway = _gateway(site, broker, workdir / "gateway-f")
     watch = BacklogWatch(gateway, n)
     try:
-        if not subscribed.wait(r.timeout):
+        if not ingest.subscribed.wait(r.timeout):
             raise BenchError("f: ingest never subscribed")
         r.preload(broker, "f", device_readings(site, n, boot=5))
         with r.task("f  chain: backlog -> gateway -> ingest -> influxd", n) as task:

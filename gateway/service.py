@@ -156,10 +156,6 @@ class Gateway(Consumer[Decision]):
             self.upstream_client.message_callback_add(self._ack_topic, self._on_ack)
         self._forwarder = threading.Thread(target=self._forward_loop, name="forwarder", daemon=True)
 
-    @property
-    def site_client(self) -> paho.Client:
-        return self.client
-
     # -- what /metrics and /readyz read (any thread) ---------------------------------------
     def upstream_connected(self) -> bool:
         return self._upstream_connected.is_set()

@@ -205,7 +205,7 @@ def make_client(
     manual_ack: bool = False,
     will: Will | None = None,
     persistent: bool = True,
-) -> paho.Client:
+) -> Client:
     """A paho client with a persistent session (unless told otherwise) and our settings.
 
     With ``manual_ack`` the caller acknowledges each QoS 1 message itself (``client.ack``)
@@ -243,7 +243,7 @@ class Acknowledger:
     ``connection`` is an epoch that moves on at every connect and every disconnect: an ack
     asked for between a disconnect and the next CONNACK is dropped too."""
 
-    def __init__(self, client: paho.Client) -> None:
+    def __init__(self, client: Client) -> None:
         self._client = client
         self.connection = 0
 
@@ -263,10 +263,8 @@ class Acknowledger:
         return False
 
     def ack_all(self, messages: Sequence[tuple[int, int, int]]) -> int:
-        """``ack`` each (mid, qos, connection), in order, as one write where the client
-        can; how many acks went out."""
-        if not isinstance(self._client, Client):
-            return sum(self.ack(*message) for message in messages)
+        """``ack`` each (mid, qos, connection), in order, the QoS 1 ones as one write; how
+        many acks went out."""
         current = self.connection
         mids = [mid for mid, qos, connection in messages
                 if qos == QOS_AT_LEAST_ONCE and connection == current]
