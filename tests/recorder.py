@@ -22,7 +22,7 @@ class TopicRecorder(Generic[M]):
     def __init__(self, broker: MqttSettings, client_id: str, topic: str,
                  model: type[M]) -> None:
         self.model = model
-        self._received: list[M] = []
+        self._received: list[bytes] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self.client = make_client(broker, client_id)
@@ -36,11 +36,15 @@ class TopicRecorder(Generic[M]):
     def _on_message(self, client: paho.Client, userdata: object,
                     message: paho.MQTTMessage) -> None:
         with self._lock:
-            self._received.append(self.model.model_validate_json(message.payload))
+            self._received.append(bytes(message.payload))
 
-    def messages(self) -> list[M]:
+    def payloads(self) -> list[bytes]:
+        """As they came, unparsed."""
         with self._lock:
             return list(self._received)
+
+    def messages(self) -> list[M]:
+        return [self.model.model_validate_json(p) for p in self.payloads()]
 
     def close(self) -> None:
         self.client.disconnect()

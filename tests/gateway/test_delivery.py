@@ -147,8 +147,7 @@ def test_gateway_acks_readings_only_once_they_are_in_the_outbox(
     gateway.start()
     devices = Devices(names, mosquitto.settings, clock, boot=1)
     try:
-        wait_for(lambda: gateway.counts.connections >= 1, TIMEOUT_S, "gateway not connected")
-        time.sleep(0.5)  # its subscription reaches the broker
+        assert gateway.subscribed.wait(TIMEOUT_S), "gateway never subscribed"
         devices.play(5)
         wait_for(lambda: gateway.counts.received >= 10, TIMEOUT_S, gateway.summary())
         time.sleep(0.5)  # an ack published before the write would arrive meanwhile
@@ -181,8 +180,7 @@ def test_gateway_kill_9_of_mosquitto_before_its_autosave_loses_no_reading(
     gateway.start()
     devices = Devices(names, broker.settings, clock, boot=1, follows_acks=follows_acks)
     try:
-        wait_for(lambda: gateway.counts.connections >= 1, TIMEOUT_S, "gateway not connected")
-        time.sleep(0.5)  # its subscription reaches the broker
+        assert gateway.subscribed.wait(TIMEOUT_S), "gateway never subscribed"
         devices.play(50)
         wait_for(lambda: gateway.counts.accepted >= 100, TIMEOUT_S, gateway.summary())
         gateway.stop()  # its session queues what comes next, in the broker's memory only

@@ -74,8 +74,7 @@ def test_forwarder_retries_an_outbox_delete_the_full_disk_refused_and_goes_on(
     gateway.start()
     devices = Devices(names, mosquitto.settings, clock, boot=1)
     try:
-        wait_for(lambda: gateway.counts.connections >= 1, TIMEOUT_S, "gateway not connected")
-        time.sleep(0.5)  # its subscription reaches the broker
+        assert gateway.subscribed.wait(TIMEOUT_S), "gateway never subscribed"
         devices.play(40)
         wait_for(lambda: upstream.readings() == 40 * ROOMS, TIMEOUT_S, gateway.summary())
         sent = upstream.batches()

@@ -225,8 +225,7 @@ def run_fuzz(broker: MqttSettings, workdir: Path, bad: int, timeout_s: float) ->
         connect_async(publisher, broker, persistent=False)
         assert connected.wait(30), "no broker connection"
         wait_for(lambda: upstream.ingest.counts.connections >= 1, 30, "ingest not connected")
-        wait_for(lambda: gateway.counts.connections >= 1, 30, "gateway not connected")
-        time.sleep(0.5)  # its subscription reaches the broker
+        assert gateway.subscribed.wait(30), "gateway never subscribed"
         started = time.monotonic()
         last = None
         for i, (topic, payload) in enumerate(payloads):

@@ -7,12 +7,10 @@ import itertools
 import json
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 
 from dashboards import alerts
@@ -24,11 +22,12 @@ from gateway.settings import GatewaySettings
 from ingest.core import IngestCore
 from softplace import topics
 from softplace.messages import BatchAck, GatewayStatus, RoomReadingBatch
-from softplace.mqtt import QOS_AT_LEAST_ONCE, connect_async, make_client
+from softplace.mqtt import QOS_AT_LEAST_ONCE
 from softplace.registry import load_registry
 from softplace.settings import MqttSettings
 from softplace.storage.influx import InfluxStore
 from tests.e2e.stack import wait_for, write_registry
+from tests.recorder import TopicRecorder
 
 SITE = "status-site"
 START = 1_795_000_013.0
@@ -173,42 +172,25 @@ def test_status_rides_the_batches_and_ingest_stores_it(
     batches are acknowledged they arrive with their growing backlog, which ingest stores;
     the next status, drained, says 0. (The rule itself is proven on such points in
     tests/dashboards/test_alert_rules.py: this clock runs ahead of influxd's now().)"""
-    batches: list[bytes] = []
-    lock = threading.Lock()
-    reader = make_client(mosquitto.settings, f"batch-reader-{tmp_path.name}",
-                         persistent=False)
-
-    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        with lock:
-            batches.append(bytes(message.payload))
-
-    reader.on_message = on_message
-    reader.on_connect = lambda client, *_: client.subscribe(topics.batch(SITE),
-                                                            QOS_AT_LEAST_ONCE)
-    connect_async(reader, mosquitto.settings, persistent=False)
-    wait_for(reader.is_connected, TIMEOUT_S, "the batch reader never connected")
-    time.sleep(0.3)  # its subscription reaches the broker
+    reader = TopicRecorder(mosquitto.settings, f"batch-reader-{tmp_path.name}",
+                           topics.batch(SITE), RoomReadingBatch)
     acked: set[str] = set()
 
     def received() -> list[GatewayStatus]:
-        with lock:
-            got = [RoomReadingBatch.model_validate_json(b) for b in batches]
-        return [s for batch in got for s in batch.status]
+        return [s for batch in reader.messages() for s in batch.status]
 
     def acknowledge() -> bool:
         """Acknowledge what came (ingest back); True once nothing is left to send."""
-        with lock:
-            ids = {RoomReadingBatch.model_validate_json(b).batch for b in batches} - acked
+        ids = {batch.batch for batch in reader.messages()} - acked
         for batch_id in sorted(ids):
-            reader.publish(topics.batch_ack(SITE), BatchAck(site=SITE, batch=batch_id)
+            reader.client.publish(topics.batch_ack(SITE), BatchAck(site=SITE, batch=batch_id)
                            .to_json(), qos=QOS_AT_LEAST_ONCE).wait_for_publish(TIMEOUT_S)
         acked.update(ids)
         return gateway.outbox.size() == 0
 
     def store() -> list[float]:
         """What ingest makes of every batch so far, stored; the backlogs read back."""
-        with lock:
-            influx_store.write([s for b in batches for s in ingest.batch_for(b).samples])
+        influx_store.write([s for b in reader.payloads() for s in ingest.batch_for(b).samples])
         return [float(p.fields["backlog_s"]) for p in influx_store.query(
             "gateway_status", 0, int(clock.now * 1000) + 1000, {"site": SITE})]
 
@@ -232,8 +214,7 @@ def test_status_rides_the_batches_and_ingest_stores_it(
         assert store() == [*backlogs, 0.0]
     finally:
         gateway.stop()
-        reader.disconnect()
-        reader.loop_stop()
+        reader.close()
 
 
 def test_status_batcher_puts_statuses_in_their_own_list() -> None:

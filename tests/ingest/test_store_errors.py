@@ -66,8 +66,7 @@ def ingest_for(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Callable[[Influ
                         sites=[SITE])
         ingest.start()
         started.append(ingest)
-        wait_for(lambda: ingest.counts.connections >= 1, TIMEOUT_S, "ingest not connected")
-        time.sleep(0.5)  # its subscription reaches the broker
+        assert ingest.subscribed.wait(TIMEOUT_S), "ingest never subscribed"
         return ingest
 
     yield start
