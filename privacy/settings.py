@@ -106,7 +106,7 @@ class PrivacySettings(StageSection):
             fields=["epsilon: float", "first_day: date", "end_day: date", "area: str",
                     "created_ms: int", "hash: str"],
             where=f"SQLite {self.ledger_path} (relative to the settings file)",
-            retention="kept indefinitely (it is the proof)",
+            retention="indefinitely (it is the proof)",
             recipients=["operator: privacy officer"],
             personal_data="Bookkeeping; no data about people.",
         )]
