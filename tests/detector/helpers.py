@@ -146,12 +146,12 @@ def busy_weekdays(store: StoreT, monday: dt.date,
 
 
 def booking_sample(day: dt.date, start: str, end: str, use: BookedUse,
-                   room: str = "meet") -> Sample:
-    """An accepted booking of an s1 room as the bookings stage stores it (``AHEAD``: not
-    compared with the sensors yet)."""
+                   room: str = "meet", site_id: str = "s1") -> Sample:
+    """An accepted booking as the bookings stage stores it (``AHEAD``: not compared with
+    the sensors yet)."""
     lo, hi = at(day, start), at(day, end)
     hours = (hi - lo) / HOUR
-    return Sample(SeriesName.BOOKING, site().room(room).tags, {
+    return Sample(SeriesName.BOOKING, site(site_id).room(room).tags, {
         BookingField.END_MS: hi, BookingField.BOOKED_H: hours,
         BookingField.USED_H: hours if use is BookedUse.USED else 0.0,
         BookingField.CHECKED: int(use is not BookedUse.AHEAD),
