@@ -107,11 +107,22 @@ def booked_breaches(store: Store, opening: SiteOpening, breaches: Sequence[Breac
     return apply_to_breaches(breaches, opening.of, booked), booked
 
 
-def room_day_signature(booked: Iterable[BookedSpan], room: str, day: dt.date,
-                       tz_name: str) -> str:
-    """``booked_signature`` of the room's bookings overlapping the local day."""
-    lo, hi = day_bounds_ms(day, tz_name)
-    return booked_signature(b for b in booked if b.room == room and b.overlaps(lo, hi))
+class RoomDaySignatures:
+    """``booked_signature`` of each room-day's bookings (those overlapping the local day)."""
+
+    def __init__(self, booked: Iterable[BookedSpan], tz_name: str) -> None:
+        self.tz_name = tz_name
+        self.by_room: dict[str, list[BookedSpan]] = {}
+        for b in booked:
+            self.by_room.setdefault(b.room, []).append(b)
+        self._bounds: dict[dt.date, tuple[int, int]] = {}
+
+    def of(self, room: str, day: dt.date) -> str:
+        bounds = self._bounds.get(day)
+        if bounds is None:
+            bounds = self._bounds[day] = day_bounds_ms(day, self.tz_name)
+        lo, hi = bounds
+        return booked_signature(b for b in self.by_room.get(room, ()) if b.overlaps(lo, hi))
 
 
 def replace_room_day(store: Store, site: Site, room: str, day: dt.date,

@@ -42,11 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detector.booked import booked_signature
 from detector.booked_store import (
+    RoomDaySignatures,
     SiteOpening,
     booked_breaches,
     replace_room_day,
-    room_day_signature,
     stored_booked,
 )
 from detector.checkpoint import load_checkpoint, save_checkpoint
@@ -149,6 +150,10 @@ class BookedDays:
     def __init__(self, opening: SiteOpening, saved: Mapping[str, Any] | None = None) -> None:
         self.opening = opening
         self.days: dict[tuple[str, dt.date], _Applied] = {}
+        # what the last recheck saw (in memory: a restart rechecks in full); with nothing
+        # noted since and the same bookings, a recheck has nothing to do
+        self._last: tuple[int, int, str] | None = None
+        self._noted = True
         for key, (signature, over) in (saved or {}).items():
             day, _, room = key.partition("/")
             self.days[(room, dt.date.fromisoformat(day))] = _Applied(signature, bool(over))
@@ -159,22 +164,23 @@ class BookedDays:
 
     def apply(self, store: Store, results: Results) -> Results:
         """The chunk's results with its breaches under the rule; notes what was applied."""
-        tz = self.opening.site.timezone
         if results.breaches:
             cut, booked = booked_breaches(store, self.opening, results.breaches)
+            signatures = RoomDaySignatures(booked, self.opening.site.timezone)
             for breach in results.breaches:
                 key = (breach.room.room, breach.date)
-                signature = room_day_signature(booked, *key, tz)
+                signature = signatures.of(*key)
                 seen = self.days.get(key)
                 if seen is None:
                     self.days[key] = _Applied(signature)
                 elif seen.signature != signature:
                     seen.signature = MIXED
             results = Results(results.intervals, results.measures, cut)
+            self._noted = True
         for measure in results.measures:  # the room's day is over: its intervals are stored
             applied = self.days.get((measure.room.room, measure.date))
-            if applied is not None:
-                applied.over = True
+            if applied is not None and not applied.over:
+                applied.over = self._noted = True
         return results
 
     def recheck(self, store: Store, watermark_ms: int) -> int:
@@ -190,17 +196,21 @@ class BookedDays:
         lo = day_bounds_ms(min(d for _, d in due), site.timezone)[0]
         hi = day_bounds_ms(max(d for _, d in due), site.timezone)[1]
         booked = stored_booked(store, site, lo, hi)
+        seen = (lo, hi, booked_signature(booked))
+        if seen == self._last and not self._noted:
+            return 0
+        signatures = RoomDaySignatures(booked, site.timezone)
         redone = 0
         for room, day in due:
-            signature = room_day_signature(booked, room, day, site.timezone)
+            signature = signatures.of(room, day)
             applied = self.days[(room, day)]
             if signature == applied.signature:
                 continue
-            day_booked = [b for b in booked if b.room == room]
-            replace_room_day(store, site, room, day,
-                             self.opening.rederive(store, room, day, day_booked))
+            replace_room_day(store, site, room, day, self.opening.rederive(
+                store, room, day, signatures.by_room.get(room, [])))
             applied.signature = signature
             redone += 1
+        self._last, self._noted = seen, False  # only once all went through
         if redone:
             log.info("site %s: %d room-days' breaches re-derived for bookings compared since",
                      site.id, redone)
