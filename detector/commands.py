@@ -119,9 +119,12 @@ def detect(
         )
         if once:
             stats = service.step()
+            rederived = (f"; {stats.rederived} room-days' breaches re-derived for bookings "
+                         "compared since" if stats.rederived else "")
             console.print(
                 f"{stats.readings} events; {stats.intervals} intervals, {stats.measures} "
-                f"measures, {stats.breaches} breaches concluded; {stats.written} points written"
+                f"measures, {stats.breaches} breaches concluded; {stats.written} points "
+                f"written{rederived}"
             )
         else:
             console.print(f"detector following {', '.join(service.detectors)}; Ctrl-C stops")
