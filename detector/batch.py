@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detector.booked_store import SiteOpening, booked_breaches
 from detector.chunks import Chunk, chunk_ms, detector_from, run_chunks
 from detector.core import Results
 from detector.intervals import Interval
@@ -116,6 +117,9 @@ def run_site_batch(
         still_open = Results(intervals=detector.open_intervals())
         tail = _within(still_open, start_ms, end_ms, tz).intervals
         result.results.intervals.extend(tail)
+    # breaches under the booked-time rule, as the follow loop writes them
+    result.results.breaches, _ = booked_breaches(
+        store, SiteOpening(site, settings), result.results.breaches)
     if write:
         # the range's results, whole, in place of whatever an earlier run left there
         samples = result_samples(result.results, detector.refs, result.rollups)

@@ -13,17 +13,26 @@ series (each accepted booking, and once it is over whether the sensors saw it us
   idle slots offered to others (an EXDATE on that week's occurrence in the feed);
 * a booking the sensors did not cover, or not yet compared, changes nothing.
 
+Where it is applied: the detector applies it when it writes the ``breach`` series (batch
+and follow), the report and the idle slots when they read (``detector/booked_store.py``
+holds the store side). ``apply_to_breach`` is idempotent (a piece overlaps no used
+booking), so a reader applying it again to stored breaches changes nothing.
+
 Pure: plain values in and out, like ``breaches`` and ``idle_slots``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from detector.breaches import Breach
+from detector.breaches import Breach, BreachTracker
+from detector.days import DayPlan
+from detector.intervals import Interval
+from detector.measures import RoomRef
 
 BOOKED_TIME_RULE = "booked-and-used time is not idle; ghost-booked time still is"
 
@@ -90,3 +99,34 @@ def apply_to_breach(breach: Breach, opening: Sequence[Span],
                     breach, start_ms=inside[0][0], end_ms=inside[-1][1], vacant_ms=vacant))
     return [dataclasses.replace(
         p, ghost_booked=any(g.overlaps(p.start_ms, p.end_ms) for g in ghosts)) for p in pieces]
+
+
+def apply_to_breaches(breaches: Iterable[Breach], opening: Callable[[Breach], Sequence[Span]],
+                      booked: Sequence[BookedSpan]) -> list[Breach]:
+    """``apply_to_breach`` to each breach, ``opening(breach)`` its day's opening windows."""
+    if not booked:
+        return list(breaches)
+    return [cut for b in breaches for cut in apply_to_breach(b, opening(b), booked)]
+
+
+DECIDING = (BookedUse.USED, BookedUse.GHOST)  # the only uses the breach rule depends on
+
+
+def booked_signature(booked: Iterable[BookedSpan]) -> str:
+    """What of some bookings the breach rule depends on (their used and ghost spans), as
+    a short digest: equal digests, equal breaches. Order-insensitive."""
+    text = ";".join(sorted(f"{b.room}:{b.start_ms}-{b.end_ms}:{b.use.value}"
+                           for b in booked if b.use in DECIDING))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def breaches_from_intervals(ref: RoomRef, plan: DayPlan, limit_ms: int,
+                            intervals: Iterable[Interval]) -> list[Breach]:
+    """The room-day's breaches as the detector concluded them (before the booked-time
+    rule), from its intervals of that day: the tracker sees the same runs of states, only
+    merged, so it closes the same vacancy runs."""
+    tracker = BreachTracker(ref, plan, limit_ms)
+    found = [tracker.add(i.start_ms, i.end_ms, i.state)
+             for i in sorted(intervals, key=lambda i: i.start_ms)]
+    found.append(tracker.end_day())
+    return [b for b in found if b is not None]

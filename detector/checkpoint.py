@@ -1,7 +1,10 @@
 """The service's checkpoint: one small JSON file, replaced atomically.
 
 Written after the step's results are in the store, so a crash between the two replays
-the step (writes are idempotent) and never skips one.
+the step (writes are idempotent) and never skips one. Per site it holds the detector's
+state (``SiteDetector.to_dict``) and, under ``booked``, the booking signature of each
+recent room-day with a breach (``detector/service.py``); a checkpoint without it loads
+as having none.
 """
 
 from __future__ import annotations

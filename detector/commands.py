@@ -119,9 +119,12 @@ def detect(
         )
         if once:
             stats = service.step()
+            rederived = (f"; {stats.rederived} room-days' breaches re-derived for bookings "
+                         "compared since" if stats.rederived else "")
             console.print(
                 f"{stats.readings} events; {stats.intervals} intervals, {stats.measures} "
-                f"measures, {stats.breaches} breaches concluded; {stats.written} points written"
+                f"measures, {stats.breaches} breaches concluded; {stats.written} points "
+                f"written{rederived}"
             )
         else:
             console.print(f"detector following {', '.join(service.detectors)}; Ctrl-C stops")
@@ -254,8 +257,8 @@ def slots(
     A room with no reliably idle slot gets no .ics (an empty calendar is invalid, RFC 5545
     3.6); its JSON lists no slot and index.json says so."""
     from detector.batch import run_site_batch
+    from detector.booked_store import stored_booked
     from detector.records import day_bounds_ms
-    from detector.report import stored_booked
 
     check_days(start, end)
     store, registry = _open(app, site)

@@ -64,7 +64,7 @@ def breach_sample(breach: Breach) -> Sample:
         SeriesName.BREACH, breach.room.tags,
         {
             BreachField.DURATION_S: breach.duration_s, BreachField.LIMIT_S: breach.limit_s,
-            BreachField.END_MS: breach.end_ms,
+            BreachField.END_MS: breach.end_ms, BreachField.GHOST_BOOKED: int(breach.ghost_booked),
         },
         breach.start_ms,
     )
@@ -138,7 +138,7 @@ def breach_from_sample(
     return Breach(
         ref, local_date(sample.time_ms, ZoneInfo(tz_name)), sample.time_ms,
         int(_f(fields, BreachField.END_MS)), s_to_ms(_f(fields, BreachField.DURATION_S)),
-        s_to_ms(_f(fields, BreachField.LIMIT_S)),
+        s_to_ms(_f(fields, BreachField.LIMIT_S)), bool(_f(fields, BreachField.GHOST_BOOKED)),
     )
 
 

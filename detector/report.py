@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from detector.batch import run_site_batch
-from detector.booked import BOOKED_TIME_RULE, BookedSpan, BookedUse, apply_to_breach
+from detector.booked import BOOKED_TIME_RULE, BookedSpan, BookedUse, apply_to_breaches
+from detector.booked_store import SiteOpening, stored_booked
 from detector.breaches import Breach
-from detector.days import RoomCalendar
 from detector.idle_slots import IdleSlot, find_idle_slots
 from detector.intervals import Interval, State
 from detector.measures import RoomMeasure, RoomRef, SpaceMeasure, Tally, rollup_period, room_period
@@ -33,8 +33,8 @@ from detector.settings import DetectorSettings
 from softplace.cli import wide
 from softplace.errors import InvalidRangeError
 from softplace.registry import WEEKDAYS, Registry, Site
-from softplace.schema import BookingField, MeasureField, SeriesName
-from softplace.storage.base import Sample, Store
+from softplace.schema import MeasureField, SeriesName
+from softplace.storage.base import Store
 from softplace.timeutil import MS_PER_H, ms_to_datetime
 
 Source = Literal["auto", "stored", "recompute"]
@@ -169,12 +169,13 @@ def assemble_report(
     names = {p.room.id: p.room.name or p.room.id for p in site.placed_rooms()}
     refs = {p.room.id: RoomRef.of(p, settings.include_housing) for p in site.placed_rooms()}
     tz = site.tz
-    calendars = {p.room.id: RoomCalendar(tz, p.opening_hours, tuple(settings.bands))
-                 for p in site.placed_rooms()}
+    # the detector wrote its breaches under the rule already; applying it again changes
+    # nothing there (it is idempotent) and brings breaches stored before a booking was
+    # compared, or before the rule, up to date
+    opening = SiteOpening(site, settings)
     breaches = [
-        cut for b in breaches
-        for cut in (apply_to_breach(b, calendars[b.room.room].plan(b.date).opening, booked)
-                    if b.room.room in calendars else [b])
+        *apply_to_breaches((b for b in breaches if b.room.room in opening), opening.of, booked),
+        *(b for b in breaches if b.room.room not in opening),
     ]
     per_room = room_period(measures, "opening")
     rooms = sorted(
@@ -245,33 +246,6 @@ def booked_row(booked: Sequence[BookedSpan], lo_ms: int, hi_ms: int) -> BookedRo
         booked_h=round(sum(b.end_ms - b.start_ms for b in over) / MS_PER_H, 2),
         used_h=round(sum(b.end_ms - b.start_ms for b in used) / MS_PER_H, 2),
     )
-
-
-def booked_from_sample(sample: Sample) -> BookedSpan | None:
-    """A ``booking`` point as a span; None without a room or an end."""
-    room, end = sample.tags.get("room"), sample.fields.get(BookingField.END_MS)
-    if not room or end is None:
-        return None
-    fields = sample.fields
-    if not fields.get(BookingField.CHECKED):
-        use = BookedUse.AHEAD
-    elif fields.get(BookingField.GHOST):
-        use = BookedUse.GHOST
-    elif fields.get(BookingField.UNKNOWN):
-        use = BookedUse.UNKNOWN
-    else:
-        use = BookedUse.USED
-    return BookedSpan(room, sample.time_ms, int(str(end)), use)
-
-
-BOOKED_LOOKBACK_MS = 24 * MS_PER_H  # a booking that started the day before may reach in
-
-
-def stored_booked(store: Store, site: Site, lo_ms: int, hi_ms: int) -> list[BookedSpan]:
-    """The site's accepted bookings overlapping ``[lo, hi)`` from the ``booking`` series."""
-    found = (booked_from_sample(s) for s in store.query(
-        SeriesName.BOOKING, lo_ms - BOOKED_LOOKBACK_MS, hi_ms, {"site": site.id}))
-    return [b for b in found if b is not None and b.overlaps(lo_ms, hi_ms)]
 
 
 def build_report(

@@ -17,12 +17,22 @@ readings that came too late. They are counted once, since the process started, i
 writes after every step with each site's lag and checkpoint age). A reading later than
 ``LATE_RECOUNT_S`` behind the position is not counted.
 
+Bookings (``BOOKED_TIME_RULE``): each chunk's breaches are cut and flagged by the bookings
+stored for their days before they are written, and the checkpoint keeps, per room-day
+with a breach concluded, a signature of the bookings that rule applied
+(``booked_signature``: their used and ghost spans). After each site's chunks, every
+room-day of the last ``BOOKED_RECHECK_DAYS`` that is over is compared with the bookings
+stored now; where they differ (``softplace bookings reconcile`` ran later, a booking was
+accepted for a past slot) the room-day's breaches are re-derived from its stored
+intervals and replace the stored ones in one ``replace_range``.
+
 The clock and the sleep are injected: tests step time, they never wait for it.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import functools
 import logging
 import time
@@ -30,10 +40,20 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from detector.booked import booked_signature
+from detector.booked_store import (
+    RoomDaySignatures,
+    SiteOpening,
+    booked_breaches,
+    replace_room_day,
+    stored_booked,
+)
 from detector.checkpoint import load_checkpoint, save_checkpoint
 from detector.chunks import Chunk, ChunkTotals, ResultWriter, chunk_ms, detector_from, run_chunks
-from detector.core import SiteDetector
+from detector.core import Results, SiteDetector
+from detector.records import day_bounds_ms
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
 from softplace.schema import DetectorStatusField, SeriesName
@@ -42,6 +62,11 @@ from softplace.timeutil import local_date, local_ms, ms_to_s, s_to_ms
 
 log = logging.getLogger(__name__)
 LATE_RECOUNT_S = 3600.0  # how far behind its position a site's chunks are re-counted
+# how far back a booking compared late still re-derives a room-day's stored breaches
+# (`softplace detect --from --to` re-derives any range)
+BOOKED_RECHECK_DAYS = 14
+BOOKED_KEY = "booked"  # the site's room-day signatures in the checkpoint
+MIXED = "mixed"  # a room-day's breaches were written under different bookings: re-derive
 
 
 @dataclass(slots=True)
@@ -49,6 +74,7 @@ class StepStats(ChunkTotals):
     """One step over every site."""
 
     written: int = 0
+    rederived: int = 0  # room-days whose breaches were re-derived for their bookings
 
 
 @dataclass(slots=True)
@@ -109,6 +135,88 @@ class _CountingStore:
         self.store.close()
 
 
+@dataclass(slots=True)
+class _Applied:
+    """The bookings a room-day's breaches were written under, and whether the day is over."""
+
+    signature: str
+    over: bool = False
+
+
+class BookedDays:
+    """One site's room-days with a breach concluded, each with the signature of the
+    bookings the booked-time rule applied to it (saved in the checkpoint)."""
+
+    def __init__(self, opening: SiteOpening, saved: Mapping[str, Any] | None = None) -> None:
+        self.opening = opening
+        self.days: dict[tuple[str, dt.date], _Applied] = {}
+        # what the last recheck saw (in memory: a restart rechecks in full); with nothing
+        # noted since and the same bookings, a recheck has nothing to do
+        self._last: tuple[int, int, str] | None = None
+        self._noted = True
+        for key, (signature, over) in (saved or {}).items():
+            day, _, room = key.partition("/")
+            self.days[(room, dt.date.fromisoformat(day))] = _Applied(signature, bool(over))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f"{day.isoformat()}/{room}": [a.signature, a.over]
+                for (room, day), a in sorted(self.days.items())}
+
+    def apply(self, store: Store, results: Results) -> Results:
+        """The chunk's results with its breaches under the rule; notes what was applied."""
+        if results.breaches:
+            cut, booked = booked_breaches(store, self.opening, results.breaches)
+            signatures = RoomDaySignatures(booked, self.opening.site.timezone)
+            for breach in results.breaches:
+                key = (breach.room.room, breach.date)
+                signature = signatures.of(*key)
+                seen = self.days.get(key)
+                if seen is None:
+                    self.days[key] = _Applied(signature)
+                elif seen.signature != signature:
+                    seen.signature = MIXED
+            results = Results(results.intervals, results.measures, cut)
+            self._noted = True
+        for measure in results.measures:  # the room's day is over: its intervals are stored
+            applied = self.days.get((measure.room.room, measure.date))
+            if applied is not None and not applied.over:
+                applied.over = self._noted = True
+        return results
+
+    def recheck(self, store: Store, watermark_ms: int) -> int:
+        """Re-derive the room-days that are over whose bookings changed since their
+        breaches were written; returns how many."""
+        site = self.opening.site
+        horizon = local_date(watermark_ms, site.tz) - dt.timedelta(days=BOOKED_RECHECK_DAYS)
+        self.days = {k: a for k, a in self.days.items()
+                     if k[1] >= horizon and k[0] in self.opening}
+        due = sorted(k for k, a in self.days.items() if a.over)
+        if not due:
+            return 0
+        lo = day_bounds_ms(min(d for _, d in due), site.timezone)[0]
+        hi = day_bounds_ms(max(d for _, d in due), site.timezone)[1]
+        booked = stored_booked(store, site, lo, hi)
+        seen = (lo, hi, booked_signature(booked))
+        if seen == self._last and not self._noted:
+            return 0
+        signatures = RoomDaySignatures(booked, site.timezone)
+        redone = 0
+        for room, day in due:
+            signature = signatures.of(room, day)
+            applied = self.days[(room, day)]
+            if signature == applied.signature:
+                continue
+            replace_room_day(store, site, room, day, self.opening.rederive(
+                store, room, day, signatures.by_room.get(room, [])))
+            applied.signature = signature
+            redone += 1
+        self._last, self._noted = seen, False  # only once all went through
+        if redone:
+            log.info("site %s: %d room-days' breaches re-derived for bookings compared since",
+                     site.id, redone)
+        return redone
+
+
 def fresh_start_ms(site: Site, now_ms: int, lookback_h: float) -> int:
     """Local midnight at or before ``now - lookback``: the first day is measured whole."""
     day = local_date(now_ms - s_to_ms(lookback_h * 3600), site.tz)
@@ -140,6 +248,11 @@ class DetectorService:
                 detector = detector_from(site, self.settings, start)
                 log.info("site %s: first start at %d", site.id, start)
             self.detectors[site.id] = detector
+        self.booked = {
+            site.id: BookedDays(SiteOpening(site, self.settings),
+                                saved.get(site.id, {}).get(BOOKED_KEY))
+            for site in chosen
+        }
         self._saved = dict(saved)
         self.checkpointed_at: float | None = None  # clock time of the last checkpoint saved
         self._site_checkpointed_at: dict[str, float] = {}
@@ -210,12 +323,18 @@ class DetectorService:
         target = s_to_ms(self.clock()) - s_to_ms(self.settings.reorder_window_s)
         for detector in self.detectors.values():
             writer = ResultWriter(self.store, detector.refs)
+            booked = self.booked[detector.site.id]
             stats.add(run_chunks(
                 self._reader, detector, target, chunk_ms=chunk_ms(self.settings), writer=writer,
+                keep=functools.partial(booked.apply, self.store),
                 provisional=True, on_chunk=functools.partial(self._checkpoint, detector),
                 should_stop=should_stop,
             ))
             stats.written += writer.written
+            redone = booked.recheck(self.store, detector.watermark_ms)
+            if redone:
+                stats.rederived += redone
+                self._save(detector.site.id, self._saved.get(detector.site.id, {}))
             if should_stop():
                 break
         self.recount_late()
@@ -223,10 +342,13 @@ class DetectorService:
 
     def _checkpoint(self, detector: SiteDetector, _: Chunk) -> None:
         """After a chunk was written: a crash from here on replays from this point."""
-        self._saved[detector.site.id] = detector.to_dict()
+        self._save(detector.site.id, detector.to_dict())
+
+    def _save(self, site: str, state: Mapping[str, Any]) -> None:
+        self._saved[site] = {**state, BOOKED_KEY: self.booked[site].to_dict()}
         save_checkpoint(self.checkpoint_path, self._saved)
         self.checkpointed_at = self.clock()
-        self._site_checkpointed_at[detector.site.id] = self.checkpointed_at
+        self._site_checkpointed_at[site] = self.checkpointed_at
 
     def write_status(self) -> None:
         """The ``detector_status`` points of this cycle; best effort (a store that is away

@@ -105,6 +105,7 @@ class BreachField(StrEnum):
     DURATION_S = "duration_s"
     LIMIT_S = "limit_s"
     END_MS = "end_ms"
+    GHOST_BOOKED = "ghost_booked"  # 1: a ghost booking overlaps it (the booked-time rule)
 
 
 class BookingField(StrEnum):
@@ -252,8 +253,10 @@ SERIES: dict[str, Series] = {
         Series(
             SeriesName.BREACH, Family.DERIVED, ROOM_TAGS,
             {BreachField.DURATION_S: "float", BreachField.LIMIT_S: "float",
-             BreachField.END_MS: "int"},
-            "Vacancies inside opening hours longer than the rule's limit (time = start).",
+             BreachField.END_MS: "int", BreachField.GHOST_BOOKED: "int"},
+            "Vacancies inside opening hours longer than the rule's limit (time = start),"
+            " under the booked-time rule: cut by accepted bookings the sensors saw used,"
+            " flagged ghost_booked where a ghost booking overlaps (detector/booked.py).",
             ("operator: branch manager",),
             "Room-level; only their anonymised counts leave the operator.",
         ),

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from detector.report import SlotRow, build_report, stored_booked
+from detector.booked_store import stored_booked
+from detector.report import SlotRow, build_report
 from softplace.timeutil import MS_PER_DAY
 from web import data
 from web.deps import Ctx, Day, Db, Live, Places, Releases, Reports

@@ -6,6 +6,7 @@ optional Prometheus rules are evaluated by the real promtool."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -21,8 +22,11 @@ from grafana_foundation_sdk.models import alerting as alerting_model
 
 from dashboards import alerts
 from dashboards.grafana_expand import Expansion, TimeRange, expand
+from detector.batch import run_batch
+from detector.booked import BookedUse
 from softplace.storage.base import Sample
 from softplace.storage.influx import InfluxStore
+from tests.detector.helpers import LONDON, at, booking_sample, count_samples, registry, site
 
 MIN_MS = 60_000
 HOUR_MS = 60 * MIN_MS
@@ -202,6 +206,27 @@ def test_alert_rules_influx_query_fires_on_its_fault_only(
     assert _firing(influx_store, alert, now_ms) == set()
     influx_store.write(fire(now_ms))
     assert _firing(influx_store, alert, now_ms) == {labels}
+
+
+@pytest.mark.services
+def test_alert_rules_breach_today_sees_breaches_under_the_booked_time_rule(
+    influx_store: InfluxStore,
+) -> None:
+    """On the breaches the detector stores (the alert looks back from the real now, so the
+    day is today, at a site open around the clock): a ghost-booked vacancy fires "breach
+    today", the same vacancy booked and used does not (what it leaves is under the limit)."""
+    today = dt.datetime.now(LONDON).date()
+    lo = at(today)
+    hall = site("always")
+    influx_store.write(count_samples(hall, "hall", [
+        (t, 2 if t < at(today, "00:30") else 0) for t in range(lo, lo + 24 * HOUR_MS + 30 * MIN_MS,
+                                                              MIN_MS)]))
+    alert = next(a for a in INFLUX_ALERTS if a.uid == "softplace-breach-today")
+    now_ms = int(time.time() * 1000)
+    for use, fired in ((BookedUse.GHOST, {("always", "hall")}), (BookedUse.USED, set())):
+        influx_store.write([booking_sample(today, "00:30", "13:00", use, "hall", "always")])
+        run_batch(influx_store, registry(), "always", today, today + dt.timedelta(days=1))
+        assert _firing(influx_store, alert, now_ms) == fired, use
 
 
 def _moved(samples: list[Sample], site: str, by_ms: int) -> list[Sample]:

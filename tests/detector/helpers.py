@@ -7,13 +7,18 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from detector.booked import BookedUse
 from detector.core import Results
 from detector.intervals import Interval
 from softplace.registry import Registry, Site, parse_registry
-from softplace.storage.base import Sample
+from softplace.schema import BookingField, SeriesName
+from softplace.storage.base import Sample, Store
 from softplace.storage.sqlite import SqliteStore
+
+StoreT = TypeVar("StoreT", bound=Store)
 
 LONDON = ZoneInfo("Europe/London")
 MIN = 60_000
@@ -123,12 +128,12 @@ def canonical(results: Results) -> tuple[list[object], list[object], list[object
     return list(intervals), list(measures), list(breaches)
 
 
-def busy_weekdays(store: SqliteStore, monday: dt.date,
-                  busy: Mapping[str, tuple[str, str]]) -> SqliteStore:
-    """Five days from ``monday`` of one reading a minute per room of s1: 2 people in each
-    room's busy (start, end) clock span, nobody otherwise."""
+def busy_weekdays(store: StoreT, monday: dt.date,
+                  busy: Mapping[str, tuple[str, str]], days: int = 5) -> StoreT:
+    """``days`` days from ``monday`` of one reading a minute per room of s1: 2 people in
+    each room's busy (start, end) clock span, nobody otherwise."""
     s1 = site()
-    for day in range(5):
+    for day in range(days):
         date = monday + dt.timedelta(days=day)
         start = at(date)
         samples: list[Sample] = []
@@ -138,6 +143,21 @@ def busy_weekdays(store: SqliteStore, monday: dt.date,
                                                 for t in range(start, start + 24 * HOUR, MIN)])
         store.write(samples)
     return store
+
+
+def booking_sample(day: dt.date, start: str, end: str, use: BookedUse,
+                   room: str = "meet", site_id: str = "s1") -> Sample:
+    """An accepted booking as the bookings stage stores it (``AHEAD``: not compared with
+    the sensors yet)."""
+    lo, hi = at(day, start), at(day, end)
+    hours = (hi - lo) / HOUR
+    return Sample(SeriesName.BOOKING, site(site_id).room(room).tags, {
+        BookingField.END_MS: hi, BookingField.BOOKED_H: hours,
+        BookingField.USED_H: hours if use is BookedUse.USED else 0.0,
+        BookingField.CHECKED: int(use is not BookedUse.AHEAD),
+        BookingField.GHOST: int(use is BookedUse.GHOST),
+        BookingField.UNKNOWN: int(use is BookedUse.UNKNOWN),
+    }, lo)
 
 
 def scratch_store() -> SqliteStore:

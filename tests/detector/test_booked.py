@@ -13,19 +13,25 @@ from icalendar import Calendar
 from rich.console import Console
 
 from detector.batch import run_batch
-from detector.booked import BOOKED_TIME_RULE, BookedSpan, BookedUse, apply_to_breach
+from detector.booked import (
+    BOOKED_TIME_RULE,
+    BookedSpan,
+    BookedUse,
+    apply_to_breach,
+    apply_to_breaches,
+)
 from detector.breaches import Breach
 from detector.idle_slots import find_idle_slots, to_ical
 from detector.measures import RoomRef
 from detector.report import build_report, render_report
 from detector.settings import DetectorSettings
-from softplace.schema import BookingField, SeriesName
-from softplace.storage.base import Sample, Store
+from softplace.storage.base import Store
 from tests.detector.helpers import (
     HOUR,
     LONDON,
     MIN,
     at,
+    booking_sample,
     busy_weekdays,
     registry,
     scratch_store,
@@ -118,27 +124,15 @@ def test_booked_ahead_leaves_the_slot_feed_for_that_week() -> None:
     assert "EXDATE" not in plain.walk("VEVENT")[0]
 
 
-def _booking(day: dt.date, start: str, end: str, use: BookedUse) -> Sample:
-    lo, hi = at(day, start), at(day, end)
-    hours = (hi - lo) / HOUR
-    return Sample(SeriesName.BOOKING, site().room("meet").tags, {
-        BookingField.END_MS: hi, BookingField.BOOKED_H: hours,
-        BookingField.USED_H: hours if use is BookedUse.USED else 0.0,
-        BookingField.CHECKED: int(use is not BookedUse.AHEAD),
-        BookingField.GHOST: int(use is BookedUse.GHOST),
-        BookingField.UNKNOWN: int(use is BookedUse.UNKNOWN),
-    }, lo)
-
-
 def _store() -> Store:
     """meet: busy 09:30-10:00 each weekday, so vacant 10:00-17:00 (a 7 h breach)."""
     store = busy_weekdays(scratch_store(), MON, {"meet": ("09:30", "10:00")})
     tue, wed = MON + dt.timedelta(days=1), MON + dt.timedelta(days=2)
     store.write([
-        _booking(MON, "10:00", "14:00", BookedUse.USED),  # the rest is under the limit
-        _booking(tue, "11:00", "12:00", BookedUse.GHOST),
-        _booking(wed, "11:00", "12:00", BookedUse.USED),
-        _booking(MON + dt.timedelta(days=3), "11:00", "12:00", BookedUse.UNKNOWN),
+        booking_sample(MON, "10:00", "14:00", BookedUse.USED),  # the rest is under the limit
+        booking_sample(tue, "11:00", "12:00", BookedUse.GHOST),
+        booking_sample(wed, "11:00", "12:00", BookedUse.USED),
+        booking_sample(MON + dt.timedelta(days=3), "11:00", "12:00", BookedUse.UNKNOWN),
     ])
     return store
 
@@ -194,6 +188,8 @@ def test_booked_breach_pieces_are_vacant_outside_used_bookings_and_over_the_limi
         assert p.ghost_booked == any(g.overlaps(p.start_ms, p.end_ms) for g in booked
                                      if g.use is BookedUse.GHOST)
     assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(pieces))
+    # idempotent: the report applies the rule again to breaches stored under it
+    assert apply_to_breaches(pieces, lambda _: lunch, booked) == pieces
     if not used:
         assert [(p.start_ms, p.end_ms, p.vacant_ms) for p in pieces] == [
             (breach.start_ms, breach.end_ms, breach.vacant_ms)]
