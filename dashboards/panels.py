@@ -321,9 +321,12 @@ BRANCH = Dashboard(
             (Query(
                 f'SELECT {_q(BREACH.DURATION_S)} / {_S_PER_H} AS "vacant_h",'
                 f' {_q(BREACH.LIMIT_S)} / {_S_PER_H} AS "limit_h",'
-                f' {_q(BREACH.END_MS)} FROM {_BREACH} GROUP BY "building", "room"',
+                f' {_q(BREACH.END_MS)}, {_q(BREACH.GHOST_BOOKED)} FROM {_BREACH}'
+                ' GROUP BY "building", "room"',
                 format="table", columns=_text("building", "room")),),
-            description="Each breach: when the vacancy started and ended, how long it lasted.",
+            description="Each breach: when the vacancy started and ended, how long it lasted;"
+                        " ghost_booked 1 when a booking overlapped it but the room stayed empty"
+                        " (a used booking cuts the breach instead).",
             width=24,
             overrides=(_unit("vacant_h", "h"), _unit("limit_h", "h"),
                        _unit(BREACH.END_MS, "dateTimeAsIso")),

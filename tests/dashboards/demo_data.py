@@ -113,7 +113,8 @@ def derived(now_ms: int) -> Iterator[Sample]:
             if (day + salt) % 3 == 0:
                 yield Sample("breach", tags, {
                     "duration_s": 6 * 3600.0, "limit_s": 4 * 3600.0,
-                    "end_ms": opening + 8 * HOUR_MS}, opening + 2 * HOUR_MS)
+                    "end_ms": opening + 8 * HOUR_MS,
+                    "ghost_booked": int((day + salt) % 8 == 0)}, opening + 2 * HOUR_MS)
             if (day + salt) % 4 == 0:  # an accepted booking, every fourth room-day
                 ghost = (day + salt) % 8 == 0
                 yield Sample("booking", tags, {
