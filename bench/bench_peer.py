@@ -411,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a run ends when no point arrived for this many seconds")
     parser.add_argument("--node-red-dir", type=Path, default=None,
                         help="an npm folder holding (or to receive) the pinned Node-RED install")
+    parser.add_argument("--softplace-only", action="store_true",
+                        help="run SoftPlace alone (e.g. under py-spy record -s); no ratios")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     workdir = Path(tempfile.mkdtemp(prefix="softplace-peer-"))
@@ -418,12 +420,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     a_runs: list[Run] = []
     b_runs: list[Run] = []
     try:
-        red = install_node_red(args.node_red_dir or workdir / "npm")
+        red = None if args.softplace_only else install_node_red(
+            args.node_red_dir or workdir / "npm")
         mosquitto.start()
         influxd.start()
         bench = Bench(mosquitto, influxd, workdir, args.messages, args.timeout)
         for _ in range(args.runs):
-            a_runs.append(bench.node_red(red))
+            if red is not None:
+                a_runs.append(bench.node_red(red))
             b_runs.append(bench.softplace())
     except (BenchError, ServiceError, subprocess.CalledProcessError) as err:
         console.print(f"[red]bench failed:[/] {err}")
@@ -432,7 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         influxd.stop()
         mosquitto.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    console.print(report(a_runs, b_runs))
+    if a_runs:
+        console.print(report(a_runs, b_runs))
     return 1 if any(r.lost for r in a_runs + b_runs) else 0
 
 

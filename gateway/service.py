@@ -47,6 +47,7 @@ from softplace.messages import BatchAck, DeviceAck, GatewayStatus, parse_message
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
+    Publish,
     connect_async,
     make_client,
     reason_failed,
@@ -109,7 +110,8 @@ class Gateway(Consumer[Decision]):
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
-        self._core_lock = threading.Lock()  # the worker and the forwarder's health timer
+        # the worker (once per batch, ``handling``) and the forwarder's health timer
+        self._core_lock = threading.RLock()
         self.status = StatusReporter()
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
@@ -206,6 +208,9 @@ class Gateway(Consumer[Decision]):
         self._publish_discovery()
         if self._shares_client:
             self._upstream_up()
+
+    def handling(self) -> threading.RLock:
+        return self._core_lock
 
     def handle(self, message: Received) -> tuple[Outcome, Decision]:
         with self._core_lock:
@@ -341,11 +346,24 @@ class Gateway(Consumer[Decision]):
         else:
             super()._on_message(client, userdata, message)
 
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        if self._shares_client:
+            ack_topic = self._ack_topic
+            if any(publish[0] == ack_topic for publish in publishes):
+                for topic, payload, mid, header in publishes:
+                    if topic == ack_topic:
+                        self._take_ack(self.client, mid, (header >> 1) & 3, payload)
+                publishes = [p for p in publishes if p[0] != ack_topic]
+        super()._on_publishes(publishes)
+
     def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        if self._shares_client and message.qos > 0:
-            client.ack(message.mid, message.qos)  # the site client acknowledges by hand
+        self._take_ack(client, message.mid, message.qos, bytes(message.payload))
+
+    def _take_ack(self, client: paho.Client, mid: int, qos: int, payload: bytes) -> None:
+        if self._shares_client and qos > 0:
+            client.ack(mid, qos)  # the site client acknowledges by hand
         try:
-            ack = parse_message(BatchAck, bytes(message.payload))
+            ack = parse_message(BatchAck, payload)
         except MessageError as err:
             log.warning("ignored a batch acknowledgement: %s", err.detail)
             return
