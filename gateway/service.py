@@ -238,10 +238,14 @@ class Gateway(Consumer[Decision]):
         return Outcome.SKIPPED, decision
 
     def persist(self, batch: list[Handled[Decision]]) -> None:
+        decisions = [h.result for h in batch]
         with self._core_lock:
-            state = self.core.state_rows(h.result for h in batch)
-        self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch],
-                                 state)
+            state = self.core.state_rows(decisions)
+        outgoing: list[Outgoing] = []
+        for decision in decisions:
+            outgoing += decision.outgoing
+        self.outbox.enqueue(outgoing, [d.accepted for d in decisions if d.accepted is not None],
+                            state)
 
     def transient(self, err: Exception) -> bool:
         # full, read-only, locked, I/O error, corrupt file: wait for the operator

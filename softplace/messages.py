@@ -218,7 +218,14 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
                             parse_constant=_refuse_constant)
 _BOUNDED_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
                                     parse_int=_bounded_int, parse_constant=_refuse_constant)
-_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
+# a run of more than MAX_INT_DIGITS digits: every digit mapped to "0", everything else to a
+# space, then one substring search (both in C: a quarter of a regex search's cost)
+_DIGITS_TO_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * (MAX_INT_DIGITS + 1)
+
+
+def _long_digit_run(payload: bytes) -> bool:
+    return _LONG_RUN in payload.translate(_DIGITS_TO_ZEROS)
 
 
 def nesting_depth(payload: bytes) -> int:
@@ -259,7 +266,7 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
         raise MessageError("malformed_json", f"nested {depth} deep, more than {MAX_NESTING}")
     try:
         text = payload.decode("utf-8")
-        decoder = _BOUNDED_DECODER if _LONG_DIGITS.search(payload) else _DECODER
+        decoder = _BOUNDED_DECODER if _long_digit_run(payload) else _DECODER
         value = decoder.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError too
         raise MessageError("malformed_json", f"not JSON: {err}") from err
@@ -299,7 +306,7 @@ def parse_device_reading(payload: bytes) -> DeviceReading:
     the strict decoder), and it takes ``1.0`` or a missing ``v`` as ``v: 1``. Anything it
     refuses, or any payload in doubt, goes the strict way, so every refusal keeps its
     reason and detail."""
-    if len(payload) <= MAX_PAYLOAD_BYTES and not _LONG_DIGITS.search(payload):
+    if len(payload) <= MAX_PAYLOAD_BYTES and not _long_digit_run(payload):
         try:
             reading = DeviceReading.model_validate_json(payload)
         except ValidationError:
