@@ -79,9 +79,11 @@ class BatchQueue(Generic[T]):
                 self._not_empty.notify()
         return done
 
-    def take(self, max_items: int, linger_s: float = 0.0, wait_s: float = 0.2) -> list[T]:
+    def take(self, max_items: int, linger_s: float = 0.0, wait_s: float = 0.2,
+             linger_for: Callable[[T], float] | None = None) -> list[T]:
         """``take_batch`` for this queue: wait up to ``wait_s`` for a first item, let more
-        arrive for ``linger_s`` unless ``max_items`` wait already, take up to ``max_items``."""
+        arrive for ``linger_s`` (or what ``linger_for`` says for that first item) unless
+        ``max_items`` wait already, take up to ``max_items``."""
         items = self._items
         if not items:
             with self._not_empty:
@@ -89,6 +91,8 @@ class BatchQueue(Generic[T]):
                     self._not_empty.wait(wait_s)
                 if not items:
                     return []
+        if linger_for is not None:
+            linger_s = linger_for(items[0])
         if linger_s > 0:
             deadline = time.monotonic() + linger_s
             while len(items) < max_items:

@@ -238,6 +238,11 @@ class Consumer(Service, Generic[R]):
         or persisting raised; ``detail`` names the exception type."""
         raise NotImplementedError
 
+    def linger_for(self, first: Received) -> float:
+        """How long a batch starting with ``first`` waits for more messages: ``linger_s``,
+        unless the stage knows better (``first`` is a batch itself, say)."""
+        return self.linger_s
+
     def handling(self) -> contextlib.AbstractContextManager[Any]:
         """Held around ``handle`` for a whole batch (e.g. a stage's lock, taken once)."""
         return contextlib.nullcontext()
@@ -352,7 +357,7 @@ class Consumer(Service, Generic[R]):
     # -- the worker ------------------------------------------------------------------------
     def _work_loop(self) -> None:
         while not self.stopping:
-            messages = self._queue.take(self.batch_size, self.linger_s)
+            messages = self._queue.take(self.batch_size, linger_for=self.linger_for)
             if not messages:
                 continue
             outcomes: dict[str, int] = dict.fromkeys(_OUTCOMES, 0)
