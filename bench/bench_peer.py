@@ -64,6 +64,7 @@ from rich.table import Table
 
 from devkit.services import Influxd, Mosquitto, ServiceError
 from softplace import topics
+from softplace.consumer import tune_gc_for_service
 from softplace.registry import Site, load_registry
 from softplace.schema import RoomCountField, SeriesName
 from softplace.settings import InfluxSettings, MqttSettings
@@ -226,6 +227,7 @@ def gateway_process(site_id: str, broker: MqttSettings, state_dir: Path,
     logging.basicConfig(level=logging.WARNING)
     site = load_registry().site(site_id)
     gateway = _gateway(site, broker, state_dir)
+    tune_gc_for_service()  # as `softplace gateway` does
     gateway.start()
     try:
         if gateway.subscribed.wait(READY_TIMEOUT_S):
@@ -241,6 +243,7 @@ def ingest_process(broker: MqttSettings, influx: InfluxSettings, run: str, stage
     logging.basicConfig(level=logging.WARNING)
     store = InfluxStore(influx)
     ingest = _ingest(load_registry(), store, broker, run, stage)
+    tune_gc_for_service()  # as `softplace ingest` does
     ingest.start()
     try:
         if ingest.subscribed.wait(READY_TIMEOUT_S):
