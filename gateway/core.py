@@ -61,8 +61,8 @@ class Outgoing(NamedTuple):  # immutable, and a third of a frozen dataclass's co
 class Decision:
     """What handling one message produced; ``accepted`` is the reading's dedupe key;
     ``ack`` the (device, boot, seq) the device may forget once this decision is kept
-    (accepted, dead-lettered or a duplicate alike), kept with it as the device's ``ACKED``
-    state row; ``state`` rows to keep with it, and
+    (accepted, dead-lettered or a duplicate alike), and ``ack_moved`` whether it moved the
+    device's ``ACKED`` state row (kept with it); ``state`` rows to keep with it, and
     ``device``, whose state row to keep with it: that row is built when the batch is kept
     (``GatewayCore.state_rows``), once per device and batch, as only the latest counts."""
 
@@ -73,6 +73,7 @@ class Decision:
     ack: DeviceKey | None = None
     state: dict[str, str] = field(default_factory=dict)
     device: str | None = None
+    ack_moved: bool = False
 
 
 @dataclass(slots=True)
@@ -166,7 +167,7 @@ class GatewayCore:
                 rows.update(decision.state)
             if decision.device is not None:
                 devices.add(decision.device)
-            if decision.ack is not None:
+            if decision.ack_moved and decision.ack is not None:
                 device, boot, seq = decision.ack
                 acked[device] = (boot, seq)
         for device, (boot, seq) in acked.items():
@@ -203,9 +204,12 @@ class GatewayCore:
             return decision
         device, boot, seq = key
         tracker = self._acks.get(device) or self._tracker(device)
+        before = tracker.acked
         acked = tracker.reached(boot, seq, now)
-        if acked is not None:  # its ACKED state row comes with it (``state_rows``)
+        if acked is not None:
             decision.ack = (device, *acked)
+            # its ACKED state row, formatted once per batch and device (``state_rows``)
+            decision.ack_moved = acked != before
         return decision
 
     def _reading_key(self, topic: str, payload: bytes) -> DeviceKey | None:
