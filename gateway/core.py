@@ -233,12 +233,15 @@ class GatewayCore:
 
     # -- readings ------------------------------------------------------------------------
     def handle_reading(
-        self, topic: str, payload: bytes, now: float, *, redelivered: bool = False
+        self, topic: str, payload: bytes, now: float, *, redelivered: bool = False,
+        decoded: DeviceReading | None = None,
     ) -> Decision:
         """A duplicate (the broker redelivering, ``redelivered``, or the device re-sending
-        what no ack covered yet) is acknowledged quietly; the outbox already has it."""
+        what no ack covered yet) is acknowledged quietly; the outbox already has it.
+        ``decoded``: the payload's reading as ``parse_device_readings`` gave it for the
+        batch (None: decoded here)."""
         try:
-            reading, placed = self._validate(topic, payload, now)
+            reading, placed = self._validate(topic, payload, now, decoded)
         except MessageError as err:
             key = self._reading_key(topic, payload)
             if err.reason == "duplicate":
@@ -278,7 +281,7 @@ class GatewayCore:
         return self._acknowledge(decision, key, now)
 
     def _validate(
-        self, topic: str, payload: bytes, now: float
+        self, topic: str, payload: bytes, now: float, decoded: DeviceReading | None = None,
     ) -> tuple[DeviceReading, PlacedRoom]:
         subject = self._reading_devices.get(topic)
         if subject is None:
@@ -286,7 +289,7 @@ class GatewayCore:
                 subject = topics.parse(topic).subject
             except ValueError as err:
                 raise MessageError("unknown_topic", str(err)) from err
-        reading = parse_device_reading(payload)
+        reading = decoded if decoded is not None else parse_device_reading(payload)
         if subject != reading.device:
             raise MessageError(
                 "device_topic_mismatch",

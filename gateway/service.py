@@ -43,7 +43,14 @@ from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
 from softplace.errors import MessageError
-from softplace.messages import BatchAck, DeviceAck, GatewayStatus, parse_message
+from softplace.messages import (
+    BatchAck,
+    DeviceAck,
+    DeviceReading,
+    GatewayStatus,
+    parse_device_readings,
+    parse_message,
+)
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
@@ -112,6 +119,7 @@ class Gateway(Consumer[Decision]):
         self.core = GatewayCore(site, settings, deduper)
         # the worker (once per batch, ``handling``) and the forwarder's health timer
         self._core_lock = threading.RLock()
+        self._decoded: dict[int, DeviceReading] = {}  # id(Received) -> reading (prepare)
         self.status = StatusReporter()
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
@@ -212,6 +220,15 @@ class Gateway(Consumer[Decision]):
     def handling(self) -> threading.RLock:
         return self._core_lock
 
+    def prepare(self, messages: list[Received]) -> None:
+        # one pydantic call decodes the batch's readings (parse_device_readings); a reading
+        # it leaves out is decoded on its own, so a bad one costs the batch a second pass
+        readings = [m for m in messages
+                    if not m.retained and not m.topic.endswith(STATUS_SUFFIX)]
+        decoded = parse_device_readings([m.payload for m in readings])
+        self._decoded = {id(m): r for m, r in zip(readings, decoded, strict=True)
+                         if r is not None}
+
     def handle(self, message: Received) -> tuple[Outcome, Decision]:
         with self._core_lock:
             return self._handle_locked(message)
@@ -227,7 +244,8 @@ class Gateway(Consumer[Decision]):
         else:
             decision = self.core.handle_reading(message.topic, message.payload,
                                                 message.received_at,
-                                                redelivered=message.redelivered)
+                                                redelivered=message.redelivered,
+                                                decoded=self._decoded.pop(id(message), None))
         if decision.rejected is not None:
             log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
             return Outcome.DEAD_LETTERED, decision

@@ -259,6 +259,10 @@ class Consumer(Service, Generic[R]):
         unless the stage knows better (``first`` is a batch itself, say)."""
         return self.linger_s
 
+    def prepare(self, messages: list[Received]) -> None:
+        """Work for the whole batch before ``handle`` runs on each message (e.g. one decode
+        for all); whatever ``handle`` relies on, it must also manage without."""
+
     def handling(self) -> contextlib.AbstractContextManager[Any]:
         """Held around ``handle`` for a whole batch (e.g. a stage's lock, taken once)."""
         return contextlib.nullcontext()
@@ -378,6 +382,7 @@ class Consumer(Service, Generic[R]):
                 continue
             outcomes: dict[str, int] = dict.fromkeys(_OUTCOMES, 0)
             with self.handling():
+                self._prepare(messages)
                 batch = [h for h in (self._handle(m, outcomes) for m in messages)
                          if h is not None]
             self._count(**outcomes)
@@ -395,6 +400,13 @@ class Consumer(Service, Generic[R]):
                 self.after_ack(batch)
             except Exception:  # best effort by contract: never let the worker die
                 log.exception("%s: after_ack failed", self.name)
+
+    def _prepare(self, messages: list[Received]) -> None:
+        try:
+            self.prepare(messages)
+        except Exception:  # a bug: handle() still takes each message on its own
+            log.exception("%s: preparing a batch of %d messages failed", self.name,
+                          len(messages))
 
     def _handle(self, message: Received, outcomes: dict[str, int]) -> Handled[R] | None:
         """Handle one message, adding its outcome to ``outcomes`` (counted per batch)."""
