@@ -7,7 +7,8 @@ blocks, paho stops reading the socket and the broker stops sending once its in-f
 window is used up; with manual acks nothing is lost, only slowed. ONE worker thread then
 
 1. takes a batch (``BatchQueue.take``),
-2. runs the stage's core on each message (``handle``; an exception there is a bug: the
+2. runs the stage's core on each message (``prepare`` once for the batch, then ``handle``
+   on each; an exception there is a bug: the
    stage's ``internal_error`` turns that message into a dead letter with reason
    ``internal_error`` and the exception type, and the batch goes on),
 3. persists the batch (``persist``). An error the stage calls ``transient`` (the store is
