@@ -8,9 +8,9 @@ window is used up; with manual acks nothing is lost, only slowed. ONE worker thr
 
 1. takes a batch (``BatchQueue.take``),
 2. runs the stage's core on each message (``prepare`` once for the batch, then ``handle``
-   on each; an exception there is a bug: the
-   stage's ``internal_error`` turns that message into a dead letter with reason
-   ``internal_error`` and the exception type, and the batch goes on),
+   on each; an exception in ``handle`` is a bug: the stage's ``internal_error`` turns that
+   message into a dead letter with reason ``internal_error`` and the exception type, and
+   the batch goes on),
 3. persists the batch (``persist``). An error the stage calls ``transient`` (the store is
    down, full or read-only) is retried with backoff until it is kept or the consumer stops, and
    logged once per outage: nothing is acknowledged meanwhile, so the bounded queue fills
