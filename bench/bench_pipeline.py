@@ -147,8 +147,9 @@ class BenchClient:
         self.client = make_client(broker, client_id, persistent=persistent)
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self.received = 0  # only paho's network thread writes these two
+        self.received = 0  # only paho's network thread writes these three
         self.acked = 0
+        self.last_acked_at = 0.0  # monotonic, when the latest PUBACK came
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -167,6 +168,7 @@ class BenchClient:
 
     def _on_publish(self, *_: Any) -> None:
         self.acked += 1
+        self.last_acked_at = time.monotonic()
 
     def connect(self, timeout: float = 10) -> None:
         connect_async(self.client, self.broker, persistent=self.persistent)

@@ -88,7 +88,10 @@ class Batcher:
                     batch.prev.append(tail.payload)
                     batch.size += len(tail.payload) + 1
                 batch.rooms.add(room)
-                self._tails[room] = _Tail(message.payload, now)
+                if tail is None:
+                    self._tails[room] = _Tail(message.payload, now)
+                else:  # in place: the same as a new _Tail, and the rooms keep their order
+                    tail.payload, tail.sent_at, tail.flushed = message.payload, now, False
             elif kind == topics.TopicKind.HEALTH:
                 self._health(parts[-1], message.payload, batch)
             batch.lists.setdefault(key, []).append(message.payload)

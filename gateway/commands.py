@@ -8,6 +8,7 @@ from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from softplace import observe
 from softplace.cli import AppContext, console, pass_app
+from softplace.consumer import tune_gc_for_service
 from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
 from softplace.settings import ObserveSettings
@@ -26,6 +27,7 @@ def gateway_command(app: AppContext, site: str | None) -> None:
     console.print(f"gateway for [bold]{site_id}[/]: devices from {settings.mqtt.url}, "
                   f"upstream {(gateway_settings.upstream or settings.mqtt).url}")
     with observe.serving(serve_metrics(app.settings.observe, service)):
+        tune_gc_for_service()
         run_until_signalled(service)
 
 

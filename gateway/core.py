@@ -61,7 +61,8 @@ class Outgoing(NamedTuple):  # immutable, and a third of a frozen dataclass's co
 class Decision:
     """What handling one message produced; ``accepted`` is the reading's dedupe key;
     ``ack`` the (device, boot, seq) the device may forget once this decision is kept
-    (accepted, dead-lettered or a duplicate alike); ``state`` rows to keep with it, and
+    (accepted, dead-lettered or a duplicate alike), and ``ack_moved`` whether it moved the
+    device's ``ACKED`` state row (kept with it); ``state`` rows to keep with it, and
     ``device``, whose state row to keep with it: that row is built when the batch is kept
     (``GatewayCore.state_rows``), once per device and batch, as only the latest counts."""
 
@@ -72,6 +73,7 @@ class Decision:
     ack: DeviceKey | None = None
     state: dict[str, str] = field(default_factory=dict)
     device: str | None = None
+    ack_moved: bool = False
 
 
 @dataclass(slots=True)
@@ -120,6 +122,12 @@ class GatewayCore:
         }
         self._devices: dict[str, _DeviceState] = {}
         self._room_topics = {room: topics.room(site.id, room) for room in self._combiners}
+        # each room's RoomReading JSON with site and room filled in (``room_json``)
+        self._room_json = {room: _ROOM_JSON.replace(b"%s", site.id.encode(), 1).replace(
+            b"%s", room.encode(), 1) for room in self._combiners}
+        # the reading topic of every device of the site: no topics.parse for those
+        self._reading_devices = {topics.device_reading(site.id, device): device
+                                 for device in self.rooms_by_device}
         self.health = HealthReporter(settings.sensor_stale_s)
         self._deadletter_ms = 0
         self._room_ms: dict[str, int] = {}
@@ -153,10 +161,17 @@ class GatewayCore:
         key wins), with the current state row of every device they changed."""
         rows: dict[str, str] = {}
         devices: set[str] = set()
+        acked: dict[str, tuple[int, int]] = {}
         for decision in decisions:
-            rows.update(decision.state)
+            if decision.state:
+                rows.update(decision.state)
             if decision.device is not None:
                 devices.add(decision.device)
+            if decision.ack_moved and decision.ack is not None:
+                device, boot, seq = decision.ack
+                acked[device] = (boot, seq)
+        for device, (boot, seq) in acked.items():
+            rows[ACKED + device] = f"{boot} {seq}"
         for device in devices:
             state = self._devices.get(device)
             if state is not None:
@@ -188,13 +203,13 @@ class GatewayCore:
         if key is None:
             return decision
         device, boot, seq = key
-        tracker = self._tracker(device)
+        tracker = self._acks.get(device) or self._tracker(device)
         before = tracker.acked
         acked = tracker.reached(boot, seq, now)
         if acked is not None:
             decision.ack = (device, *acked)
-            if acked != before:
-                decision.state[ACKED + device] = f"{acked[0]} {acked[1]}"
+            # its ACKED state row, formatted once per batch and device (``state_rows``)
+            decision.ack_moved = acked != before
         return decision
 
     def _reading_key(self, topic: str, payload: bytes) -> DeviceKey | None:
@@ -218,12 +233,15 @@ class GatewayCore:
 
     # -- readings ------------------------------------------------------------------------
     def handle_reading(
-        self, topic: str, payload: bytes, now: float, *, redelivered: bool = False
+        self, topic: str, payload: bytes, now: float, *, redelivered: bool = False,
+        decoded: DeviceReading | None = None,
     ) -> Decision:
         """A duplicate (the broker redelivering, ``redelivered``, or the device re-sending
-        what no ack covered yet) is acknowledged quietly; the outbox already has it."""
+        what no ack covered yet) is acknowledged quietly; the outbox already has it.
+        ``decoded``: the payload's reading as ``parse_device_readings`` gave it for the
+        batch (None: decoded here)."""
         try:
-            reading, placed = self._validate(topic, payload, now)
+            reading, placed = self._validate(topic, payload, now, decoded)
         except MessageError as err:
             key = self._reading_key(topic, payload)
             if err.reason == "duplicate":
@@ -237,44 +255,45 @@ class GatewayCore:
             self._room_ms[room_id] = stamped
             state_rows[ROOM_MARK + room_id] = str(stamped)
             reading = reading.model_copy(update={"ts": stamped / MS_PER_S, "synced": True})
-        combiner = self._combiners[room_id]
-        room_count = combiner.update(reading.device, reading.count, reading.ts)
+        device, ts, count = reading.device, reading.ts, reading.count
+        key = (device, reading.boot, reading.seq)
+        room_count = self._combiners[room_id].update(device, count, ts)
 
         # remembered at once, so a copy later in the same batch is already a duplicate;
         # a batch that then fails to reach disk is never acknowledged, and the restarted
         # gateway reloads only the keys that did
-        self.deduper.remember(*reading.key)
-        decision = Decision(accepted=reading.key)
-        decision.outgoing.append(
-            Outgoing(self._room_topics[room_id],
-                     room_json(self.site.id, room_id, reading.ts, room_count.count,
-                               room_count.sources))
-        )
-        state = self._devices.setdefault(reading.device, _DeviceState())
+        self.deduper.remember(*key)
+        outgoing = Outgoing(self._room_topics[room_id], self._room_json[room_id] % (
+            repr(ts).encode(), room_count.count, room_count.sources))
+        decision = Decision([outgoing], [], key, None, None, state_rows, device)
+        state = self._devices.get(device)
+        if state is None:
+            state = self._devices[device] = _DeviceState()
         state.online = True
-        state.last_seen = max(state.last_seen or 0.0, reading.ts)
-        if state.count_ts is None or reading.ts >= state.count_ts:
-            state.count, state.count_ts = reading.count, reading.ts
+        if state.last_seen is None or ts > state.last_seen:
+            state.last_seen = ts
+        if state.count_ts is None or ts >= state.count_ts:
+            state.count, state.count_ts = count, ts
         if reading.battery_pct is not None:
             state.battery_pct = reading.battery_pct
         if reading.rssi_dbm is not None:
             state.rssi_dbm = reading.rssi_dbm
-        decision.state = state_rows
-        decision.device = reading.device
-        return self._acknowledge(decision, reading.key, now)
+        return self._acknowledge(decision, key, now)
 
     def _validate(
-        self, topic: str, payload: bytes, now: float
+        self, topic: str, payload: bytes, now: float, decoded: DeviceReading | None = None,
     ) -> tuple[DeviceReading, PlacedRoom]:
-        try:
-            parsed = topics.parse(topic)
-        except ValueError as err:
-            raise MessageError("unknown_topic", str(err)) from err
-        reading = parse_device_reading(payload)
-        if parsed.subject != reading.device:
+        subject = self._reading_devices.get(topic)
+        if subject is None:
+            try:
+                subject = topics.parse(topic).subject
+            except ValueError as err:
+                raise MessageError("unknown_topic", str(err)) from err
+        reading = decoded if decoded is not None else parse_device_reading(payload)
+        if subject != reading.device:
             raise MessageError(
                 "device_topic_mismatch",
-                f"payload device {reading.device!r} published on {parsed.subject!r}'s topic",
+                f"payload device {reading.device!r} published on {subject!r}'s topic",
             )
         placed = self.rooms_by_device.get(reading.device)
         if placed is None:
@@ -290,7 +309,7 @@ class GatewayCore:
         if reading.synced and reading.ts < now - self.settings.max_age_s:
             raise MessageError("timestamp_too_old",
                                f"ts {reading.ts:.0f} is {now - reading.ts:.0f} s old")
-        if self.deduper.seen(*reading.key):
+        if self.deduper.seen(reading.device, reading.boot, reading.seq):
             raise MessageError("duplicate", f"reading {reading.key} was already accepted")
         return reading, placed
 

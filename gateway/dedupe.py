@@ -20,9 +20,14 @@ class Deduper:
         return (boot, seq) in self._seen.get(device, ())
 
     def remember(self, device: str, boot: int, seq: int) -> None:
-        keys = self._seen.setdefault(device, OrderedDict())
-        keys[(boot, seq)] = None
-        keys.move_to_end((boot, seq))
+        keys = self._seen.get(device)
+        if keys is None:
+            keys = self._seen[device] = OrderedDict()
+        key = (boot, seq)
+        if key in keys:
+            keys.move_to_end(key)
+            return
+        keys[key] = None
         while len(keys) > self.keys_per_device:
             keys.popitem(last=False)
 
@@ -52,7 +57,12 @@ class AckTracker:
     def reached(self, boot: int, seq: int, now: float) -> tuple[int, int] | None:
         """Record a reading that is being kept; the pair to acknowledge now, if any."""
         key = (boot, seq)
-        if self.acked is None or key > self.acked:
+        acked = self.acked
+        if not self._waiting and acked is not None and (
+                key == (acked[0], acked[1] + 1) or (boot > acked[0] and seq == 0)):
+            self.acked = key  # the next pair, nothing waiting: what _advance would do
+            return key
+        if acked is None or key > acked:
             self._waiting.setdefault(key, now)
         self._advance(now)
         return self.acked

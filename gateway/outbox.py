@@ -77,28 +77,34 @@ class Outbox:
         dedupe keys and the core's ``state`` rows, in one transaction: one fsync."""
         outgoing: list[Outgoing] = []
         keys: list[tuple[str, int, int]] = []
-        queued_ms = now_ms()
         for messages, seen in handled:
             outgoing.extend(messages)
             if seen is not None:
                 keys.append(seen)
-        rows = [(m.topic, m.payload, int(m.retain), queued_ms) for m in outgoing]
+        self.enqueue(outgoing, keys, state)
+
+    def enqueue(self, outgoing: list[Outgoing], keys: list[tuple[str, int, int]],
+                state: Mapping[str, str] | None = None) -> None:
+        """``enqueue_many`` with the batch's messages and dedupe keys already in two lists."""
+        queued_ms = now_ms()
         with self._lock:
             untrimmed = dict(self._untrimmed)
             for device, _, _ in keys:
                 untrimmed[device] = untrimmed.get(device, 0) + 1
             with immediate(self._db):
                 last_id = 0
-                if rows:
+                if outgoing:
+                    # an Outgoing is (topic, payload, retain); the int is ours, not input
                     self._db.executemany(
                         "INSERT INTO outbox (topic, payload, retain, queued_ms) "
-                        "VALUES (?, ?, ?, ?)", rows,
+                        f"VALUES (?, ?, ?, {int(queued_ms)})", outgoing,
                     )
                     # one transaction holding the write lock: AUTOINCREMENT ids are consecutive
                     (last_id,) = self._db.execute("SELECT last_insert_rowid()").fetchone()
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
-                )
+                if keys:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO seen (device, boot, seq) VALUES (?, ?, ?)", keys
+                    )
                 for device, n in untrimmed.items():
                     if n >= self._trim_after:
                         self._trim_seen(device)

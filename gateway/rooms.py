@@ -37,12 +37,17 @@ class RoomCombiner:
         A late reading (older than the device's latest) is combined as of its own time
         but does not replace the newer state.
         """
-        current = self._latest.get(device)
-        if current is None or ts >= current.ts:
-            self._latest[device] = SensorView(count, ts)
+        latest = self._latest
+        current = latest.get(device)
+        if current is None:
+            latest[device] = SensorView(count, ts)
+        elif ts >= current.ts:  # a view is this combiner's own: updated in place
+            current.count, current.ts = count, ts
         self._offline.discard(device)
+        if len(latest) == 1:  # one sensor in the room: nothing to combine
+            return RoomCount(count, 1)
         counts = [count]
-        for other, view in self._latest.items():
+        for other, view in latest.items():
             if other == device or other in self._offline:
                 continue
             if abs(view.ts - ts) <= self.stale_s:

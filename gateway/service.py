@@ -43,10 +43,18 @@ from softplace import topics
 from softplace.backoff import Backoff
 from softplace.consumer import Consumer, Handled, Outcome, Received, watch, watch_client
 from softplace.errors import MessageError
-from softplace.messages import BatchAck, DeviceAck, GatewayStatus, parse_message
+from softplace.messages import (
+    BatchAck,
+    DeviceAck,
+    DeviceReading,
+    GatewayStatus,
+    parse_device_readings,
+    parse_message,
+)
 from softplace.mqtt import (
     QOS_AT_LEAST_ONCE,
     ConnectionLog,
+    Publish,
     connect_async,
     make_client,
     reason_failed,
@@ -109,7 +117,9 @@ class Gateway(Consumer[Decision]):
         for key in self.outbox.seen_keys(settings.dedupe_keys_per_device):
             deduper.remember(*key)
         self.core = GatewayCore(site, settings, deduper)
-        self._core_lock = threading.Lock()  # the worker and the forwarder's health timer
+        # the worker (once per batch, ``handling``) and the forwarder's health timer
+        self._core_lock = threading.RLock()
+        self._decoded: dict[int, DeviceReading] = {}  # id(Received) -> reading (prepare)
         self.status = StatusReporter()
         self.core.restore(self.outbox.core_state())
         self.device_acks = 0  # DeviceAck messages published
@@ -207,6 +217,18 @@ class Gateway(Consumer[Decision]):
         if self._shares_client:
             self._upstream_up()
 
+    def handling(self) -> threading.RLock:
+        return self._core_lock
+
+    def prepare(self, messages: list[Received]) -> None:
+        # one pydantic call decodes the batch's readings (parse_device_readings); a reading
+        # it leaves out is decoded on its own, so a bad one costs the batch a second pass
+        readings = [m for m in messages
+                    if not m.retained and not m.topic.endswith(STATUS_SUFFIX)]
+        decoded = parse_device_readings([m.payload for m in readings])
+        self._decoded = {id(m): r for m, r in zip(readings, decoded, strict=True)
+                         if r is not None}
+
     def handle(self, message: Received) -> tuple[Outcome, Decision]:
         with self._core_lock:
             return self._handle_locked(message)
@@ -222,7 +244,8 @@ class Gateway(Consumer[Decision]):
         else:
             decision = self.core.handle_reading(message.topic, message.payload,
                                                 message.received_at,
-                                                redelivered=message.redelivered)
+                                                redelivered=message.redelivered,
+                                                decoded=self._decoded.pop(id(message), None))
         if decision.rejected is not None:
             log.warning("dead-lettered %s: %s", decision.rejected.reason, decision.rejected.detail)
             return Outcome.DEAD_LETTERED, decision
@@ -233,10 +256,14 @@ class Gateway(Consumer[Decision]):
         return Outcome.SKIPPED, decision
 
     def persist(self, batch: list[Handled[Decision]]) -> None:
+        decisions = [h.result for h in batch]
         with self._core_lock:
-            state = self.core.state_rows(h.result for h in batch)
-        self.outbox.enqueue_many([(h.result.outgoing, h.result.accepted) for h in batch],
-                                 state)
+            state = self.core.state_rows(decisions)
+        outgoing: list[Outgoing] = []
+        for decision in decisions:
+            outgoing += decision.outgoing
+        self.outbox.enqueue(outgoing, [d.accepted for d in decisions if d.accepted is not None],
+                            state)
 
     def transient(self, err: Exception) -> bool:
         # full, read-only, locked, I/O error, corrupt file: wait for the operator
@@ -341,11 +368,24 @@ class Gateway(Consumer[Decision]):
         else:
             super()._on_message(client, userdata, message)
 
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        if self._shares_client:
+            ack_topic = self._ack_topic
+            if any(publish[0] == ack_topic for publish in publishes):
+                for topic, payload, mid, header in publishes:
+                    if topic == ack_topic:
+                        self._take_ack(self.client, mid, (header >> 1) & 3, payload)
+                publishes = [p for p in publishes if p[0] != ack_topic]
+        super()._on_publishes(publishes)
+
     def _on_ack(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        if self._shares_client and message.qos > 0:
-            client.ack(message.mid, message.qos)  # the site client acknowledges by hand
+        self._take_ack(client, message.mid, message.qos, bytes(message.payload))
+
+    def _take_ack(self, client: paho.Client, mid: int, qos: int, payload: bytes) -> None:
+        if self._shares_client and qos > 0:
+            client.ack(mid, qos)  # the site client acknowledges by hand
         try:
-            ack = parse_message(BatchAck, bytes(message.payload))
+            ack = parse_message(BatchAck, payload)
         except MessageError as err:
             log.warning("ignored a batch acknowledgement: %s", err.detail)
             return

@@ -8,6 +8,7 @@ from ingest.service import Ingest
 from ingest.settings import IngestSettings
 from softplace import observe
 from softplace.cli import AppContext, console, pass_app
+from softplace.consumer import tune_gc_for_service
 from softplace.lifecycle import run_until_signalled
 from softplace.registry import load_registry
 from softplace.retention import RetentionSchedule
@@ -29,6 +30,7 @@ def ingest_command(app: AppContext, sites: tuple[str, ...]) -> None:
     console.print(f"ingest from {settings.mqtt.url} into {settings.storage.backend}")
     try:
         with observe.serving(serve_metrics(app.settings.observe, service)):
+            tune_gc_for_service()
             run_until_signalled(service)
     finally:
         store.close()

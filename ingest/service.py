@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 UNKNOWN_SITE = "unknown"
 TOPIC_FIELD_MAX = 256
 WRITE_CHUNK = 5000  # points per store write: a batch of batches is written in parts
+BATCH_LINGER_S = 0.1  # at most, after a gateway batch, for more to join its store write
 
 
 @dataclass(slots=True)
@@ -97,6 +98,14 @@ class Ingest(Consumer[Points]):
         group = self.settings.shared_group if self.broker.protocol == "5" else None
         return [topics.shared(group, f) for site in self.sites
                 for f in topics.upstream_filters(site)]
+
+    def linger_for(self, first: Received) -> float:
+        # a gateway batch carries up to its outbox batch of points already; a long linger
+        # would hold up the gateway's window of batches in flight (its rate: the window
+        # over the time a batch takes to come back acknowledged)
+        if topics.parse_kind(first.topic) == topics.TopicKind.BATCH:
+            return min(self.linger_s, BATCH_LINGER_S)
+        return self.linger_s
 
     def handle(self, message: Received) -> tuple[Outcome, Points]:
         if topics.parse_kind(message.topic) == topics.TopicKind.BATCH:

@@ -11,9 +11,10 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from softplace.errors import MessageError
 
@@ -218,7 +219,14 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
                             parse_constant=_refuse_constant)
 _BOUNDED_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicate_keys,
                                     parse_int=_bounded_int, parse_constant=_refuse_constant)
-_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
+# a run of more than MAX_INT_DIGITS digits: every digit mapped to "0", everything else to a
+# space, then one substring search (both in C: a quarter of a regex search's cost)
+_DIGITS_TO_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * (MAX_INT_DIGITS + 1)
+
+
+def _long_digit_run(payload: bytes) -> bool:
+    return _LONG_RUN in payload.translate(_DIGITS_TO_ZEROS)
 
 
 def nesting_depth(payload: bytes) -> int:
@@ -259,7 +267,7 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
         raise MessageError("malformed_json", f"nested {depth} deep, more than {MAX_NESTING}")
     try:
         text = payload.decode("utf-8")
-        decoder = _BOUNDED_DECODER if _LONG_DIGITS.search(payload) else _DECODER
+        decoder = _BOUNDED_DECODER if _long_digit_run(payload) else _DECODER
         value = decoder.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError too
         raise MessageError("malformed_json", f"not JSON: {err}") from err
@@ -299,7 +307,7 @@ def parse_device_reading(payload: bytes) -> DeviceReading:
     the strict decoder), and it takes ``1.0`` or a missing ``v`` as ``v: 1``. Anything it
     refuses, or any payload in doubt, goes the strict way, so every refusal keeps its
     reason and detail."""
-    if len(payload) <= MAX_PAYLOAD_BYTES and not _LONG_DIGITS.search(payload):
+    if len(payload) <= MAX_PAYLOAD_BYTES and not _long_digit_run(payload):
         try:
             reading = DeviceReading.model_validate_json(payload)
         except ValidationError:
@@ -309,6 +317,38 @@ def parse_device_reading(payload: bytes) -> DeviceReading:
             if payload.count(b'"') == quotes and _V_IS_ONE.search(payload):
                 return reading
     return parse_message(DeviceReading, payload)
+
+
+_DEVICE_READINGS = TypeAdapter(list[DeviceReading])
+
+
+def parse_device_readings(payloads: Sequence[bytes]) -> list[DeviceReading | None]:
+    """``parse_device_reading``'s one-pass decode for a batch, in ONE pydantic call over
+    the payloads joined into a JSON array: item i is the reading ``parse_device_reading``
+    returns for ``payloads[i]``, or None where that payload must go through it itself (all
+    of them when any payload is refused or in doubt).
+
+    Each payload begins with ``{`` and ends with ``}``, so it is at least one element of the
+    array; a payload that were several would need another that is none, or an element
+    spanning two payloads, which holds a nested value or a key no reading has and is
+    refused. So a valid array of as many readings as payloads is each payload's own,
+    checked one by one as ``parse_device_reading`` checks it."""
+    n = len(payloads)
+    if n < 2 or any(len(p) > MAX_PAYLOAD_BYTES or p[:1] != b"{" or p[-1:] != b"}"
+                    for p in payloads):
+        return [None] * n
+    joined = b"[" + b",".join(payloads) + b"]"
+    if _long_digit_run(joined):  # the commas keep a run within one payload
+        return [None] * n
+    try:
+        readings = _DEVICE_READINGS.validate_json(joined)
+    except ValidationError:
+        return [None] * n
+    if len(readings) != n:
+        return [None] * n
+    return [reading if payload.count(b'"') == 2 * len(reading.model_fields_set)
+            + 2 * _READING_STRINGS and _V_IS_ONE.search(payload) else None
+            for reading, payload in zip(readings, payloads, strict=True)]
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -7,7 +7,7 @@ import logging
 import ssl
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +33,12 @@ RECV_BYTES = 65536
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) and the mid
 _U16 = struct.Struct("!H")
 _NO_INFO = paho.MQTTMessageInfo(0)  # a received message has no publish to track
+# a PUBLISH cut out of a read for ``Client.on_publishes``: (topic, payload, mid, the fixed
+# header byte: its DUP flag 0x08, QoS bits 0x06 and RETAIN flag 0x01)
+Publish = tuple[str, bytes, int, int]
+_PUBLISH = 0x30
+_QOS_BITS = 0x06
+_QOS1_BITS = 0x02
 
 
 class _Incoming(paho.MQTTMessage):
@@ -83,6 +89,11 @@ class Client(paho.Client):
     * Decodes a QoS 0/1 PUBLISH itself (``_handle_publish``), skipping its MQTT 5
       properties unparsed (no topic alias, no user property is asked for or read here);
       anything unusual goes to paho's own decoder, which refuses it as paho does.
+    * With ``on_publishes`` set (manual acks, no ``message_callback_add`` filter), every
+      QoS 0/1 PUBLISH wholly in the buffer is cut out of it in one loop and handed over in
+      one call: no packet dict, no ``MQTTMessage``, one callback per read instead of one
+      per message. The first packet of another kind ends the run and goes the usual way
+      after it, so packets are still handled in their order.
     * ``ack_many`` queues the PUBACKs of a whole batch as one write (one wake-up of the
       network thread, one send) instead of one each.
     """
@@ -90,6 +101,9 @@ class Client(paho.Client):
     _rbuf: bytes = b""
     _rpos: int = 0
     _filtered = False  # whether message_callback_add was ever called
+    # a consumer taking messages in batches: called (network thread, callback mutex held)
+    # with the PUBLISHes of one read, instead of on_message once per message
+    on_publishes: Callable[[list[Publish]], None] | None = None
 
     def _packet_read(self) -> MQTTErrorCode:
         """A packet wholly in the buffer is cut out of it here; anything else (an empty
@@ -97,6 +111,21 @@ class Client(paho.Client):
         buf, start = self._rbuf, self._rpos
         if self._in_packet["command"] != 0 or len(buf) - start < 2:
             return super()._packet_read()
+        on_publishes = self.on_publishes
+        if on_publishes is not None and self._manual_ack and not self._filtered:
+            publishes = self._cut_publishes(buf, start)
+            if publishes:
+                with self._msgtime_mutex:
+                    self._last_bytes_received = time.monotonic()
+                with self._in_callback_mutex:
+                    try:
+                        on_publishes(publishes)
+                    except Exception as err:
+                        self._easy_log(paho.MQTT_LOG_ERR,
+                                       "Caught exception in on_publishes: %s", err)
+                        if not self.suppress_exceptions:
+                            raise
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
         pos, length, shift = start + 1, 0, 0
         while True:
             if pos >= len(buf) or pos - start > 4:
@@ -126,6 +155,50 @@ class Client(paho.Client):
         with self._msgtime_mutex:
             self._last_bytes_received = time.monotonic()
         return rc
+
+    def _cut_publishes(self, buf: bytes, start: int) -> list[Publish]:
+        """The QoS 0/1 PUBLISH packets wholly in ``buf`` from ``start`` on, up to the first
+        packet of another kind, one split across reads or anything unusual (left for
+        paho's reader, which refuses it as paho does); moves the read position past them."""
+        publishes: list[Publish] = []
+        size = len(buf)
+        v5 = self._protocol == paho.MQTTv5
+        pos = start
+        while pos + 1 < size:
+            header = buf[pos]
+            if (header & 0xF0) != _PUBLISH or (header & _QOS_BITS) > _QOS1_BITS:
+                break
+            body, length, shift = pos + 1, 0, 0
+            while body < size and body - pos <= 4:
+                byte = buf[body]
+                body += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+            else:
+                break
+            end = body + length
+            if end > size or length < 2:
+                break
+            topic_end = body + 2 + ((buf[body] << 8) | buf[body + 1])
+            data = topic_end
+            mid = 0
+            try:
+                if header & _QOS_BITS:
+                    mid = (buf[data] << 8) | buf[data + 1]
+                    data += 2
+                if v5:
+                    data = _skip_properties(buf, data)
+                if topic_end == body + 2 or data > end:
+                    break
+                topic = buf[body + 2:topic_end].decode()
+            except (IndexError, ValueError):  # UnicodeDecodeError is a ValueError
+                break
+            publishes.append((topic, buf[data:end], mid, header))
+            pos = end
+        self._rpos = pos
+        return publishes
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
         self._filtered = True

@@ -436,3 +436,16 @@ def test_consumer_is_ready_only_once_the_broker_granted_every_filter(
     assert "a/#" not in caplog.text
     consumer._on_subscribe(consumer.client, None, 7, [granted, granted])
     assert consumer.subscribed.is_set()
+
+
+def test_tune_gc_for_service_freezes_start_up_and_collects_less_often() -> None:
+    """In a process of its own: freezing is for a service's process, not for pytest's."""
+    code = ("import gc; from softplace.consumer import SERVICE_GC_GEN0, tune_gc_for_service;"
+            "before = gc.get_threshold(); tune_gc_for_service();"
+            "after = gc.get_threshold();"
+            "assert before[0] < SERVICE_GC_GEN0 == after[0], (before, after);"
+            "assert after[1:] == before[1:], (before, after);"
+            "assert gc.get_freeze_count() > 0; assert gc.isenabled()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr

@@ -1,5 +1,6 @@
 """``parse_device_reading`` (pydantic's one-pass JSON validation, guarded) answers exactly
-what the strict ``parse_message(DeviceReading, ...)`` answers, for good and bad payloads."""
+what the strict ``parse_message(DeviceReading, ...)`` answers, for good and bad payloads;
+``parse_device_readings`` (one pass over a batch) reads only what that answer reads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from typing import Any
 import pytest
 
 from softplace.errors import MessageError
-from softplace.messages import DeviceReading, parse_device_reading, parse_message
+from softplace.messages import (
+    DeviceReading,
+    parse_device_reading,
+    parse_device_readings,
+    parse_message,
+)
 from tests.gateway.test_fuzz import messages
 
 GOOD: dict[str, Any] = {"v": 1, "device": "dev-1", "boot": 3, "seq": 12345,
@@ -95,3 +101,55 @@ def test_parse_device_reading_fuzz_payloads_answer_as_the_strict_path() -> None:
         assert fast == _answer(lambda p: parse_message(DeviceReading, p), payload), payload
         read += fast[0] == "read"
     assert read >= len(good)
+
+
+def _batch_agrees(payloads: list[bytes]) -> int:
+    """Every reading ``parse_device_readings`` gives is the one the strict path reads from
+    that same payload; how many it gave."""
+    given = parse_device_readings(payloads)
+    assert len(given) == len(payloads)
+    for reading, payload in zip(given, payloads, strict=True):
+        if reading is not None:
+            assert ("read", reading, sorted(reading.model_fields_set),
+                    reading.model_dump()) == _answer(
+                lambda p: parse_message(DeviceReading, p), payload), payload
+    return sum(reading is not None for reading in given)
+
+
+GOOD_PAYLOAD = BASE + b"}"
+OTHER = BASE.replace(b'"seq":12345', b'"seq":12346') + b',"battery_pct":50}'
+
+
+def test_parse_device_readings_reads_a_batch_of_good_readings_in_one_pass() -> None:
+    assert _batch_agrees([GOOD_PAYLOAD, OTHER, GOOD_PAYLOAD]) == 3
+
+
+@pytest.mark.parametrize("payload", EDGES)
+def test_parse_device_readings_edge_case_in_a_batch_answers_as_the_strict_path(
+    payload: bytes,
+) -> None:
+    _batch_agrees([GOOD_PAYLOAD, payload, OTHER])
+    _batch_agrees([payload, GOOD_PAYLOAD])
+
+
+@pytest.mark.parametrize("payloads", [
+    [GOOD_PAYLOAD + b"," + OTHER, GOOD_PAYLOAD],  # one payload, two readings
+    [GOOD_PAYLOAD + b"," + OTHER, b"{}"],
+    [BASE + b',"sensor":"x}', b'{"y":1}', OTHER],  # a string open across payloads
+    [BASE + b',"x":[{}', b'{"a":1}', b'{}]}'],  # an array open across payloads
+    [BASE + b"}", b"{" + BASE[1:] + b"}"],
+    [GOOD_PAYLOAD.replace(b"}", b""), b'{},"count":1}'],
+], ids=["two-in-one", "two-in-one-empty", "open-string", "open-array", "pair", "split"])
+def test_parse_device_readings_never_takes_one_payload_for_another(
+    payloads: list[bytes],
+) -> None:
+    _batch_agrees(payloads)
+
+
+def test_parse_device_readings_fuzz_batches_answer_as_the_strict_path() -> None:
+    payloads, _, _ = messages(2_000)
+    corpus = [payload for _, payload in payloads]
+    for start in range(0, len(corpus), 7):  # batches of 7 mixed good and bad payloads
+        _batch_agrees(corpus[start:start + 7])
+    good = [payload for payload in corpus if _answer(parse_device_reading, payload)[0] == "read"]
+    assert _batch_agrees(good) == len(good)  # the good ones alone: all in one pass
