@@ -27,6 +27,7 @@ class SeriesName(StrEnum):
     """Every series SoftPlace stores; the table ``SERIES`` below describes each one."""
 
     ROOM_COUNT = "room_count"
+    ROOM_COUNT_SEGMENT = "room_count_segment"
     SENSOR_HEALTH = "sensor_health"
     DEADLETTER = "deadletter"
     GATEWAY_STATUS = "gateway_status"
@@ -44,6 +45,12 @@ class SeriesName(StrEnum):
 class RoomCountField(StrEnum):
     COUNT = "count"
     SOURCES = "sources"
+
+
+class SegmentField(StrEnum):
+    DATA = "data"
+    POINTS = "points"
+    PARTS = "parts"
 
 
 class SensorHealthField(StrEnum):
@@ -184,6 +191,20 @@ SERIES: dict[str, Series] = {
             ("operator: facilities", "operator: branch manager"),
             "Room-level counts; a single-person room's 0/1 can reveal one person's presence,"
             " so it stays with the operator under short retention.",
+        ),
+        Series(
+            SeriesName.ROOM_COUNT_SEGMENT, Family.RAW, ("site", "part"),
+            {SegmentField.DATA: "str", SegmentField.POINTS: "int", SegmentField.PARTS: "int"},
+            "A derived cache of room_count, which stays the truth: one site-hour of its"
+            " points (time = the hour's start) packed into a few points (part 0 .. parts-1),"
+            " each holding some rooms' times and counts compactly encoded"
+            " (softplace/storage/segments.py), and how many raw points it packed. Written by"
+            " the detector once the hour is behind it; the narrow read takes an hour from"
+            " here only when influxd's count of the hour's raw points still matches, and"
+            " from room_count otherwise (a late or deleted point).",
+            ("operator: facilities", "operator: branch manager"),
+            "The same room-level counts as room_count, in another layout; kept under the"
+            " same short retention.",
         ),
         Series(
             SeriesName.SENSOR_HEALTH, Family.RAW, ("site", "device", "room"),

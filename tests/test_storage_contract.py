@@ -243,3 +243,80 @@ def test_influx_room_counts_read_json_from_a_server_without_msgpack(
     influx_store.counts_accept = "application/json"  # influxd then answers in JSON lines
     got = influx_store.room_counts("s1", base, base + 1)
     assert (list(got["r1"].times_ms), list(got["r1"].counts)) == ([base], [4])
+
+
+HOUR_MS = 3_600_000
+
+
+def _hourly_points(base: int) -> list[Sample]:
+    """Three rooms over three whole hours and a bit, points on the hour boundaries too."""
+    return [
+        Sample("room_count", {**ROOM, "room": f"r{r}"}, {"count": (i + r) % 4, "sources": 1},
+               base + i * 600_000 + r)
+        for i in range(20) for r in range(3)
+    ]
+
+
+def test_store_room_counts_read_the_same_after_packing_and_after_a_late_point(
+    store: Store,
+) -> None:
+    from softplace.storage.base import CountPacker
+
+    assert isinstance(store, CountPacker)
+    base = (_now_ms() // HOUR_MS - 5) * HOUR_MS
+    store.write([
+        *_hourly_points(base),
+        Sample("room_count", {**ROOM, "site": "s2"}, {"count": 9, "sources": 1}, base),
+    ])
+    start, end = base - 1, base + 3 * HOUR_MS + 1_000_000  # not on hour boundaries
+
+    def read() -> dict[str, tuple[list[int], list[int]]]:
+        got = store.room_counts("s1", start, end)
+        return {room: (list(c.times_ms), list(c.counts)) for room, c in got.items()}
+
+    before = read()
+    assert store.pack_room_counts("s1", start, end) in (0, 3 * 18)  # sqlite packs nothing
+    assert read() == before
+    late = Sample("room_count", ROOM, {"count": 7, "sources": 1}, base + HOUR_MS + 5)
+    store.write([late])
+    after = read()
+    assert after["r1"][0].count(base + HOUR_MS + 5) == 1
+    assert {room: got for room, got in after.items() if room != "r1"} == {
+        room: got for room, got in before.items() if room != "r1"}
+
+
+@pytest.mark.services
+def test_influx_room_counts_take_packed_hours_only_while_they_match_the_raw_series(
+    influx_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from softplace.storage import segments
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    monkeypatch.setattr(segments, "PART_BYTES", 200)  # several parts an hour, a room split
+    base = (_now_ms() // HOUR_MS - 5) * HOUR_MS
+    influx_store.write([
+        *_hourly_points(base),
+        Sample("room_count", {"site": "s1"}, {"count": 1, "sources": 1}, base + 7),  # no room
+    ])
+    hours = [base, base + HOUR_MS, base + 2 * HOUR_MS]
+    assert influx_store._packed_hours("s1", base, base + 3 * HOUR_MS) == {}
+    raw = influx_store.room_counts("s1", base, base + 3 * HOUR_MS)
+    assert influx_store.pack_room_counts("s1", base - 1, base + 3 * HOUR_MS + 1) == 3 * 18
+    packed = influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)
+    assert sorted(packed) == hours  # the point without a room is neither packed nor counted
+    assert all(len(parts) > 1 for parts in packed.values())
+    got = influx_store.room_counts("s1", base, base + 3 * HOUR_MS)
+    assert {r: (list(c.times_ms), list(c.counts)) for r, c in got.items()} == {
+        r: (list(c.times_ms), list(c.counts)) for r, c in raw.items()}
+    # a late point, and a deleted one: those hours go back to the raw series
+    influx_store.write([Sample("room_count", ROOM, {"count": 3, "sources": 1}, base + 9)])
+    influx_store.influxql(f'DELETE FROM "room_count" WHERE time = {base + 2 * HOUR_MS + 2}ms',
+                          method="POST")
+    assert sorted(influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)) == [hours[1]]
+    # a part missing: the hour is not whole
+    influx_store.influxql(f"DELETE FROM \"room_count_segment\" WHERE \"part\" = '1' AND "
+                          f"time = {hours[1]}ms", method="POST")
+    assert influx_store._packed_hours("s1", base, base + 3 * HOUR_MS) == {}
+    influx_store.pack_room_counts("s1", base, base + 3 * HOUR_MS)  # packed again: whole
+    assert sorted(influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)) == hours

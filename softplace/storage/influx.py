@@ -9,6 +9,7 @@ fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our dur
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -19,15 +20,19 @@ import httpx
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, RoomCountField, SeriesName, series
+from softplace.schema import SERIES, RoomCountField, SegmentField, SeriesName, series
 from softplace.settings import InfluxSettings
 from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
+from softplace.storage.segments import HOUR_MS, decode_part, encode_hour, whole_hours
 
 log = logging.getLogger(__name__)
 
 QUERY_CHUNK = 10_000  # rows per chunk of an ordinary query's answer
 MSGPACK = "application/x-msgpack"  # 1.x matches the whole Accept header: no q-list
 COUNTS_CHUNK = 100_000  # rows per chunk of the detector's narrow read: fewer, larger lines
+PACK_SPAN_MS = 24 * HOUR_MS  # hours packed per read and write: a write stays far below
+# influxd's 25 MB body limit
+_SITE, _ROOM, _PART = "site", "room", "part"
 
 
 def quote_ident(name: str) -> str:
@@ -96,6 +101,7 @@ class InfluxStore:
 
     counts_chunk_rows = COUNTS_CHUNK
     counts_accept = MSGPACK  # what the narrow read asks for; JSON is read too
+    count_segments = True  # room_counts reads whole hours from room_count_segment
 
     def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -189,19 +195,79 @@ class InfluxStore:
         return samples
 
     def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
+        """The whole hours that ``room_count_segment`` holds and that still match the raw
+        series (influxd's count of the hour's raw points equals what the segment packed)
+        from there; every other instant from ``room_count`` itself (``_raw_counts``)."""
+        found: dict[str, CountColumns] = {}
+        first, end = whole_hours(start_ms, end_ms)
+        packed = self._packed_hours(site, first, end) if self.count_segments else {}
+        at = start_ms
+        for hour in sorted(packed):
+            if hour > at:
+                self._raw_counts(site, at, hour, found)
+            for part in packed[hour]:
+                for room, columns in decode_part(part):
+                    _extend(found, room, columns)
+            at = hour + HOUR_MS
+        if end_ms > at:
+            self._raw_counts(site, at, end_ms, found)
+        return found
+
+    def _packed_hours(self, site: str, first: int, end: int) -> dict[int, list[str]]:
+        """Hour -> its segment parts in order, for the hours of ``[first, end)`` whose
+        segment is whole (parts 0 .. parts-1) and packed as many points as influxd counts
+        in the hour's raw series now; an hour with neither maps to no parts."""
+        if end <= first:
+            return {}
+        where = (f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                 f" AND time >= {first}ms AND time < {end}ms")
+        raw: dict[int, int] = {}
+        check = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
+                 f" FROM {self._from(SeriesName.ROOM_COUNT)}{where}"
+                 f" AND {quote_ident(_ROOM)} != '' GROUP BY time(1h)")
+        for block in self.influxql(check):
+            for hour, points in block.get("values") or ():
+                if points:
+                    raw[int(hour)] = int(points)
+        fields = ", ".join(quote_ident(f) for f in (
+            SegmentField.DATA, SegmentField.POINTS, SegmentField.PARTS))
+        stored: dict[int, dict[int, tuple[str, int, int]]] = {}
+        segments = (f"SELECT {fields} FROM {self._from(SeriesName.ROOM_COUNT_SEGMENT)}{where}"
+                    f" GROUP BY {quote_ident(_PART)}")
+        for block in self.influxql(segments):
+            part = int((block.get("tags") or {}).get(_PART) or -1)
+            for hour, data, points, parts in block.get("values") or ():
+                if data is not None and points is not None and parts is not None:
+                    stored.setdefault(int(hour), {})[part] = (str(data), int(points), int(parts))
+        packed: dict[int, list[str]] = {}
+        for hour in range(first, end, HOUR_MS):
+            parts_of = stored.get(hour, {})
+            expected = raw.get(hour, 0)
+            if not parts_of:
+                if not expected:
+                    packed[hour] = []  # nothing stored, nothing packed: nothing to read
+                continue
+            total = next(iter(parts_of.values()))[2]
+            whole = sorted(parts_of) == list(range(total)) and all(
+                p[2] == total for p in parts_of.values())
+            if whole and sum(p[1] for p in parts_of.values()) == expected:
+                packed[hour] = [parts_of[i][0] for i in range(total)]
+        return packed
+
+    def _raw_counts(self, site: str, start_ms: int, end_ms: int,
+                    found: dict[str, CountColumns]) -> None:
         """Narrow InfluxQL (time and ``count`` only, grouped by room), chunked, answered in
         msgpack where the server speaks it (influxd 1.x; JSON otherwise) and decoded as it
-        streams in; each chunk's rows go straight into the room's arrays."""
+        streams in; each chunk's rows go straight onto the room's arrays in ``found``."""
         query = (
             f"SELECT {quote_ident(RoomCountField.COUNT)} FROM {self._from(SeriesName.ROOM_COUNT)}"
-            f" WHERE {quote_ident('site')} = {quote_literal(site)}"
-            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident('room')}"
+            f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident(_ROOM)}"
         )
         params = {
             "db": self.settings.database, "q": query, "epoch": "ms",
             "chunked": "true", "chunk_size": str(self.counts_chunk_rows),
         }
-        found: dict[str, CountColumns] = {}
         try:
             with self._http.stream("GET", "/query", params=params,
                                    headers={"Accept": self.counts_accept}) as response:
@@ -213,7 +279,30 @@ class InfluxStore:
                     _add_count_rows(found, chunk, query)
         except httpx.HTTPError as err:
             raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
-        return found
+
+    def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Pack the whole hours of ``[start_ms, end_ms)`` from the raw series into
+        ``room_count_segment``, in place of what was packed there before; returns the
+        raw points packed."""
+        first, end = whole_hours(start_ms, end_ms)
+        packed = 0
+        for lo in range(first, end, PACK_SPAN_MS):
+            hi = min(lo + PACK_SPAN_MS, end)
+            counts: dict[str, CountColumns] = {}
+            self._raw_counts(site, lo, hi, counts)
+            samples: list[Sample] = []
+            for hour in range(lo, hi, HOUR_MS):
+                parts = encode_hour(_hour_of(counts, hour))
+                for index, (data, points) in enumerate(parts):
+                    samples.append(Sample.checked_upstream(
+                        SeriesName.ROOM_COUNT_SEGMENT, {_SITE: site, _PART: str(index)},
+                        {SegmentField.DATA: data, SegmentField.POINTS: points,
+                         SegmentField.PARTS: len(parts)}, hour))
+                    packed += points
+            self.replace_range((SeriesName.ROOM_COUNT_SEGMENT,), lo, hi, {_SITE: site},
+                               samples)
+        log.debug("packed %d room_count points of %s into hourly segments", packed, site)
+        return packed
 
     def _from(self, series_name: str) -> str:
         rp = series(series_name).family.value
@@ -349,6 +438,27 @@ def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query
                 columns = found[room] = CountColumns()
             columns.times_ms.extend(times)
             columns.counts.extend(counts)
+
+
+def _extend(found: dict[str, CountColumns], room: str, columns: CountColumns) -> None:
+    have = found.get(room)
+    if have is None:
+        found[room] = columns
+    else:
+        have.times_ms.extend(columns.times_ms)
+        have.counts.extend(columns.counts)
+
+
+def _hour_of(counts: Mapping[str, CountColumns], hour: int) -> dict[str, CountColumns]:
+    """Each room's points in ``[hour, hour + 1 h)`` (its columns in time order)."""
+    found: dict[str, CountColumns] = {}
+    for room, columns in counts.items():
+        times = columns.times_ms
+        lo = bisect.bisect_left(times, hour)
+        hi = bisect.bisect_left(times, hour + HOUR_MS, lo)
+        if hi > lo:
+            found[room] = CountColumns(times[lo:hi], columns.counts[lo:hi])
+    return found
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:
