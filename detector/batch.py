@@ -25,7 +25,7 @@ from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
 from softplace.schema import SeriesName
-from softplace.storage.base import Store
+from softplace.storage.base import CountPacker, Store
 from softplace.timeutil import datetime_to_ms, local_ms, s_to_ms
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,14 @@ def run_site_batch(
         if progress is not None:
             progress(chunk.hi_ms - origin, stop - origin)
 
+    # the next chunk is read while this one is analysed (a server's CPU beside ours), in
+    # chunks of whole hours (a store's packed hours read whole); a run that writes packs
+    # the hours it passes (a recompute refreshes stale packed hours)
     totals = run_chunks(
         store, detector, stop, chunk_ms=chunk_ms(settings), writer=None,
         keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),
-        on_chunk=collect,
+        on_chunk=collect, prefetch=True, aligned=True,
+        packer=store if write and isinstance(store, CountPacker) else None,
     )
     result.readings = totals.readings
     if end_ms < detector.watermark_ms:  # intervals still open at the end, clipped to it

@@ -65,3 +65,27 @@ def test_influx_service_follows_the_store_like_batch(influx_store: Store, tmp_pa
     run_batch(memory, registry(), "s1", MON, MON + dt.timedelta(days=2), settings=settings)
     assert _derived(influx_store, "room_measure") == _derived(memory, "room_measure")
     assert _derived(influx_store, "breach") == _derived(memory, "breach")
+
+
+def test_influx_batch_packs_the_hours_it_passes_and_reads_them_back_the_same(
+    influx_store: Store,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    _fill(influx_store)
+    end = MON + dt.timedelta(days=2)
+    raw = run_batch(influx_store, registry(), "s1", MON, end, write=False)
+    assert influx_store.query("room_count_segment", at(MON), at(end)) == []
+    run_batch(influx_store, registry(), "s1", MON, end)  # writes results and packs
+    packed = influx_store._packed_hours("s1", at(MON), at(end))
+    assert len(packed) == 48 and all(packed.values())
+    again = run_batch(influx_store, registry(), "s1", MON, end, write=False)  # from segments
+    assert again.results == raw.results and again.readings == raw.readings
+    # a point stored late into a packed hour: read from the raw series, results follow it
+    influx_store.write(count_samples(site(), "meet", [(at(MON, "15:00") + 30_000, 2)]))
+    late = run_batch(influx_store, registry(), "s1", MON, end, write=False)
+    influx_store.count_segments = False
+    assert late.results == run_batch(influx_store, registry(), "s1", MON, end,
+                                     write=False).results
+    assert late.results != raw.results
