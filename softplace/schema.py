@@ -51,6 +51,7 @@ class SegmentField(StrEnum):
     DATA = "data"
     POINTS = "points"
     PARTS = "parts"
+    DIRTY = "dirty"
 
 
 class SensorHealthField(StrEnum):
@@ -194,14 +195,16 @@ SERIES: dict[str, Series] = {
         ),
         Series(
             SeriesName.ROOM_COUNT_SEGMENT, Family.RAW, ("site", "part"),
-            {SegmentField.DATA: "str", SegmentField.POINTS: "int", SegmentField.PARTS: "int"},
+            {SegmentField.DATA: "str", SegmentField.POINTS: "int", SegmentField.PARTS: "int",
+             SegmentField.DIRTY: "bool"},
             "A derived cache of room_count, which stays the truth: one site-hour of its"
             " points (time = the hour's start) packed into a few points (part 0 .. parts-1),"
             " each holding some rooms' times and counts compactly encoded"
-            " (softplace/storage/segments.py), and how many raw points it packed. Written by"
-            " the detector once the hour is behind it; the narrow read takes an hour from"
-            " here only when influxd's count of the hour's raw points still matches, and"
-            " from room_count otherwise (a late or deleted point).",
+            " (softplace/storage/segments.py). Written by the detector once the hour is"
+            " behind it, checked then against influxd's count of the hour's raw points;"
+            " every later room_count write through the store sets dirty on part 0 of the"
+            " hours it touches, and the narrow read takes an hour from here only while it"
+            " is whole and not dirty (from room_count otherwise).",
             ("operator: facilities", "operator: branch manager"),
             "The same room-level counts as room_count, in another layout; kept under the"
             " same short retention.",

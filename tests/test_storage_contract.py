@@ -8,7 +8,7 @@ import pytest
 
 from softplace.errors import UnknownSeriesError
 from softplace.schema import Family, SeriesName
-from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.storage.base import CountColumns, RetentionPolicy, Sample, Store
 from softplace.storage.influx import MSGPACK
 
 DAY_MS = 86_400_000
@@ -286,7 +286,7 @@ def test_store_room_counts_read_the_same_after_packing_and_after_a_late_point(
 
 
 @pytest.mark.services
-def test_influx_room_counts_take_packed_hours_only_while_they_match_the_raw_series(
+def test_influx_room_counts_take_packed_hours_only_while_no_write_touched_them(
     influx_store: Store, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from softplace.storage import segments
@@ -294,29 +294,63 @@ def test_influx_room_counts_take_packed_hours_only_while_they_match_the_raw_seri
 
     assert isinstance(influx_store, InfluxStore)
     monkeypatch.setattr(segments, "PART_BYTES", 200)  # several parts an hour, a room split
-    base = (_now_ms() // HOUR_MS - 5) * HOUR_MS
+    base = (_now_ms() // HOUR_MS - 6) * HOUR_MS
     influx_store.write([
         *_hourly_points(base),
         Sample("room_count", {"site": "s1"}, {"count": 1, "sources": 1}, base + 7),  # no room
     ])
-    hours = [base, base + HOUR_MS, base + 2 * HOUR_MS]
-    assert influx_store._packed_hours("s1", base, base + 3 * HOUR_MS) == {}
-    raw = influx_store.room_counts("s1", base, base + 3 * HOUR_MS)
-    assert influx_store.pack_room_counts("s1", base - 1, base + 3 * HOUR_MS + 1) == 3 * 18
-    packed = influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)
-    assert sorted(packed) == hours  # the point without a room is neither packed nor counted
-    assert all(len(parts) > 1 for parts in packed.values())
-    got = influx_store.room_counts("s1", base, base + 3 * HOUR_MS)
+    hours = [base + i * HOUR_MS for i in range(5)]  # the last one without any point
+    end = base + 5 * HOUR_MS
+
+    def packed() -> list[int]:
+        return sorted(influx_store._packed_hours("s1", base, end))
+
+    assert packed() == []
+    raw = influx_store.room_counts("s1", base, end)
+    assert influx_store.pack_room_counts("s1", base - 1, end + 1) == 60
+    assert packed() == hours
+    assert all(len(parts) > 1 for parts in
+               influx_store._packed_hours("s1", base, hours[3]).values())
+    got = influx_store.room_counts("s1", base, end)
     assert {r: (list(c.times_ms), list(c.counts)) for r, c in got.items()} == {
         r: (list(c.times_ms), list(c.counts)) for r, c in raw.items()}
-    # a late point, and a deleted one: those hours go back to the raw series
-    influx_store.write([Sample("room_count", ROOM, {"count": 3, "sources": 1}, base + 9)])
-    influx_store.influxql(f'DELETE FROM "room_count" WHERE time = {base + 2 * HOUR_MS + 2}ms',
-                          method="POST")
-    assert sorted(influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)) == [hours[1]]
-    # a part missing: the hour is not whole
+    # a late point and a rewritten one (same key, another count): those hours go raw
+    influx_store.write([Sample("room_count", ROOM, {"count": 3, "sources": 1}, base + 9),
+                        Sample("room_count", {**ROOM, "room": "r2"},
+                               {"count": 0, "sources": 1}, hours[2] + 2)])
+    assert packed() == [hours[1], hours[3], hours[4]]
+    got = influx_store.room_counts("s1", base, end)
+    assert 9 + base in got["r1"].times_ms
+    assert got["r2"].counts[got["r2"].times_ms.index(hours[2] + 2)] == 0  # was 2
+    # the raw range replaced: its segments go with it; a part missing: the hour is not whole
+    influx_store.replace_range(["room_count"], hours[3], hours[3] + HOUR_MS, {"site": "s1"}, [])
     influx_store.influxql(f"DELETE FROM \"room_count_segment\" WHERE \"part\" = '1' AND "
                           f"time = {hours[1]}ms", method="POST")
-    assert influx_store._packed_hours("s1", base, base + 3 * HOUR_MS) == {}
-    influx_store.pack_room_counts("s1", base, base + 3 * HOUR_MS)  # packed again: whole
-    assert sorted(influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)) == hours
+    assert packed() == [hours[4]]  # empty, packed as such, and untouched since
+    influx_store.pack_room_counts("s1", base, end)  # packed again: whole
+    assert packed() == hours
+    influx_store.delete_series("room_count", {"site": "s1", "room": "r0"})
+    assert packed() == []
+
+
+@pytest.mark.services
+def test_influx_pack_marks_an_hour_written_while_it_was_packed(
+    influx_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    base = (_now_ms() // HOUR_MS - 6) * HOUR_MS
+    influx_store.write(_hourly_points(base))
+    read = influx_store._raw_counts
+
+    def read_then_a_write_lands(site: str, lo: int, hi: int,
+                                found: dict[str, CountColumns]) -> None:
+        read(site, lo, hi, found)  # ingest's point lands now, its mark before the segments
+        influx_store._post_write("raw", f"room_count,site=s1,room=r1 count=5i {base + 11}")
+    monkeypatch.setattr(influx_store, "_raw_counts", read_then_a_write_lands)
+    influx_store.pack_room_counts("s1", base, base + 3 * HOUR_MS)
+    monkeypatch.undo()
+    assert sorted(influx_store._packed_hours("s1", base, base + 3 * HOUR_MS)) == [
+        base + HOUR_MS, base + 2 * HOUR_MS]
+    assert base + 11 in influx_store.room_counts("s1", base, base + HOUR_MS)["r1"].times_ms

@@ -23,7 +23,13 @@ from softplace.errors import RejectedWriteError, StorageError
 from softplace.schema import SERIES, RoomCountField, SegmentField, SeriesName, series
 from softplace.settings import InfluxSettings
 from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
-from softplace.storage.segments import HOUR_MS, decode_part, encode_hour, whole_hours
+from softplace.storage.segments import (
+    HOUR_MS,
+    decode_into,
+    empty_part,
+    encode_hour,
+    whole_hours,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +122,25 @@ class InfluxStore:
 
     # -- writing -------------------------------------------------------------------------
     def write(self, samples: Sequence[Sample]) -> None:
+        """Room counts go out with a ``dirty`` mark on each site-hour they touch (in the
+        same request, so in the same WAL write): a packed hour written again is read raw."""
         by_rp: dict[str, list[str]] = {}
         rps: dict[str, list[str]] = {}  # series name -> its policy's lines
+        touched: set[tuple[str, int]] = set()
         for sample in samples:  # series() refuses an unknown name before anything is sent
             lines = rps.get(sample.series)
             if lines is None:
                 lines = rps[sample.series] = by_rp.setdefault(
                     series(sample.series).family.value, [])
             lines.append(to_line(sample))
+            if sample.series == SeriesName.ROOM_COUNT:
+                touched.add((sample.tags.get(_SITE, ""), sample.time_ms // HOUR_MS))
+        if touched:
+            marks = rps.get(SeriesName.ROOM_COUNT_SEGMENT)
+            if marks is None:
+                marks = by_rp.setdefault(series(SeriesName.ROOM_COUNT_SEGMENT).family.value, [])
+            marks.extend(_dirty_line(site, hour * HOUR_MS) for site, hour in sorted(touched)
+                         if site)
         for rp, lines in by_rp.items():
             self._post_write(rp, "\n".join(lines))
 
@@ -206,8 +223,7 @@ class InfluxStore:
             if hour > at:
                 self._raw_counts(site, at, hour, found)
             for part in packed[hour]:
-                for room, columns in decode_part(part):
-                    _extend(found, room, columns)
+                decode_into(part, found)
             at = hour + HOUR_MS
         if end_ms > at:
             self._raw_counts(site, at, end_ms, found)
@@ -215,44 +231,52 @@ class InfluxStore:
 
     def _packed_hours(self, site: str, first: int, end: int) -> dict[int, list[str]]:
         """Hour -> its segment parts in order, for the hours of ``[first, end)`` whose
-        segment is whole (parts 0 .. parts-1) and packed as many points as influxd counts
-        in the hour's raw series now; an hour with neither maps to no parts."""
+        segment is whole (parts 0 .. parts-1) and not marked dirty."""
         if end <= first:
             return {}
-        where = (f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
-                 f" AND time >= {first}ms AND time < {end}ms")
-        raw: dict[int, int] = {}
-        check = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
-                 f" FROM {self._from(SeriesName.ROOM_COUNT)}{where}"
-                 f" AND {quote_ident(_ROOM)} != '' GROUP BY time(1h)")
-        for block in self.influxql(check):
-            for hour, points in block.get("values") or ():
-                if points:
-                    raw[int(hour)] = int(points)
         fields = ", ".join(quote_ident(f) for f in (
-            SegmentField.DATA, SegmentField.POINTS, SegmentField.PARTS))
-        stored: dict[int, dict[int, tuple[str, int, int]]] = {}
-        segments = (f"SELECT {fields} FROM {self._from(SeriesName.ROOM_COUNT_SEGMENT)}{where}"
-                    f" GROUP BY {quote_ident(_PART)}")
-        for block in self.influxql(segments):
-            part = int((block.get("tags") or {}).get(_PART) or -1)
-            for hour, data, points, parts in block.get("values") or ():
-                if data is not None and points is not None and parts is not None:
-                    stored.setdefault(int(hour), {})[part] = (str(data), int(points), int(parts))
+            SegmentField.DATA, SegmentField.PARTS, SegmentField.DIRTY))
+        query = (f"SELECT {fields} FROM {self._from(SeriesName.ROOM_COUNT_SEGMENT)}"
+                 f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                 f" AND time >= {first}ms AND time < {end}ms GROUP BY {quote_ident(_PART)}")
+        stored: dict[int, dict[int, tuple[str | None, int | None, bool]]] = {}
+        for chunk in self._stream_query(query, QUERY_CHUNK):
+            for result in chunk.get("results", []):
+                if "error" in result:
+                    raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
+                for block in result.get("series", []):
+                    part = int((block.get("tags") or {}).get(_PART) or -1)
+                    for hour, data, parts, dirty in block.get("values") or ():
+                        stored.setdefault(int(hour), {})[part] = (data, parts, bool(dirty))
         packed: dict[int, list[str]] = {}
-        for hour in range(first, end, HOUR_MS):
-            parts_of = stored.get(hour, {})
-            expected = raw.get(hour, 0)
-            if not parts_of:
-                if not expected:
-                    packed[hour] = []  # nothing stored, nothing packed: nothing to read
+        for hour, parts_of in stored.items():
+            first_part = parts_of.get(0)
+            if first_part is None or first_part[2] or first_part[1] is None:
                 continue
-            total = next(iter(parts_of.values()))[2]
-            whole = sorted(parts_of) == list(range(total)) and all(
-                p[2] == total for p in parts_of.values())
-            if whole and sum(p[1] for p in parts_of.values()) == expected:
-                packed[hour] = [parts_of[i][0] for i in range(total)]
+            total = first_part[1]
+            texts = [parts_of[i][0] if i in parts_of and parts_of[i][1] == total else None
+                     for i in range(total)]
+            if len(parts_of) == total and all(isinstance(t, str) for t in texts):
+                packed[hour] = [str(t) for t in texts]
         return packed
+
+    def _stream_query(self, query: str, chunk_rows: int) -> Iterator[dict[str, Any]]:
+        """The chunks of a /query answer as they stream in, msgpack where the server
+        speaks it (influxd 1.x), JSON lines otherwise."""
+        params = {
+            "db": self.settings.database, "q": query, "epoch": "ms",
+            "chunked": "true", "chunk_size": str(chunk_rows),
+        }
+        try:
+            with self._http.stream("GET", "/query", params=params,
+                                   headers={"Accept": self.counts_accept}) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise StorageError(f"InfluxDB query failed ({response.status_code}): "
+                                       f"{_error_text(response)}; query: {query}")
+                yield from _chunks(response)
+        except httpx.HTTPError as err:
+            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
 
     def _raw_counts(self, site: str, start_ms: int, end_ms: int,
                     found: dict[str, CountColumns]) -> None:
@@ -264,26 +288,14 @@ class InfluxStore:
             f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
             f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident(_ROOM)}"
         )
-        params = {
-            "db": self.settings.database, "q": query, "epoch": "ms",
-            "chunked": "true", "chunk_size": str(self.counts_chunk_rows),
-        }
-        try:
-            with self._http.stream("GET", "/query", params=params,
-                                   headers={"Accept": self.counts_accept}) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise StorageError(f"InfluxDB query failed ({response.status_code}): "
-                                       f"{_error_text(response)}; query: {query}")
-                for chunk in _chunks(response):
-                    _add_count_rows(found, chunk, query)
-        except httpx.HTTPError as err:
-            raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+        for chunk in self._stream_query(query, self.counts_chunk_rows):
+            _add_count_rows(found, chunk, query)
 
     def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
         """Pack the whole hours of ``[start_ms, end_ms)`` from the raw series into
         ``room_count_segment``, in place of what was packed there before; returns the
-        raw points packed."""
+        raw points packed. Then influxd counts each hour's raw points again: an hour
+        written between the read and the segments' write is marked dirty at once."""
         first, end = whole_hours(start_ms, end_ms)
         packed = 0
         for lo in range(first, end, PACK_SPAN_MS):
@@ -291,18 +303,39 @@ class InfluxStore:
             counts: dict[str, CountColumns] = {}
             self._raw_counts(site, lo, hi, counts)
             samples: list[Sample] = []
+            expected: dict[int, int] = {}
             for hour in range(lo, hi, HOUR_MS):
-                parts = encode_hour(_hour_of(counts, hour))
+                parts = encode_hour(_hour_of(counts, hour)) or [(empty_part(), 0)]
                 for index, (data, points) in enumerate(parts):
                     samples.append(Sample.checked_upstream(
                         SeriesName.ROOM_COUNT_SEGMENT, {_SITE: site, _PART: str(index)},
                         {SegmentField.DATA: data, SegmentField.POINTS: points,
-                         SegmentField.PARTS: len(parts)}, hour))
+                         SegmentField.PARTS: len(parts), SegmentField.DIRTY: False}, hour))
+                    expected[hour] = expected.get(hour, 0) + points
                     packed += points
             self.replace_range((SeriesName.ROOM_COUNT_SEGMENT,), lo, hi, {_SITE: site},
                                samples)
+            moved = [hour for hour, points in self._raw_per_hour(site, lo, hi).items()
+                     if points != expected.get(hour, 0)]
+            if moved:
+                self._post_write(series(SeriesName.ROOM_COUNT_SEGMENT).family.value,
+                                 "\n".join(_dirty_line(site, hour) for hour in moved))
         log.debug("packed %d room_count points of %s into hourly segments", packed, site)
         return packed
+
+    def _raw_per_hour(self, site: str, lo: int, hi: int) -> dict[int, int]:
+        """Hour -> raw ``room_count`` points (with a room) influxd holds for it now."""
+        query = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
+                 f" FROM {self._from(SeriesName.ROOM_COUNT)}"
+                 f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                 f" AND {quote_ident(_ROOM)} != '' AND time >= {lo}ms AND time < {hi}ms"
+                 " GROUP BY time(1h)")
+        found: dict[int, int] = {}
+        for block in self.influxql(query):
+            for hour, points in block.get("values") or ():
+                if points:
+                    found[int(hour)] = int(points)
+        return found
 
     def _from(self, series_name: str) -> str:
         rp = series(series_name).family.value
@@ -378,11 +411,18 @@ class InfluxStore:
             log.info("retention policy %s on %s: %s", name, self.settings.database, duration)
 
     def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        """Room counts take their site's packed segments with them (all of them without a
+        site tag): a segment packs every room of a site-hour."""
         where = " AND ".join(
             f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())
         )
         query = f"DROP SERIES FROM {quote_ident(series_name)}"
         self.influxql(f"{query} WHERE {where}" if where else query, method="POST")
+        if series_name == SeriesName.ROOM_COUNT:
+            site = (tags or {}).get(_SITE)
+            segments = f"DROP SERIES FROM {quote_ident(SeriesName.ROOM_COUNT_SEGMENT)}"
+            self.influxql(f"{segments} WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                          if site is not None else segments, method="POST")
 
     def replace_range(
         self, series_names: Sequence[str], start_ms: int, end_ms: int,
@@ -396,6 +436,14 @@ class InfluxStore:
         ])
         for name in series_names:  # DELETE spans every retention policy of the database
             self.influxql(f"DELETE FROM {quote_ident(name)} WHERE {where}", method="POST")
+        if SeriesName.ROOM_COUNT in series_names:  # its site-hours' segments go with it
+            site = tags.get(_SITE)
+            where = " AND ".join([
+                *([f"{quote_ident(_SITE)} = {quote_literal(site)}"] if site is not None else []),
+                f"time >= {start_ms // HOUR_MS * HOUR_MS}ms", f"time < {end_ms}ms",
+            ])
+            self.influxql(f"DELETE FROM {quote_ident(SeriesName.ROOM_COUNT_SEGMENT)} "
+                          f"WHERE {where}", method="POST")
         if samples:
             self.write(samples)
 
@@ -440,13 +488,10 @@ def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query
             columns.counts.extend(counts)
 
 
-def _extend(found: dict[str, CountColumns], room: str, columns: CountColumns) -> None:
-    have = found.get(room)
-    if have is None:
-        found[room] = columns
-    else:
-        have.times_ms.extend(columns.times_ms)
-        have.counts.extend(columns.counts)
+def _dirty_line(site: str, hour_ms: int) -> str:
+    """The mark a room-count write leaves on part 0 of a packed site-hour."""
+    tags = {_SITE: site, _PART: "0"}
+    return f"{_tag_part(SeriesName.ROOM_COUNT_SEGMENT, tags)}{SegmentField.DIRTY}=true {hour_ms}"
 
 
 def _hour_of(counts: Mapping[str, CountColumns], hour: int) -> dict[str, CountColumns]:

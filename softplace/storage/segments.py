@@ -85,9 +85,13 @@ def encode_hour(counts: Mapping[str, CountColumns]) -> list[tuple[str, int]]:
     return parts
 
 
-def decode_part(text: str) -> Iterator[tuple[str, CountColumns]]:
-    """The rooms of one part and their points, in the order packed; ValueError for a part
-    this version cannot read."""
+def empty_part() -> str:
+    """The part of an hour without points: it says "packed, nothing there"."""
+    return _encode([])
+
+
+def _body(text: str) -> tuple[list[tuple[str, int]], memoryview, int]:
+    """A part's rooms and point numbers, its body, and where the times start."""
     if not text.startswith(VERSION):
         raise ValueError(f"unknown segment encoding {text[:8]!r}")
     try:
@@ -97,9 +101,39 @@ def decode_part(text: str) -> Iterator[tuple[str, CountColumns]]:
     (length,) = _HEADER.unpack_from(body)
     at = _HEADER.size + length
     rooms = [(str(room), int(n)) for room, n in json.loads(body[_HEADER.size:at])]
-    total = sum(n for _, n in rooms)
-    if len(body) != at + 2 * 8 * total:
+    if len(body) != at + 2 * 8 * sum(n for _, n in rooms):
         raise ValueError("corrupt segment: length does not match its header")
+    return rooms, memoryview(body), at
+
+
+def decode_into(text: str, found: dict[str, CountColumns]) -> None:
+    """Append one part's points to each room's columns in ``found`` (straight from the
+    decompressed bytes, no array per room); ValueError for a part this version cannot
+    read."""
+    if _BIG_ENDIAN:
+        for room, columns in decode_part(text):
+            into = found.setdefault(room, CountColumns())
+            into.times_ms.extend(columns.times_ms)
+            into.counts.extend(columns.counts)
+        return
+    rooms, body, at = _body(text)
+    counts_at = at + 8 * sum(n for _, n in rooms)
+    offset = 0
+    for room, n in rooms:
+        have = found.get(room)
+        if have is None:
+            have = found[room] = CountColumns()
+        size = 8 * n
+        have.times_ms.frombytes(body[at + offset:at + offset + size])
+        have.counts.frombytes(body[counts_at + offset:counts_at + offset + size])
+        offset += size
+
+
+def decode_part(text: str) -> Iterator[tuple[str, CountColumns]]:
+    """The rooms of one part and their points, in the order packed; ValueError for a part
+    this version cannot read."""
+    rooms, body, at = _body(text)
+    total = sum(n for _, n in rooms)
     times, counts = array("q"), array("q")
     times.frombytes(body[at:at + 8 * total])
     counts.frombytes(body[at + 8 * total:])
