@@ -79,8 +79,16 @@ def _within(results: Results, start_ms: int, end_ms: int, tz: ZoneInfo) -> Resul
             ))
         else:
             kept.intervals.append(interval)
-    kept.measures = [m for m in results.measures if local_ms(m.date, 24 * 60, tz) <= end_ms]
-    kept.breaches = [b for b in results.breaches if local_ms(b.date, 24 * 60, tz) <= end_ms]
+    day_ends: dict[dt.date, bool] = {}  # a chunk's measures share a day or two
+
+    def whole(date: dt.date) -> bool:
+        ends = day_ends.get(date)
+        if ends is None:
+            ends = day_ends[date] = local_ms(date, 24 * 60, tz) <= end_ms
+        return ends
+
+    kept.measures = [m for m in results.measures if whole(m.date)]
+    kept.breaches = [b for b in results.breaches if whole(b.date)]
     return kept
 
 
