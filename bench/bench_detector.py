@@ -67,7 +67,7 @@ from softplace.schema import RoomCountField, SeriesName
 from softplace.settings import RetentionSettings
 from softplace.storage.base import CountColumns, Sample, Store
 from softplace.storage.influx import InfluxStore
-from softplace.storage.segments import HOUR_MS
+from softplace.storage.segments import SPAN_MS
 from softplace.timeutil import datetime_to_ms, s_to_ms
 
 MIN = 60_000
@@ -404,15 +404,15 @@ def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str
             add(rows, "influxd room_counts read only, raw points", data.readings,
                 timed(lambda: read_all(store, site.id, data.start_ms, end_ms), server))
             # what the detector packs as it passes each hour, here all at once
-            lo = (data.start_ms - warmup_ms(settings, site)) // HOUR_MS * HOUR_MS
-            hi = -(-(end_ms + s_to_ms(settings.hold_s)) // HOUR_MS) * HOUR_MS
-            add(rows, "pack hours into room_count_segment", data.readings,
+            lo = (data.start_ms - warmup_ms(settings, site)) // SPAN_MS * SPAN_MS
+            hi = -(-(end_ms + s_to_ms(settings.hold_s)) // SPAN_MS) * SPAN_MS
+            add(rows, "pack 6-h spans into room_count_segment", data.readings,
                 timed(lambda: store.pack_room_counts(site.id, lo, hi), server))
             console.print(f"  influxd idle after {wait_idle(server):.0f} s")
             store.count_segments = True
-            add(rows, f"influxd {ANALYSED}, packed hours", data.readings,
+            add(rows, f"influxd {ANALYSED}, packed spans", data.readings,
                 timed(analyse, server))
-            add(rows, "influxd room_counts read only, packed hours", data.readings,
+            add(rows, "influxd room_counts read only, packed spans", data.readings,
                 timed(lambda: read_all(store, site.id, data.start_ms, end_ms), server))
             for label, accept in (("JSON", "application/json"), ("CSV", "application/csv"),
                                   ("msgpack", "application/x-msgpack")):

@@ -115,8 +115,8 @@ def run_site_batch(
             progress(chunk.hi_ms - origin, stop - origin)
 
     # the next chunk is read while this one is analysed (a server's CPU beside ours), in
-    # chunks of whole hours (a store's packed hours read whole); a run that writes packs
-    # the hours it passes (a recompute refreshes stale packed hours)
+    # chunks on multiples of their length (a store's packed spans read whole); a run that
+    # writes packs the spans it passes (a recompute refreshes stale packed spans)
     totals = run_chunks(
         store, detector, stop, chunk_ms=chunk_ms(settings), writer=None,
         keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),

@@ -21,7 +21,7 @@ from detector.settings import DetectorSettings
 from softplace.registry import Site
 from softplace.schema import SeriesName
 from softplace.storage.base import CountColumns, CountPacker, Sample, Store
-from softplace.storage.segments import HOUR_MS
+from softplace.storage.segments import SPAN_MS
 from softplace.timeutil import s_to_ms
 
 _Read = tuple[list[Sample], dict[str, CountColumns]]  # one chunk's sensor health and counts
@@ -120,8 +120,8 @@ def _read(store: Store, site: str, lo: int, hi: int) -> _Read:
 
 
 def _chunk_end(lo: int, chunk_ms: int, until_ms: int, aligned: bool) -> int:
-    """``aligned``: chunks end on multiples of ``chunk_ms`` (whole hours for whole-hour
-    chunks, so a store's packed hours are read whole); else ``chunk_ms`` after their start.
+    """``aligned``: chunks end on multiples of ``chunk_ms`` (so a store's packed spans are
+    read whole where the chunk is a multiple of them); else ``chunk_ms`` after their start.
     Where chunks end never changes the results."""
     return min(lo - lo % chunk_ms + chunk_ms if aligned else lo + chunk_ms, until_ms)
 
@@ -146,7 +146,7 @@ def run_chunks(
     in a thread while this one is analysed (the store's server and this process then
     work at once; only for a caller whose store may be read from another thread while it
     writes). ``aligned`` ends chunks on multiples of ``chunk_ms``. With ``packer`` each
-    hour the watermark passed is packed there (``CountPacker.pack_room_counts``), so later
+    span the watermark passed is packed there (``CountPacker.pack_room_counts``), so later
     reads of it are cheap.
     """
     totals = ChunkTotals()
@@ -180,8 +180,8 @@ def run_chunks(
                         for i in detector.open_intervals()
                     )
                 writer.add(samples)
-            if packer is not None and hi // HOUR_MS > lo // HOUR_MS:
-                packer.pack_room_counts(site, lo - lo % HOUR_MS, hi)
+            if packer is not None and hi // SPAN_MS > lo // SPAN_MS:
+                packer.pack_room_counts(site, lo - lo % SPAN_MS, hi)
             if on_chunk is not None:
                 on_chunk(chunk)
             if should_stop():

@@ -37,7 +37,14 @@ from detector.core import SiteDetector
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
 from softplace.schema import DetectorStatusField, SeriesName
-from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample, Store
+from softplace.storage.base import (
+    CountColumns,
+    CountPacker,
+    FieldValue,
+    RetentionPolicy,
+    Sample,
+    Store,
+)
 from softplace.timeutil import local_date, local_ms, ms_to_s, s_to_ms
 
 log = logging.getLogger(__name__)
@@ -214,6 +221,7 @@ class DetectorService:
                 self._reader, detector, target, chunk_ms=chunk_ms(self.settings), writer=writer,
                 provisional=True, on_chunk=functools.partial(self._checkpoint, detector),
                 should_stop=should_stop,
+                packer=self.store if isinstance(self.store, CountPacker) else None,
             ))
             stats.written += writer.written
             if should_stop():

@@ -197,14 +197,14 @@ SERIES: dict[str, Series] = {
             SeriesName.ROOM_COUNT_SEGMENT, Family.RAW, ("site", "part"),
             {SegmentField.DATA: "str", SegmentField.POINTS: "int", SegmentField.PARTS: "int",
              SegmentField.DIRTY: "bool"},
-            "A derived cache of room_count, which stays the truth: one site-hour of its"
-            " points (time = the hour's start) packed into a few points (part 0 .. parts-1),"
-            " each holding some rooms' times and counts compactly encoded"
-            " (softplace/storage/segments.py). Written by the detector once the hour is"
-            " behind it, checked then against influxd's count of the hour's raw points;"
-            " every later room_count write through the store sets dirty on part 0 of the"
-            " hours it touches, and the narrow read takes an hour from here only while it"
-            " is whole and not dirty (from room_count otherwise).",
+            "A derived cache of room_count, which stays the truth: six hours of a site's"
+            " points (time = the span's start, on UTC multiples of 6 h) packed into a few"
+            " points (part 0 .. parts-1), each holding some rooms' times and counts"
+            " compactly encoded (softplace/storage/segments.py). Written by the detector"
+            " once the span is behind it, checked then against influxd's count of the"
+            " span's raw points; every later room_count write through the store sets dirty"
+            " on part 0 of the spans it touches, and the narrow read takes a span from here"
+            " only while it is whole and not dirty (from room_count otherwise).",
             ("operator: facilities", "operator: branch manager"),
             "The same room-level counts as room_count, in another layout; kept under the"
             " same short retention.",

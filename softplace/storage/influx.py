@@ -24,11 +24,11 @@ from softplace.schema import SERIES, RoomCountField, SegmentField, SeriesName, s
 from softplace.settings import InfluxSettings
 from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
 from softplace.storage.segments import (
-    HOUR_MS,
+    SPAN_MS,
     decode_into,
     empty_part,
-    encode_hour,
-    whole_hours,
+    encode_span,
+    whole_spans,
 )
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 QUERY_CHUNK = 10_000  # rows per chunk of an ordinary query's answer
 MSGPACK = "application/x-msgpack"  # 1.x matches the whole Accept header: no q-list
 COUNTS_CHUNK = 100_000  # rows per chunk of the detector's narrow read: fewer, larger lines
-PACK_SPAN_MS = 24 * HOUR_MS  # hours packed per read and write: a write stays far below
-# influxd's 25 MB body limit
+PACK_MS = 4 * SPAN_MS  # packed per read and write: a write stays far below influxd's 25 MB
+# body limit
 _SITE, _ROOM, _PART = "site", "room", "part"
 
 
@@ -107,7 +107,7 @@ class InfluxStore:
 
     counts_chunk_rows = COUNTS_CHUNK
     counts_accept = MSGPACK  # what the narrow read asks for; JSON is read too
-    count_segments = True  # room_counts reads whole hours from room_count_segment
+    count_segments = True  # room_counts reads whole spans from room_count_segment
 
     def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -122,8 +122,8 @@ class InfluxStore:
 
     # -- writing -------------------------------------------------------------------------
     def write(self, samples: Sequence[Sample]) -> None:
-        """Room counts go out with a ``dirty`` mark on each site-hour they touch (in the
-        same request, so in the same WAL write): a packed hour written again is read raw."""
+        """Room counts go out with a ``dirty`` mark on each site-span they touch (in the
+        same request, so in the same WAL write): a packed span written again is read raw."""
         by_rp: dict[str, list[str]] = {}
         rps: dict[str, list[str]] = {}  # series name -> its policy's lines
         touched: set[tuple[str, int]] = set()
@@ -134,12 +134,12 @@ class InfluxStore:
                     series(sample.series).family.value, [])
             lines.append(to_line(sample))
             if sample.series == SeriesName.ROOM_COUNT:
-                touched.add((sample.tags.get(_SITE, ""), sample.time_ms // HOUR_MS))
+                touched.add((sample.tags.get(_SITE, ""), sample.time_ms // SPAN_MS))
         if touched:
             marks = rps.get(SeriesName.ROOM_COUNT_SEGMENT)
             if marks is None:
                 marks = by_rp.setdefault(series(SeriesName.ROOM_COUNT_SEGMENT).family.value, [])
-            marks.extend(_dirty_line(site, hour * HOUR_MS) for site, hour in sorted(touched)
+            marks.extend(_dirty_line(site, span * SPAN_MS) for site, span in sorted(touched)
                          if site)
         for rp, lines in by_rp.items():
             self._post_write(rp, "\n".join(lines))
@@ -212,25 +212,25 @@ class InfluxStore:
         return samples
 
     def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
-        """The whole hours that ``room_count_segment`` holds and that still match the raw
-        series (influxd's count of the hour's raw points equals what the segment packed)
+        """The whole spans that ``room_count_segment`` holds and that still match the raw
+        series (influxd's count of the span's raw points equals what the segment packed)
         from there; every other instant from ``room_count`` itself (``_raw_counts``)."""
         found: dict[str, CountColumns] = {}
-        first, end = whole_hours(start_ms, end_ms)
-        packed = self._packed_hours(site, first, end) if self.count_segments else {}
+        first, end = whole_spans(start_ms, end_ms)
+        packed = self._packed_spans(site, first, end) if self.count_segments else {}
         at = start_ms
-        for hour in sorted(packed):
-            if hour > at:
-                self._raw_counts(site, at, hour, found)
-            for part in packed[hour]:
+        for span in sorted(packed):
+            if span > at:
+                self._raw_counts(site, at, span, found)
+            for part in packed[span]:
                 decode_into(part, found)
-            at = hour + HOUR_MS
+            at = span + SPAN_MS
         if end_ms > at:
             self._raw_counts(site, at, end_ms, found)
         return found
 
-    def _packed_hours(self, site: str, first: int, end: int) -> dict[int, list[str]]:
-        """Hour -> its segment parts in order, for the hours of ``[first, end)`` whose
+    def _packed_spans(self, site: str, first: int, end: int) -> dict[int, list[str]]:
+        """Span -> its segment parts in order, for the spans of ``[first, end)`` whose
         segment is whole (parts 0 .. parts-1) and not marked dirty."""
         if end <= first:
             return {}
@@ -246,10 +246,10 @@ class InfluxStore:
                     raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
                 for block in result.get("series", []):
                     part = int((block.get("tags") or {}).get(_PART) or -1)
-                    for hour, data, parts, dirty in block.get("values") or ():
-                        stored.setdefault(int(hour), {})[part] = (data, parts, bool(dirty))
+                    for span, data, parts, dirty in block.get("values") or ():
+                        stored.setdefault(int(span), {})[part] = (data, parts, bool(dirty))
         packed: dict[int, list[str]] = {}
-        for hour, parts_of in stored.items():
+        for span, parts_of in stored.items():
             first_part = parts_of.get(0)
             if first_part is None or first_part[2] or first_part[1] is None:
                 continue
@@ -257,7 +257,7 @@ class InfluxStore:
             texts = [parts_of[i][0] if i in parts_of and parts_of[i][1] == total else None
                      for i in range(total)]
             if len(parts_of) == total and all(isinstance(t, str) for t in texts):
-                packed[hour] = [str(t) for t in texts]
+                packed[span] = [str(t) for t in texts]
         return packed
 
     def _stream_query(self, query: str, chunk_rows: int) -> Iterator[dict[str, Any]]:
@@ -292,49 +292,49 @@ class InfluxStore:
             _add_count_rows(found, chunk, query)
 
     def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
-        """Pack the whole hours of ``[start_ms, end_ms)`` from the raw series into
+        """Pack the whole spans of ``[start_ms, end_ms)`` from the raw series into
         ``room_count_segment``, in place of what was packed there before; returns the
-        raw points packed. Then influxd counts each hour's raw points again: an hour
+        raw points packed. Then influxd counts each span's raw points again: a span
         written between the read and the segments' write is marked dirty at once."""
-        first, end = whole_hours(start_ms, end_ms)
+        first, end = whole_spans(start_ms, end_ms)
         packed = 0
-        for lo in range(first, end, PACK_SPAN_MS):
-            hi = min(lo + PACK_SPAN_MS, end)
+        for lo in range(first, end, PACK_MS):
+            hi = min(lo + PACK_MS, end)
             counts: dict[str, CountColumns] = {}
             self._raw_counts(site, lo, hi, counts)
             samples: list[Sample] = []
             expected: dict[int, int] = {}
-            for hour in range(lo, hi, HOUR_MS):
-                parts = encode_hour(_hour_of(counts, hour)) or [(empty_part(), 0)]
+            for span in range(lo, hi, SPAN_MS):
+                parts = encode_span(_span_of(counts, span)) or [(empty_part(), 0)]
                 for index, (data, points) in enumerate(parts):
                     samples.append(Sample.checked_upstream(
                         SeriesName.ROOM_COUNT_SEGMENT, {_SITE: site, _PART: str(index)},
                         {SegmentField.DATA: data, SegmentField.POINTS: points,
-                         SegmentField.PARTS: len(parts), SegmentField.DIRTY: False}, hour))
-                    expected[hour] = expected.get(hour, 0) + points
+                         SegmentField.PARTS: len(parts), SegmentField.DIRTY: False}, span))
+                    expected[span] = expected.get(span, 0) + points
                     packed += points
             self.replace_range((SeriesName.ROOM_COUNT_SEGMENT,), lo, hi, {_SITE: site},
                                samples)
-            moved = [hour for hour, points in self._raw_per_hour(site, lo, hi).items()
-                     if points != expected.get(hour, 0)]
+            moved = [span for span, points in self._raw_per_span(site, lo, hi).items()
+                     if points != expected.get(span, 0)]
             if moved:
                 self._post_write(series(SeriesName.ROOM_COUNT_SEGMENT).family.value,
-                                 "\n".join(_dirty_line(site, hour) for hour in moved))
-        log.debug("packed %d room_count points of %s into hourly segments", packed, site)
+                                 "\n".join(_dirty_line(site, span) for span in moved))
+        log.debug("packed %d room_count points of %s into segments", packed, site)
         return packed
 
-    def _raw_per_hour(self, site: str, lo: int, hi: int) -> dict[int, int]:
-        """Hour -> raw ``room_count`` points (with a room) influxd holds for it now."""
+    def _raw_per_span(self, site: str, lo: int, hi: int) -> dict[int, int]:
+        """Span -> raw ``room_count`` points (with a room) influxd holds for it now."""
         query = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
                  f" FROM {self._from(SeriesName.ROOM_COUNT)}"
                  f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
                  f" AND {quote_ident(_ROOM)} != '' AND time >= {lo}ms AND time < {hi}ms"
-                 " GROUP BY time(1h)")
+                 f" GROUP BY time({SPAN_MS // 60_000}m)")
         found: dict[int, int] = {}
         for block in self.influxql(query):
-            for hour, points in block.get("values") or ():
+            for span, points in block.get("values") or ():
                 if points:
-                    found[int(hour)] = int(points)
+                    found[int(span)] = int(points)
         return found
 
     def _from(self, series_name: str) -> str:
@@ -412,7 +412,7 @@ class InfluxStore:
 
     def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
         """Room counts take their site's packed segments with them (all of them without a
-        site tag): a segment packs every room of a site-hour."""
+        site tag): a segment packs every room of a site-span."""
         where = " AND ".join(
             f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())
         )
@@ -436,11 +436,11 @@ class InfluxStore:
         ])
         for name in series_names:  # DELETE spans every retention policy of the database
             self.influxql(f"DELETE FROM {quote_ident(name)} WHERE {where}", method="POST")
-        if SeriesName.ROOM_COUNT in series_names:  # its site-hours' segments go with it
+        if SeriesName.ROOM_COUNT in series_names:  # its site-spans' segments go with it
             site = tags.get(_SITE)
             where = " AND ".join([
                 *([f"{quote_ident(_SITE)} = {quote_literal(site)}"] if site is not None else []),
-                f"time >= {start_ms // HOUR_MS * HOUR_MS}ms", f"time < {end_ms}ms",
+                f"time >= {start_ms // SPAN_MS * SPAN_MS}ms", f"time < {end_ms}ms",
             ])
             self.influxql(f"DELETE FROM {quote_ident(SeriesName.ROOM_COUNT_SEGMENT)} "
                           f"WHERE {where}", method="POST")
@@ -488,19 +488,19 @@ def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query
             columns.counts.extend(counts)
 
 
-def _dirty_line(site: str, hour_ms: int) -> str:
-    """The mark a room-count write leaves on part 0 of a packed site-hour."""
+def _dirty_line(site: str, span_ms: int) -> str:
+    """The mark a room-count write leaves on part 0 of a packed site-span."""
     tags = {_SITE: site, _PART: "0"}
-    return f"{_tag_part(SeriesName.ROOM_COUNT_SEGMENT, tags)}{SegmentField.DIRTY}=true {hour_ms}"
+    return f"{_tag_part(SeriesName.ROOM_COUNT_SEGMENT, tags)}{SegmentField.DIRTY}=true {span_ms}"
 
 
-def _hour_of(counts: Mapping[str, CountColumns], hour: int) -> dict[str, CountColumns]:
-    """Each room's points in ``[hour, hour + 1 h)`` (its columns in time order)."""
+def _span_of(counts: Mapping[str, CountColumns], span: int) -> dict[str, CountColumns]:
+    """Each room's points in ``[span, span + SPAN_MS)`` (its columns in time order)."""
     found: dict[str, CountColumns] = {}
     for room, columns in counts.items():
         times = columns.times_ms
-        lo = bisect.bisect_left(times, hour)
-        hi = bisect.bisect_left(times, hour + HOUR_MS, lo)
+        lo = bisect.bisect_left(times, span)
+        hi = bisect.bisect_left(times, span + SPAN_MS, lo)
         if hi > lo:
             found[room] = CountColumns(times[lo:hi], columns.counts[lo:hi])
     return found

@@ -1,10 +1,10 @@
-"""Packed room-count segments: one site-hour of ``room_count`` points in a few strings.
+"""Packed room-count segments: six hours of a site's ``room_count`` points in a few strings.
 
 A derived cache of the raw series (which stays the truth), so that reading a month of a
 large site costs a server a few thousand points instead of millions: influxd 1.x spends
 several microseconds of CPU per point it answers, whatever the point holds. Pure: no I/O.
 
-An hour's rooms are split into parts of at most ``PART_BYTES`` before compression (a
+A span's rooms are split into parts of at most ``PART_BYTES`` before compression (a
 string field of influxd holds at most 64 KB, and base64 of incompressible data grows by a
 third). A part is ``v1:`` + base64(zlib(header, times, counts)): the header (JSON) lists
 each room and its number of points, then every room's times and then every room's counts
@@ -24,6 +24,8 @@ from collections.abc import Iterator, Mapping
 from softplace.storage.base import CountColumns
 
 HOUR_MS = 3_600_000
+SPAN_MS = 6 * HOUR_MS  # what one segment holds: the batch's default chunk, on UTC multiples;
+# fewer, longer spans decode with less work per room, a late point sends more back to raw
 VERSION = "v1:"
 PART_BYTES = 40_000  # raw bytes per part: base64 of it, incompressible, stays under 64 KB
 _POINT_BYTES = 16  # a time and a count, int64 each
@@ -32,10 +34,10 @@ _HEADER = struct.Struct("<I")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-def whole_hours(start_ms: int, end_ms: int) -> tuple[int, int]:
-    """The whole hours inside ``[start_ms, end_ms)``: ``(first, end)``, empty when equal."""
-    first = -(-start_ms // HOUR_MS) * HOUR_MS
-    end = end_ms // HOUR_MS * HOUR_MS
+def whole_spans(start_ms: int, end_ms: int) -> tuple[int, int]:
+    """The whole spans inside ``[start_ms, end_ms)``: ``(first, end)``, empty when equal."""
+    first = -(-start_ms // SPAN_MS) * SPAN_MS
+    end = end_ms // SPAN_MS * SPAN_MS
     return first, max(first, end)
 
 
@@ -57,9 +59,9 @@ def _encode(rooms: list[tuple[str, CountColumns]]) -> str:
     return VERSION + base64.b64encode(zlib.compress(body, 1)).decode("ascii")
 
 
-def encode_hour(counts: Mapping[str, CountColumns]) -> list[tuple[str, int]]:
-    """One hour's points per room as the parts to store, each with the number of points
-    it holds (no part for an hour without points)."""
+def encode_span(counts: Mapping[str, CountColumns]) -> list[tuple[str, int]]:
+    """One span's points per room as the parts to store, each with the number of points
+    it holds (no part for a span without points)."""
     parts: list[tuple[str, int]] = []
     pending: list[tuple[str, CountColumns]] = []
     size = 0
@@ -71,7 +73,7 @@ def encode_hour(counts: Mapping[str, CountColumns]) -> list[tuple[str, int]]:
         if pending and size + cost > PART_BYTES:
             parts.append((_encode(pending), sum(len(c) for _, c in pending)))
             pending, size = [], 0
-        if cost > PART_BYTES:  # one room's hour alone over a part: split its points
+        if cost > PART_BYTES:  # one room's span alone over a part: split its points
             per_part = max(1, (PART_BYTES - len(room.encode()) - _ROOM_BYTES) // _POINT_BYTES)
             for lo in range(0, len(columns), per_part):
                 piece = CountColumns(columns.times_ms[lo:lo + per_part],
@@ -86,7 +88,7 @@ def encode_hour(counts: Mapping[str, CountColumns]) -> list[tuple[str, int]]:
 
 
 def empty_part() -> str:
-    """The part of an hour without points: it says "packed, nothing there"."""
+    """The part of a span without points: it says "packed, nothing there"."""
     return _encode([])
 
 

@@ -12,6 +12,7 @@ from detector.report import build_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
 from softplace.storage.base import Store
+from softplace.storage.segments import SPAN_MS, whole_spans
 from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, scratch_store, site
 
 # within the raw retention (influxd drops older points): the Monday of last week
@@ -76,10 +77,11 @@ def test_influx_batch_packs_the_hours_it_passes_and_reads_them_back_the_same(
     _fill(influx_store)
     end = MON + dt.timedelta(days=2)
     raw = run_batch(influx_store, registry(), "s1", MON, end, write=False)
-    assert influx_store._packed_hours("s1", at(MON), at(end)) == {}  # written: marked only
+    assert influx_store._packed_spans("s1", at(MON), at(end)) == {}  # written: marked only
     run_batch(influx_store, registry(), "s1", MON, end)  # writes results and packs
-    packed = influx_store._packed_hours("s1", at(MON), at(end))
-    assert len(packed) == 48 and all(packed.values())
+    first, last = whole_spans(at(MON), at(end))
+    packed = influx_store._packed_spans("s1", at(MON), at(end))
+    assert len(packed) == (last - first) // SPAN_MS and all(packed.values())
     again = run_batch(influx_store, registry(), "s1", MON, end, write=False)  # from segments
     assert again.results == raw.results and again.readings == raw.readings
     # a point stored late into a packed hour: read from the raw series, results follow it
