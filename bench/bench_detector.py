@@ -306,11 +306,15 @@ def timed(action: Callable[[], int], server: Influxd | None = None) -> Timed:
 
 
 def read_all(store: InfluxStore, site: str, start_ms: int, end_ms: int) -> int:
-    """The narrow read alone, in the batch's 6-hour chunks."""
+    """The narrow read alone, in the batch's 6-hour chunks (on multiples of 6 h, as
+    ``run_site_batch`` reads)."""
     step = chunk_ms(DetectorSettings())
     points = 0
-    for lo in range(start_ms, end_ms, step):
-        points += sum(len(c) for c in store.room_counts(site, lo, min(lo + step, end_ms)).values())
+    lo = start_ms
+    while lo < end_ms:
+        hi = min(lo - lo % step + step, end_ms)
+        points += sum(len(c) for c in store.room_counts(site, lo, hi).values())
+        lo = hi
     return points
 
 
