@@ -212,9 +212,9 @@ class InfluxStore:
         return samples
 
     def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
-        """The whole spans that ``room_count_segment`` holds and that still match the raw
-        series (influxd's count of the span's raw points equals what the segment packed)
-        from there; every other instant from ``room_count`` itself (``_raw_counts``)."""
+        """The whole spans that ``room_count_segment`` holds whole and unmarked (no
+        room-count write touched them since they were packed) from there; every other
+        instant from ``room_count`` itself (``_raw_counts``)."""
         found: dict[str, CountColumns] = {}
         first, end = whole_spans(start_ms, end_ms)
         packed = self._packed_spans(site, first, end) if self.count_segments else {}
