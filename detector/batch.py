@@ -26,7 +26,7 @@ from detector.settings import DetectorSettings
 from softplace.errors import InvalidRangeError
 from softplace.registry import Registry, Site
 from softplace.schema import SeriesName
-from softplace.storage.base import Store
+from softplace.storage.base import CountPacker, Store
 from softplace.timeutil import datetime_to_ms, local_ms, s_to_ms
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,16 @@ def _within(results: Results, start_ms: int, end_ms: int, tz: ZoneInfo) -> Resul
             ))
         else:
             kept.intervals.append(interval)
-    kept.measures = [m for m in results.measures if local_ms(m.date, 24 * 60, tz) <= end_ms]
-    kept.breaches = [b for b in results.breaches if local_ms(b.date, 24 * 60, tz) <= end_ms]
+    day_ends: dict[dt.date, bool] = {}  # a chunk's measures share a day or two
+
+    def whole(date: dt.date) -> bool:
+        ends = day_ends.get(date)
+        if ends is None:
+            ends = day_ends[date] = local_ms(date, 24 * 60, tz) <= end_ms
+        return ends
+
+    kept.measures = [m for m in results.measures if whole(m.date)]
+    kept.breaches = [b for b in results.breaches if whole(b.date)]
     return kept
 
 
@@ -107,10 +115,14 @@ def run_site_batch(
         if progress is not None:
             progress(chunk.hi_ms - origin, stop - origin)
 
+    # the next chunk is read while this one is analysed (a server's CPU beside ours), in
+    # chunks on multiples of their length (a store's packed spans read whole); a run that
+    # writes packs the spans it passes (a recompute refreshes stale packed spans)
     totals = run_chunks(
         store, detector, stop, chunk_ms=chunk_ms(settings), writer=None,
         keep=functools.partial(_within, start_ms=start_ms, end_ms=end_ms, tz=tz),
-        on_chunk=collect,
+        on_chunk=collect, prefetch=True, aligned=True,
+        packer=store if write and isinstance(store, CountPacker) else None,
     )
     result.readings = totals.readings
     if end_ms < detector.watermark_ms:  # intervals still open at the end, clipped to it

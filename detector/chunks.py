@@ -11,6 +11,7 @@ samples to buffer before a write, and what to do after each chunk (progress, che
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from detector.core import Results, SiteDetector, room_heartbeat_s
@@ -19,8 +20,11 @@ from detector.records import feed_samples, interval_sample, result_samples
 from detector.settings import DetectorSettings
 from softplace.registry import Site
 from softplace.schema import SeriesName
-from softplace.storage.base import CountColumns, Sample, Store
+from softplace.storage.base import CountColumns, CountPacker, Sample, Store
+from softplace.storage.segments import SPAN_MS
 from softplace.timeutil import s_to_ms
+
+_Read = tuple[list[Sample], dict[str, CountColumns]]  # one chunk's sensor health and counts
 
 
 def warmup_ms(settings: DetectorSettings, site: Site | None = None) -> int:
@@ -110,6 +114,18 @@ def _everything(results: Results) -> Results:
     return results
 
 
+def _read(store: Store, site: str, lo: int, hi: int) -> _Read:
+    health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, {"site": site})
+    return health, store.room_counts(site, lo, hi)
+
+
+def _chunk_end(lo: int, chunk_ms: int, until_ms: int, aligned: bool) -> int:
+    """``aligned``: chunks end on multiples of ``chunk_ms`` (so a store's packed spans are
+    read whole where the chunk is a multiple of them); else ``chunk_ms`` after their start.
+    Where chunks end never changes the results."""
+    return min(lo - lo % chunk_ms + chunk_ms if aligned else lo + chunk_ms, until_ms)
+
+
 def run_chunks(
     store: Store, detector: SiteDetector, until_ms: int, *, chunk_ms: int,
     writer: ResultWriter | None = None,
@@ -117,35 +133,60 @@ def run_chunks(
     provisional: bool = False,
     on_chunk: Callable[[Chunk], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    prefetch: bool = False,
+    aligned: bool = False,
+    packer: CountPacker | None = None,
 ) -> ChunkTotals:
     """Drive ``detector`` from its watermark to ``until_ms``, ``chunk_ms`` at a time.
 
     Each chunk's results go through ``keep``, then (with their daily rollups, and with
     ``provisional`` each room's still-open interval) to ``writer``; ``on_chunk`` runs after
     the chunk was handed to the writer; ``should_stop`` is asked after that, so a stop
-    request ends the loop at a chunk boundary.
+    request ends the loop at a chunk boundary. With ``prefetch`` the next chunk is read
+    in a thread while this one is analysed (the store's server and this process then
+    work at once; only for a caller whose store may be read from another thread while it
+    writes). ``aligned`` ends chunks on multiples of ``chunk_ms``. With ``packer`` each
+    span the watermark passed is packed there (``CountPacker.pack_room_counts``), so later
+    reads of it are cheap.
     """
     totals = ChunkTotals()
-    tags = {"site": detector.site.id}
-    while detector.watermark_ms < until_ms:
-        lo = detector.watermark_ms
-        hi = min(lo + chunk_ms, until_ms)
-        health = store.query(SeriesName.SENSOR_HEALTH, lo, hi, tags)
-        readings = feed_samples(detector, (), health)
-        readings += feed_counts(detector, store.room_counts(detector.site.id, lo, hi))
-        detector.advance(hi)
-        results = keep(detector.drain())
-        chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))
-        totals.count(chunk)
-        if writer is not None:
-            samples = result_samples(results, writer.refs, chunk.rollups)
-            if provisional:
-                samples.extend(
-                    interval_sample(i, writer.refs[i.room]) for i in detector.open_intervals()
-                )
-            writer.add(samples)
-        if on_chunk is not None:
-            on_chunk(chunk)
-        if should_stop():
-            break
+    site = detector.site.id
+    executor = ThreadPoolExecutor(1, "chunk-read") if prefetch else None
+    ahead: tuple[int, int, Future[_Read]] | None = None
+    try:
+        while detector.watermark_ms < until_ms:
+            lo = detector.watermark_ms
+            hi = _chunk_end(lo, chunk_ms, until_ms, aligned)
+            if ahead is not None and ahead[:2] == (lo, hi):
+                health, counts = ahead[2].result()
+            else:
+                health, counts = _read(store, site, lo, hi)
+            ahead = None
+            if executor is not None and hi < until_ms:
+                after = _chunk_end(hi, chunk_ms, until_ms, aligned)
+                ahead = (hi, after, executor.submit(_read, store, site, hi, after))
+            readings = feed_samples(detector, (), health)
+            readings += feed_counts(detector, counts)
+            del health, counts
+            detector.advance(hi)
+            results = keep(detector.drain())
+            chunk = Chunk(lo, hi, readings, results, rollup_days(results.measures))
+            totals.count(chunk)
+            if writer is not None:
+                samples = result_samples(results, writer.refs, chunk.rollups)
+                if provisional:
+                    samples.extend(
+                        interval_sample(i, writer.refs[i.room])
+                        for i in detector.open_intervals()
+                    )
+                writer.add(samples)
+            if packer is not None and hi // SPAN_MS > lo // SPAN_MS:
+                packer.pack_room_counts(site, lo - lo % SPAN_MS, hi)
+            if on_chunk is not None:
+                on_chunk(chunk)
+            if should_stop():
+                break
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)  # no read left behind
     return totals

@@ -166,11 +166,19 @@ class DayAccumulator:
         self.unknown = dict(self.used)
         self.person = dict(self.used)
         self.peak = dict(self.used)
+        windows = [w for _, band in plan.bands for w in band]
+        # no band window outside these: a segment outside them (a night, a closed day) adds 0
+        self._first = min((lo for lo, _ in windows), default=0)
+        self._last = max((hi for _, hi in windows), default=0)
 
     def add(self, start: int, end: int, state: State, count: int) -> None:
         # once per segment: days.overlap inlined, the state's tally chosen once
+        if end <= self._first or start >= self._last:
+            return
         occupied = state is State.OCCUPIED
         tally = self.used if occupied else self.vacant if state is State.VACANT else self.unknown
+        person, peak = self.person, self.peak
+        capped = min(count, self.ref.capacity)
         for name, windows in self.plan.bands:
             span = 0
             for lo, hi in windows:
@@ -183,9 +191,8 @@ class DayAccumulator:
                 continue
             tally[name] += span
             if occupied:
-                capacity = self.ref.capacity
-                self.person[name] += (count if count < capacity else capacity) * span
-                self.peak[name] = max(self.peak[name], count)
+                person[name] += capped * span
+                peak[name] = max(peak[name], count)
 
     def measures(self) -> list[RoomMeasure]:
         ref, plan = self.ref, self.plan

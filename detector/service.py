@@ -57,7 +57,14 @@ from detector.records import day_bounds_ms
 from detector.settings import DetectorSettings
 from softplace.registry import Registry, Site
 from softplace.schema import DetectorStatusField, SeriesName
-from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample, Store
+from softplace.storage.base import (
+    CountColumns,
+    CountPacker,
+    FieldValue,
+    RetentionPolicy,
+    Sample,
+    Store,
+)
 from softplace.timeutil import local_date, local_ms, ms_to_s, s_to_ms
 
 log = logging.getLogger(__name__)
@@ -329,6 +336,7 @@ class DetectorService:
                 keep=functools.partial(booked.apply, self.store),
                 provisional=True, on_chunk=functools.partial(self._checkpoint, detector),
                 should_stop=should_stop,
+                packer=self.store if isinstance(self.store, CountPacker) else None,
             ))
             stats.written += writer.written
             redone = booked.recheck(self.store, detector.watermark_ms)

@@ -23,6 +23,7 @@ from softplace.schema import (
     MeasureField,
     RoomCountField,
     RoomIntervalField,
+    SegmentField,
     Series,
     SeriesName,
 )
@@ -43,6 +44,9 @@ PEOPLE_FIELDS = frozenset({
 TEXT_FIELDS: dict[tuple[str, str], str] = {
     (SeriesName.DEADLETTER, DeadletterField.TOPIC):
         "the MQTT topic of a rejected message: site and device ids only",
+    (SeriesName.ROOM_COUNT_SEGMENT, SegmentField.DATA):
+        "room ids, times and counts of room_count, packed by the store"
+        " (softplace/storage/segments.py): no other content",
     (SeriesName.PRIVACY_AUDIT, AuditField.DETAIL):
         "text written by this audit from series and field names, the ledger's path and"
         " recipient names",

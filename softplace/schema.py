@@ -27,6 +27,7 @@ class SeriesName(StrEnum):
     """Every series SoftPlace stores; the table ``SERIES`` below describes each one."""
 
     ROOM_COUNT = "room_count"
+    ROOM_COUNT_SEGMENT = "room_count_segment"
     SENSOR_HEALTH = "sensor_health"
     DEADLETTER = "deadletter"
     GATEWAY_STATUS = "gateway_status"
@@ -44,6 +45,13 @@ class SeriesName(StrEnum):
 class RoomCountField(StrEnum):
     COUNT = "count"
     SOURCES = "sources"
+
+
+class SegmentField(StrEnum):
+    DATA = "data"
+    POINTS = "points"
+    PARTS = "parts"
+    DIRTY = "dirty"
 
 
 class SensorHealthField(StrEnum):
@@ -185,6 +193,22 @@ SERIES: dict[str, Series] = {
             ("operator: facilities", "operator: branch manager"),
             "Room-level counts; a single-person room's 0/1 can reveal one person's presence,"
             " so it stays with the operator under short retention.",
+        ),
+        Series(
+            SeriesName.ROOM_COUNT_SEGMENT, Family.RAW, ("site", "part"),
+            {SegmentField.DATA: "str", SegmentField.POINTS: "int", SegmentField.PARTS: "int",
+             SegmentField.DIRTY: "bool"},
+            "A derived cache of room_count, which stays the truth: six hours of a site's"
+            " points (time = the span's start, on UTC multiples of 6 h) packed into a few"
+            " points (part 0 .. parts-1), each holding some rooms' times and counts"
+            " compactly encoded (softplace/storage/segments.py). Written by the detector"
+            " once the span is behind it, checked then against influxd's count of the"
+            " span's raw points; every later room_count write through the store sets dirty"
+            " on part 0 of the spans it touches, and the narrow read takes a span from here"
+            " only while it is whole and not dirty (from room_count otherwise).",
+            ("operator: facilities", "operator: branch manager"),
+            "The same room-level counts as room_count, in another layout; kept under the"
+            " same short retention.",
         ),
         Series(
             SeriesName.SENSOR_HEALTH, Family.RAW, ("site", "device", "room"),

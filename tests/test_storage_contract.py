@@ -8,8 +8,9 @@ import pytest
 
 from softplace.errors import UnknownSeriesError
 from softplace.schema import Family, SeriesName
-from softplace.storage.base import RetentionPolicy, Sample, Store
+from softplace.storage.base import CountColumns, RetentionPolicy, Sample, Store
 from softplace.storage.influx import MSGPACK
+from softplace.storage.segments import SPAN_MS
 
 DAY_MS = 86_400_000
 ROOM = {"site": "s1", "building": "b", "floor": "f", "room": "r1", "kind": "office"}
@@ -243,3 +244,113 @@ def test_influx_room_counts_read_json_from_a_server_without_msgpack(
     influx_store.counts_accept = "application/json"  # influxd then answers in JSON lines
     got = influx_store.room_counts("s1", base, base + 1)
     assert (list(got["r1"].times_ms), list(got["r1"].counts)) == ([base], [4])
+
+
+def _spread_points(base: int) -> list[Sample]:
+    """Three rooms over three whole packed spans and a third, points on span boundaries
+    too, six a span."""
+    step = SPAN_MS // 6
+    return [
+        Sample("room_count", {**ROOM, "room": f"r{r}"}, {"count": (i + r) % 4, "sources": 1},
+               base + i * step + r)
+        for i in range(20) for r in range(3)
+    ]
+
+
+def test_store_room_counts_read_the_same_after_packing_and_after_a_late_point(
+    store: Store,
+) -> None:
+    from softplace.storage.base import CountPacker
+
+    assert isinstance(store, CountPacker)
+    base = (_now_ms() // SPAN_MS - 6) * SPAN_MS
+    store.write([
+        *_spread_points(base),
+        Sample("room_count", {**ROOM, "site": "s2"}, {"count": 9, "sources": 1}, base),
+    ])
+    start, end = base - 1, base + 3 * SPAN_MS + 1_000_000  # not on span boundaries
+
+    def read() -> dict[str, tuple[list[int], list[int]]]:
+        got = store.room_counts("s1", start, end)
+        return {room: (list(c.times_ms), list(c.counts)) for room, c in got.items()}
+
+    before = read()
+    assert store.pack_room_counts("s1", start, end) in (0, 3 * 18)  # sqlite packs nothing
+    assert read() == before
+    late = Sample("room_count", ROOM, {"count": 7, "sources": 1}, base + SPAN_MS + 5)
+    store.write([late])
+    after = read()
+    assert after["r1"][0].count(base + SPAN_MS + 5) == 1
+    assert {room: got for room, got in after.items() if room != "r1"} == {
+        room: got for room, got in before.items() if room != "r1"}
+
+
+@pytest.mark.services
+def test_influx_room_counts_take_packed_spans_only_while_no_write_touched_them(
+    influx_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from softplace.storage import segments
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    monkeypatch.setattr(segments, "PART_BYTES", 200)  # several parts a span, a room split
+    base = (_now_ms() // SPAN_MS - 6) * SPAN_MS
+    influx_store.write([
+        *_spread_points(base),
+        Sample("room_count", {"site": "s1"}, {"count": 1, "sources": 1}, base + 7),  # no room
+    ])
+    spans = [base + i * SPAN_MS for i in range(5)]  # the last one without any point
+    end = base + 5 * SPAN_MS
+
+    def packed() -> list[int]:
+        return sorted(influx_store._packed_spans("s1", base, end))
+
+    assert packed() == []
+    raw = influx_store.room_counts("s1", base, end)
+    assert influx_store.pack_room_counts("s1", base - 1, end + 1) == 60
+    assert packed() == spans
+    assert all(len(parts) > 1 for parts in
+               influx_store._packed_spans("s1", base, spans[3]).values())
+    got = influx_store.room_counts("s1", base, end)
+    assert {r: (list(c.times_ms), list(c.counts)) for r, c in got.items()} == {
+        r: (list(c.times_ms), list(c.counts)) for r, c in raw.items()}
+    # a late point and a rewritten one (same key, another count): those spans go raw
+    influx_store.write([Sample("room_count", ROOM, {"count": 3, "sources": 1}, base + 9),
+                        Sample("room_count", {**ROOM, "room": "r2"},
+                               {"count": 0, "sources": 1}, spans[2] + 2)])
+    assert packed() == [spans[1], spans[3], spans[4]]
+    got = influx_store.room_counts("s1", base, end)
+    assert 9 + base in got["r1"].times_ms
+    assert got["r2"].counts[got["r2"].times_ms.index(spans[2] + 2)] == 0  # was 2
+    # the raw range replaced: its segments go with it; a part missing: the span is not whole
+    influx_store.replace_range(["room_count"], spans[3], spans[3] + SPAN_MS, {"site": "s1"}, [])
+    influx_store.influxql(f"DELETE FROM \"room_count_segment\" WHERE \"part\" = '1' AND "
+                          f"time = {spans[1]}ms", method="POST")
+    assert packed() == [spans[4]]  # empty, packed as such, and untouched since
+    influx_store.pack_room_counts("s1", base, end)  # packed again: whole
+    assert packed() == spans
+    influx_store.delete_series("room_count", {"site": "s1", "room": "r0"})
+    assert packed() == []
+
+
+@pytest.mark.services
+def test_influx_pack_marks_a_span_written_while_it_was_packed(
+    influx_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    base = (_now_ms() // SPAN_MS - 6) * SPAN_MS
+    influx_store.write(_spread_points(base))
+    read = influx_store._raw_counts
+
+    def read_then_a_write_lands(site: str, lo: int, hi: int,
+                                found: dict[str, CountColumns]) -> None:
+        read(site, lo, hi, found)  # ingest's point lands now, its mark before the segments
+        influx_store._post_write("raw", f"room_count,site=s1,room=r1 count=5i {base + 11}")
+    monkeypatch.setattr(influx_store, "_raw_counts", read_then_a_write_lands)
+    influx_store.pack_room_counts("s1", base, base + 3 * SPAN_MS)
+    monkeypatch.undo()
+    assert sorted(influx_store._packed_spans("s1", base, base + 3 * SPAN_MS)) == [
+        base + SPAN_MS, base + 2 * SPAN_MS]
+    assert base + 11 in influx_store.room_counts("s1", base, base + SPAN_MS)["r1"].times_ms

@@ -7,7 +7,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from softplace.schema import Family, series
 
@@ -159,3 +159,16 @@ class Store(Protocol):
         """
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountPacker(Protocol):
+    """A store that can keep a derived, packed copy of ``room_count`` (both backends do;
+    a wrapper of a store may not)."""
+
+    def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Pack the whole spans (six hours) of ``[start_ms, end_ms)`` of ``site``'s room
+        counts so that ``room_counts`` reads them cheaply, in place of any earlier packing;
+        returns the points packed. ``room_counts`` answers the same with or without it: it checks a
+        packed span against the raw series and reads raw where they differ."""
+        ...

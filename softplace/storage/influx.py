@@ -9,6 +9,7 @@ fsyncs before answering (``wal-fsync-delay = 0s``, the default): that is our dur
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -19,15 +20,25 @@ import httpx
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 
 from softplace.errors import RejectedWriteError, StorageError
-from softplace.schema import SERIES, RoomCountField, SeriesName, series
+from softplace.schema import SERIES, RoomCountField, SegmentField, SeriesName, series
 from softplace.settings import InfluxSettings
 from softplace.storage.base import CountColumns, FieldValue, RetentionPolicy, Sample
+from softplace.storage.segments import (
+    SPAN_MS,
+    decode_into,
+    empty_part,
+    encode_span,
+    whole_spans,
+)
 
 log = logging.getLogger(__name__)
 
 QUERY_CHUNK = 10_000  # rows per chunk of an ordinary query's answer
 MSGPACK = "application/x-msgpack"  # 1.x matches the whole Accept header: no q-list
 COUNTS_CHUNK = 100_000  # rows per chunk of the detector's narrow read: fewer, larger lines
+PACK_MS = 4 * SPAN_MS  # packed per read and write: a write stays far below influxd's 25 MB
+# body limit
+_SITE, _ROOM, _PART = "site", "room", "part"
 
 
 def quote_ident(name: str) -> str:
@@ -96,6 +107,7 @@ class InfluxStore:
 
     counts_chunk_rows = COUNTS_CHUNK
     counts_accept = MSGPACK  # what the narrow read asks for; JSON is read too
+    count_segments = True  # room_counts reads whole spans from room_count_segment
 
     def __init__(self, settings: InfluxSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -110,14 +122,25 @@ class InfluxStore:
 
     # -- writing -------------------------------------------------------------------------
     def write(self, samples: Sequence[Sample]) -> None:
+        """Room counts go out with a ``dirty`` mark on each site-span they touch (in the
+        same request, so in the same WAL write): a packed span written again is read raw."""
         by_rp: dict[str, list[str]] = {}
         rps: dict[str, list[str]] = {}  # series name -> its policy's lines
+        touched: set[tuple[str, int]] = set()
         for sample in samples:  # series() refuses an unknown name before anything is sent
             lines = rps.get(sample.series)
             if lines is None:
                 lines = rps[sample.series] = by_rp.setdefault(
                     series(sample.series).family.value, [])
             lines.append(to_line(sample))
+            if sample.series == SeriesName.ROOM_COUNT:
+                touched.add((sample.tags.get(_SITE, ""), sample.time_ms // SPAN_MS))
+        if touched:
+            marks = rps.get(SeriesName.ROOM_COUNT_SEGMENT)
+            if marks is None:
+                marks = by_rp.setdefault(series(SeriesName.ROOM_COUNT_SEGMENT).family.value, [])
+            marks.extend(_dirty_line(site, span * SPAN_MS) for site, span in sorted(touched)
+                         if site)
         for rp, lines in by_rp.items():
             self._post_write(rp, "\n".join(lines))
 
@@ -189,19 +212,61 @@ class InfluxStore:
         return samples
 
     def room_counts(self, site: str, start_ms: int, end_ms: int) -> dict[str, CountColumns]:
-        """Narrow InfluxQL (time and ``count`` only, grouped by room), chunked, answered in
-        msgpack where the server speaks it (influxd 1.x; JSON otherwise) and decoded as it
-        streams in; each chunk's rows go straight into the room's arrays."""
-        query = (
-            f"SELECT {quote_ident(RoomCountField.COUNT)} FROM {self._from(SeriesName.ROOM_COUNT)}"
-            f" WHERE {quote_ident('site')} = {quote_literal(site)}"
-            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident('room')}"
-        )
+        """The whole spans that ``room_count_segment`` holds whole and unmarked (no
+        room-count write touched them since they were packed) from there; every other
+        instant from ``room_count`` itself (``_raw_counts``)."""
+        found: dict[str, CountColumns] = {}
+        first, end = whole_spans(start_ms, end_ms)
+        packed = self._packed_spans(site, first, end) if self.count_segments else {}
+        at = start_ms
+        for span in sorted(packed):
+            if span > at:
+                self._raw_counts(site, at, span, found)
+            for part in packed[span]:
+                decode_into(part, found)
+            at = span + SPAN_MS
+        if end_ms > at:
+            self._raw_counts(site, at, end_ms, found)
+        return found
+
+    def _packed_spans(self, site: str, first: int, end: int) -> dict[int, list[str]]:
+        """Span -> its segment parts in order, for the spans of ``[first, end)`` whose
+        segment is whole (parts 0 .. parts-1) and not marked dirty."""
+        if end <= first:
+            return {}
+        fields = ", ".join(quote_ident(f) for f in (
+            SegmentField.DATA, SegmentField.PARTS, SegmentField.DIRTY))
+        query = (f"SELECT {fields} FROM {self._from(SeriesName.ROOM_COUNT_SEGMENT)}"
+                 f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                 f" AND time >= {first}ms AND time < {end}ms GROUP BY {quote_ident(_PART)}")
+        stored: dict[int, dict[int, tuple[str | None, int | None, bool]]] = {}
+        for chunk in self._stream_query(query, QUERY_CHUNK):
+            for result in chunk.get("results", []):
+                if "error" in result:
+                    raise StorageError(f"InfluxDB: {result['error']}; query: {query}")
+                for block in result.get("series", []):
+                    part = int((block.get("tags") or {}).get(_PART) or -1)
+                    for span, data, parts, dirty in block.get("values") or ():
+                        stored.setdefault(int(span), {})[part] = (data, parts, bool(dirty))
+        packed: dict[int, list[str]] = {}
+        for span, parts_of in stored.items():
+            first_part = parts_of.get(0)
+            if first_part is None or first_part[2] or first_part[1] is None:
+                continue
+            total = first_part[1]
+            texts = [parts_of[i][0] if i in parts_of and parts_of[i][1] == total else None
+                     for i in range(total)]
+            if len(parts_of) == total and all(isinstance(t, str) for t in texts):
+                packed[span] = [str(t) for t in texts]
+        return packed
+
+    def _stream_query(self, query: str, chunk_rows: int) -> Iterator[dict[str, Any]]:
+        """The chunks of a /query answer as they stream in, msgpack where the server
+        speaks it (influxd 1.x), JSON lines otherwise."""
         params = {
             "db": self.settings.database, "q": query, "epoch": "ms",
-            "chunked": "true", "chunk_size": str(self.counts_chunk_rows),
+            "chunked": "true", "chunk_size": str(chunk_rows),
         }
-        found: dict[str, CountColumns] = {}
         try:
             with self._http.stream("GET", "/query", params=params,
                                    headers={"Accept": self.counts_accept}) as response:
@@ -209,10 +274,67 @@ class InfluxStore:
                     response.read()
                     raise StorageError(f"InfluxDB query failed ({response.status_code}): "
                                        f"{_error_text(response)}; query: {query}")
-                for chunk in _chunks(response):
-                    _add_count_rows(found, chunk, query)
+                yield from _chunks(response)
         except httpx.HTTPError as err:
             raise StorageError(f"InfluxDB at {self.settings.url} unreachable: {err}") from err
+
+    def _raw_counts(self, site: str, start_ms: int, end_ms: int,
+                    found: dict[str, CountColumns]) -> None:
+        """Narrow InfluxQL (time and ``count`` only, grouped by room), chunked, answered in
+        msgpack where the server speaks it (influxd 1.x; JSON otherwise) and decoded as it
+        streams in; each chunk's rows go straight onto the room's arrays in ``found``."""
+        query = (
+            f"SELECT {quote_ident(RoomCountField.COUNT)} FROM {self._from(SeriesName.ROOM_COUNT)}"
+            f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+            f" AND time >= {start_ms}ms AND time < {end_ms}ms GROUP BY {quote_ident(_ROOM)}"
+        )
+        for chunk in self._stream_query(query, self.counts_chunk_rows):
+            _add_count_rows(found, chunk, query)
+
+    def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
+        """Pack the whole spans of ``[start_ms, end_ms)`` from the raw series into
+        ``room_count_segment``, in place of what was packed there before; returns the
+        raw points packed. Then influxd counts each span's raw points again: a span
+        written between the read and the segments' write is marked dirty at once."""
+        first, end = whole_spans(start_ms, end_ms)
+        packed = 0
+        for lo in range(first, end, PACK_MS):
+            hi = min(lo + PACK_MS, end)
+            counts: dict[str, CountColumns] = {}
+            self._raw_counts(site, lo, hi, counts)
+            samples: list[Sample] = []
+            expected: dict[int, int] = {}
+            for span in range(lo, hi, SPAN_MS):
+                parts = encode_span(_span_of(counts, span)) or [(empty_part(), 0)]
+                for index, (data, points) in enumerate(parts):
+                    samples.append(Sample.checked_upstream(
+                        SeriesName.ROOM_COUNT_SEGMENT, {_SITE: site, _PART: str(index)},
+                        {SegmentField.DATA: data, SegmentField.POINTS: points,
+                         SegmentField.PARTS: len(parts), SegmentField.DIRTY: False}, span))
+                    expected[span] = expected.get(span, 0) + points
+                    packed += points
+            self.replace_range((SeriesName.ROOM_COUNT_SEGMENT,), lo, hi, {_SITE: site},
+                               samples)
+            moved = [span for span, points in self._raw_per_span(site, lo, hi).items()
+                     if points != expected.get(span, 0)]
+            if moved:
+                self._post_write(series(SeriesName.ROOM_COUNT_SEGMENT).family.value,
+                                 "\n".join(_dirty_line(site, span) for span in moved))
+        log.debug("packed %d room_count points of %s into segments", packed, site)
+        return packed
+
+    def _raw_per_span(self, site: str, lo: int, hi: int) -> dict[int, int]:
+        """Span -> raw ``room_count`` points (with a room) influxd holds for it now."""
+        query = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
+                 f" FROM {self._from(SeriesName.ROOM_COUNT)}"
+                 f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                 f" AND {quote_ident(_ROOM)} != '' AND time >= {lo}ms AND time < {hi}ms"
+                 f" GROUP BY time({SPAN_MS // 60_000}m)")
+        found: dict[int, int] = {}
+        for block in self.influxql(query):
+            for span, points in block.get("values") or ():
+                if points:
+                    found[int(span)] = int(points)
         return found
 
     def _from(self, series_name: str) -> str:
@@ -289,11 +411,18 @@ class InfluxStore:
             log.info("retention policy %s on %s: %s", name, self.settings.database, duration)
 
     def delete_series(self, series_name: str, tags: Mapping[str, str] | None = None) -> None:
+        """Room counts take their site's packed segments with them (all of them without a
+        site tag): a segment packs every room of a site-span."""
         where = " AND ".join(
             f"{quote_ident(k)} = {quote_literal(v)}" for k, v in sorted((tags or {}).items())
         )
         query = f"DROP SERIES FROM {quote_ident(series_name)}"
         self.influxql(f"{query} WHERE {where}" if where else query, method="POST")
+        if series_name == SeriesName.ROOM_COUNT:
+            site = (tags or {}).get(_SITE)
+            segments = f"DROP SERIES FROM {quote_ident(SeriesName.ROOM_COUNT_SEGMENT)}"
+            self.influxql(f"{segments} WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
+                          if site is not None else segments, method="POST")
 
     def replace_range(
         self, series_names: Sequence[str], start_ms: int, end_ms: int,
@@ -307,6 +436,14 @@ class InfluxStore:
         ])
         for name in series_names:  # DELETE spans every retention policy of the database
             self.influxql(f"DELETE FROM {quote_ident(name)} WHERE {where}", method="POST")
+        if SeriesName.ROOM_COUNT in series_names:  # its site-spans' segments go with it
+            site = tags.get(_SITE)
+            where = " AND ".join([
+                *([f"{quote_ident(_SITE)} = {quote_literal(site)}"] if site is not None else []),
+                f"time >= {start_ms // SPAN_MS * SPAN_MS}ms", f"time < {end_ms}ms",
+            ])
+            self.influxql(f"DELETE FROM {quote_ident(SeriesName.ROOM_COUNT_SEGMENT)} "
+                          f"WHERE {where}", method="POST")
         if samples:
             self.write(samples)
 
@@ -349,6 +486,24 @@ def _add_count_rows(found: dict[str, CountColumns], chunk: dict[str, Any], query
                 columns = found[room] = CountColumns()
             columns.times_ms.extend(times)
             columns.counts.extend(counts)
+
+
+def _dirty_line(site: str, span_ms: int) -> str:
+    """The mark a room-count write leaves on part 0 of a packed site-span."""
+    tags = {_SITE: site, _PART: "0"}
+    return f"{_tag_part(SeriesName.ROOM_COUNT_SEGMENT, tags)}{SegmentField.DIRTY}=true {span_ms}"
+
+
+def _span_of(counts: Mapping[str, CountColumns], span: int) -> dict[str, CountColumns]:
+    """Each room's points in ``[span, span + SPAN_MS)`` (its columns in time order)."""
+    found: dict[str, CountColumns] = {}
+    for room, columns in counts.items():
+        times = columns.times_ms
+        lo = bisect.bisect_left(times, span)
+        hi = bisect.bisect_left(times, span + SPAN_MS, lo)
+        if hi > lo:
+            found[room] = CountColumns(times[lo:hi], columns.counts[lo:hi])
+    return found
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:

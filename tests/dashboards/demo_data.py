@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from softplace.storage.base import Sample
+from softplace.storage.base import CountColumns, Sample
+from softplace.storage.segments import SPAN_MS, encode_span
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -44,6 +45,23 @@ def room_counts(now_ms: int) -> Iterator[Sample]:
             hour = (t // HOUR_MS) % 24
             yield Sample("room_count", _room_tags(room),
                          {"count": _count(hour, room[6], salt), "sources": 1}, t)
+
+
+def count_segments(now_ms: int) -> Iterator[Sample]:
+    """The last whole six-hour span of each site's room counts, packed as the detector does."""
+    span = now_ms // SPAN_MS * SPAN_MS - SPAN_MS
+    per_site: dict[str, dict[str, CountColumns]] = {}
+    for sample in room_counts(now_ms):
+        if span <= sample.time_ms < span + SPAN_MS:
+            columns = per_site.setdefault(sample.tags["site"], {}).setdefault(
+                sample.tags["room"], CountColumns())
+            columns.times_ms.append(sample.time_ms)
+            columns.counts.append(int(sample.fields["count"]))
+    for site, counts in sorted(per_site.items()):
+        parts = encode_span(counts)
+        for index, (data, points) in enumerate(parts):
+            yield Sample("room_count_segment", {"site": site, "part": str(index)}, {
+                "data": data, "points": points, "parts": len(parts), "dirty": False}, span)
 
 
 def sensor_health(now_ms: int) -> Iterator[Sample]:
@@ -161,5 +179,6 @@ def statuses(now_ms: int) -> Iterator[Sample]:
 
 
 def all_samples(now_ms: int) -> list[Sample]:
-    return [*room_counts(now_ms), *sensor_health(now_ms), *deadletters(now_ms),
+    return [*room_counts(now_ms), *count_segments(now_ms), *sensor_health(now_ms),
+            *deadletters(now_ms),
             *derived(now_ms), *releases(now_ms), *statuses(now_ms)]

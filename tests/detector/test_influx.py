@@ -12,6 +12,7 @@ from detector.report import build_report
 from detector.service import DetectorService
 from detector.settings import DetectorSettings
 from softplace.storage.base import Store
+from softplace.storage.segments import SPAN_MS, whole_spans
 from tests.detector.helpers import HOUR, MIN, at, count_samples, registry, scratch_store, site
 
 # within the raw retention (influxd drops older points): the Monday of last week
@@ -65,3 +66,28 @@ def test_influx_service_follows_the_store_like_batch(influx_store: Store, tmp_pa
     run_batch(memory, registry(), "s1", MON, MON + dt.timedelta(days=2), settings=settings)
     assert _derived(influx_store, "room_measure") == _derived(memory, "room_measure")
     assert _derived(influx_store, "breach") == _derived(memory, "breach")
+
+
+def test_influx_batch_packs_the_hours_it_passes_and_reads_them_back_the_same(
+    influx_store: Store,
+) -> None:
+    from softplace.storage.influx import InfluxStore
+
+    assert isinstance(influx_store, InfluxStore)
+    _fill(influx_store)
+    end = MON + dt.timedelta(days=2)
+    raw = run_batch(influx_store, registry(), "s1", MON, end, write=False)
+    assert influx_store._packed_spans("s1", at(MON), at(end)) == {}  # written: marked only
+    run_batch(influx_store, registry(), "s1", MON, end)  # writes results and packs
+    first, last = whole_spans(at(MON), at(end))
+    packed = influx_store._packed_spans("s1", at(MON), at(end))
+    assert len(packed) == (last - first) // SPAN_MS and all(packed.values())
+    again = run_batch(influx_store, registry(), "s1", MON, end, write=False)  # from segments
+    assert again.results == raw.results and again.readings == raw.readings
+    # a point stored late into a packed hour: read from the raw series, results follow it
+    influx_store.write(count_samples(site(), "meet", [(at(MON, "15:00") + 30_000, 2)]))
+    late = run_batch(influx_store, registry(), "s1", MON, end, write=False)
+    influx_store.count_segments = False
+    assert late.results == run_batch(influx_store, registry(), "s1", MON, end,
+                                     write=False).results
+    assert late.results != raw.results
