@@ -39,13 +39,16 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
+import dataclasses
 import datetime as dt
+import functools
 import io
 import itertools
 import json
 import math
 import os
 import random
+import resource
 import tempfile
 import time
 from array import array
@@ -58,7 +61,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from detector.batch import run_site_batch
+from detector.batch import run_site_batch, run_sites_parallel
 from detector.chunks import chunk_ms, detector_from, run_chunks, warmup_ms
 from detector.settings import DetectorSettings
 from devkit.services import Influxd
@@ -112,6 +115,15 @@ def make_site_registry(rooms: int) -> Registry:
             } for b in range((rooms + 99) // 100)],
         }],
     })
+
+
+def make_city_registry(rooms: int) -> Registry:
+    """The same rooms as ``make_site_registry``, each building a site of its own (a city's
+    branches and libraries): what ``softplace detect --workers`` spreads over processes."""
+    (site,) = make_site_registry(rooms).model_dump(mode="json")["sites"]
+    return Registry.model_validate({"sites": [
+        {**site, "id": f"bench-{building['id']}", "buildings": [building]}
+        for building in site["buildings"]]})
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -377,7 +389,50 @@ def add(rows: list[tuple[str, int, Timed]], what: str, readings: int, result: Ti
                   f"{result.cpu_s:.2f} s CPU, influxd {result.server_cpu_s or 0:.2f} s CPU")
 
 
-def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str, int, Timed]]:
+def children_cpu_s() -> float:
+    """CPU of this process's children that ended (a process pool's workers, once shut)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def bench_city(server: Influxd, data: SiteData, settings: DetectorSettings,
+               workers: int) -> list[tuple[str, int, Timed]]:
+    """The same rooms and counts as a city of sites (one a building), packed, then read and
+    analysed ``workers`` sites at a time (``run_sites_parallel``, as ``softplace detect
+    --workers``): wall, and the CPU of this process and its workers."""
+    city = make_city_registry(len(data.sparse))
+    store = InfluxStore(server.settings_for("city"))
+    store.apply_retention(RetentionSettings(raw_days=days_kept(data)).policies())
+    end_ms = data.start_ms + data.minutes * MIN
+    for site in city.sites:
+        rooms = {p.room.id for p in site.placed_rooms()}
+        write_points(server, "city", line_protocol(
+            site, {room: columns for room, columns in data.sparse.items() if room in rooms}))
+    wait_idle(server)
+    for site in city.sites:
+        lo = (data.start_ms - warmup_ms(settings, site)) // SPAN_MS * SPAN_MS
+        hi = -(-(end_ms + s_to_ms(settings.hold_s)) // SPAN_MS) * SPAN_MS
+        store.pack_room_counts(site.id, lo, hi)
+    store.close()
+    console.print(f"  city of {len(city.sites)} sites written and packed; influxd idle after "
+                  f"{wait_idle(server):.0f} s")
+    opener = functools.partial(InfluxStore, server.settings_for("city"))
+
+    def analyse() -> int:
+        return sum(found["readings"] for found in run_sites_parallel(
+            opener, city.sites, data.start_ms, end_ms, workers=workers, settings=settings,
+            write=False))
+    children = children_cpu_s()
+    result = timed(analyse, server)
+    result = dataclasses.replace(result, cpu_s=result.cpu_s + children_cpu_s() - children)
+    rows: list[tuple[str, int, Timed]] = []
+    add(rows, f"influxd {ANALYSED}, packed spans, {len(city.sites)} sites, {workers} at a time",
+        data.readings, result)
+    return rows
+
+
+def bench_influx(site: Site, data: SiteData, dense_rooms: int,
+                 workers: int) -> list[tuple[str, int, Timed]]:
     """(what, readings represented, timing) rows for the influxd figures."""
     rows: list[tuple[str, int, Timed]] = []
     end_ms = data.start_ms + data.minutes * MIN
@@ -431,6 +486,7 @@ def bench_influx(site: Site, data: SiteData, dense_rooms: int) -> list[tuple[str
                 add(rows, f"narrow read of raw points as {label}, {sizes[0] / 1e6:.1f} MB",
                     data.readings, result)
             store.close()
+            rows.extend(bench_city(server, data, settings, workers))
             if dense_rooms:
                 dense_store = InfluxStore(server.settings_for("dense"))
                 dense_store.count_segments = False
@@ -460,6 +516,8 @@ def main() -> None:
     parser.add_argument("--dense-influx-rooms", type=int, default=100,
                         help="rooms whose dense series is also written to and read from influxd")
     parser.add_argument("--skip-influx", action="store_true")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes of the city run (softplace detect --workers)")
     args = parser.parse_args()
     registry = make_site_registry(args.rooms)
     site = registry.sites[0]
@@ -486,7 +544,8 @@ def main() -> None:
             rows.append((f"detector {what}, {layout}", source.readings,
                          Timed(source.readings if dense else source.points, cpu, cpu), goal))
     if not args.skip_influx:
-        for what, readings, result in bench_influx(site, data, args.dense_influx_rooms):
+        for what, readings, result in bench_influx(site, data, args.dense_influx_rooms,
+                                                      args.workers):
             rows.append((what, readings, result, None))
     table = Table(title="Detector throughput (readings represented; CPU of this process)")
     for column in ("what", "readings", "points", "wall s", "CPU s", "influxd CPU s",

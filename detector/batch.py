@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -165,3 +167,32 @@ def summary(result: BatchResult) -> dict[str, Any]:
         "breaches": len(result.results.breaches), "written": result.written,
         "late_dropped": result.late_dropped,
     }
+
+
+StoreOpener = Callable[[], Store]  # picklable (a module-level function, or a partial of one)
+
+
+def _site_summary(open_store: StoreOpener, site: Site, start: TimeArg, end: TimeArg,
+                  settings: DetectorSettings, write: bool) -> dict[str, Any]:
+    """One site's batch in a worker process of its own, with a store of its own."""
+    store = open_store()
+    try:
+        return summary(run_site_batch(store, site, start, end, settings=settings, write=write))
+    finally:
+        store.close()
+
+
+def run_sites_parallel(
+    open_store: StoreOpener, sites: Sequence[Site], start: TimeArg, end: TimeArg, *,
+    workers: int, settings: DetectorSettings | None = None, write: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """``run_site_batch`` for each site, ``workers`` sites at a time in processes of their
+    own (sites share nothing, so a city's recompute uses every core); yields each site's
+    ``summary`` as it finishes. A failing site raises here, after the others finished."""
+    settings = settings or DetectorSettings()
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_site_summary, open_store, site, start, end, settings, write)
+                   for site in sites]
+        for future in as_completed(futures):
+            yield future.result()

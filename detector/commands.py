@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from detector.batch import BatchResult, run_batch, summary
+from detector.batch import BatchResult, run_batch, run_sites_parallel, summary
 from detector.idle_slots import find_idle_slots, to_ical, to_json
 from detector.importer import CsvImportError, decode, parse_counts
 from detector.measures import RoomRef
@@ -32,7 +33,7 @@ from softplace.errors import SoftPlaceError
 from softplace.lifecycle import stop_on_signals
 from softplace.registry import Registry, load_registry
 from softplace.schema import SeriesName
-from softplace.settings import ObserveSettings
+from softplace.settings import KernelSettings, ObserveSettings
 from softplace.storage.base import Store
 from softplace.timeutil import datetime_to_ms, local_date, local_ms, ms_to_datetime
 
@@ -61,11 +62,28 @@ def _open(
 
 def batch_sentence(result: BatchResult) -> str:
     """What a recompute did, as one sentence."""
-    late = f"; {result.late_dropped} late readings dropped" if result.late_dropped else ""
-    return (f"site {result.site}: {result.readings} readings -> "
-            f"{len(result.results.intervals)} intervals, {len(result.results.measures)} "
-            f"daily measures, {len(result.results.breaches)} breaches; {result.written} "
-            f"points written{late}")
+    return summary_sentence(summary(result))
+
+
+def summary_sentence(found: Mapping[str, Any]) -> str:
+    """``batch_sentence`` from a batch's ``summary`` (what a worker process sends back)."""
+    late = f"; {found['late_dropped']} late readings dropped" if found["late_dropped"] else ""
+    return (f"site {found['site']}: {found['readings']} readings -> {found['intervals']} "
+            f"intervals, {found['measures']} daily measures, {found['breaches']} breaches; "
+            f"{found['written']} points written{late}")
+
+
+def _kernel(settings: KernelSettings) -> KernelSettings:
+    """The shared sections alone: what a worker process needs to open the store (the
+    application's settings class is assembled at run time, so it does not pickle)."""
+    return KernelSettings.model_construct(
+        **{name: getattr(settings, name) for name in KernelSettings.model_fields})
+
+
+def _worker_store(settings: KernelSettings) -> Store:
+    from softplace.storage import open_store
+
+    return open_store(settings, apply_retention=False)
 
 
 @click.command()
@@ -76,10 +94,12 @@ def batch_sentence(result: BatchResult) -> str:
 @click.option("--since", type=LOCAL_DAY, help="first start only: begin at this local day")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               help="text: a sentence per site; json: one object per site")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="recompute: this many sites at a time, each in a process of its own")
 @pass_app
 def detect(
     app: AppContext, *, sites: tuple[str, ...], start: dt.date | None, end: dt.date | None,
-    once: bool, since: dt.date | None, fmt: str,
+    once: bool, since: dt.date | None, fmt: str, workers: int,
 ) -> None:
     """Follow room readings and write intervals, daily measures and breaches.
 
@@ -93,6 +113,20 @@ def detect(
     store, registry = _open(app, create=start is None)
     settings = app.section(DetectorSettings)
     try:
+        if start is not None and end is not None and workers > 1:
+            chosen = [registry.site(site_id) for site_id in sites] or list(registry.sites)
+            opener = functools.partial(_worker_store, _kernel(app.settings))
+            with Progress(console=console, transient=True,
+                          disable=not console.is_terminal) as progress:
+                task = progress.add_task(f"recomputing {len(chosen)} sites, {workers} at a "
+                                         "time", total=len(chosen))
+                for found in run_sites_parallel(opener, chosen, start,
+                                                end + dt.timedelta(days=1), workers=workers,
+                                                settings=settings):
+                    progress.advance(task)
+                    click.echo(json.dumps(found) if fmt == "json"
+                               else escape(summary_sentence(found)))
+            return
         if start is not None and end is not None:
             for site_id in sites or [s.id for s in registry.sites]:
                 with Progress(console=console, transient=True,
