@@ -303,38 +303,44 @@ class InfluxStore:
             counts: dict[str, CountColumns] = {}
             self._raw_counts(site, lo, hi, counts)
             samples: list[Sample] = []
-            expected: dict[int, int] = {}
+            expected: dict[int, tuple[int, int]] = {}  # span -> (points, sum of counts)
             for span in range(lo, hi, SPAN_MS):
-                parts = encode_span(_span_of(counts, span)) or [(empty_part(), 0)]
+                rooms = _span_of(counts, span)
+                if rooms:
+                    expected[span] = (sum(len(c) for c in rooms.values()),
+                                      sum(sum(c.counts) for c in rooms.values()))
+                parts = encode_span(rooms) or [(empty_part(), 0)]
                 for index, (data, points) in enumerate(parts):
                     samples.append(Sample.checked_upstream(
                         SeriesName.ROOM_COUNT_SEGMENT, {_SITE: site, _PART: str(index)},
                         {SegmentField.DATA: data, SegmentField.POINTS: points,
                          SegmentField.PARTS: len(parts), SegmentField.DIRTY: False}, span))
-                    expected[span] = expected.get(span, 0) + points
                     packed += points
             self.replace_range((SeriesName.ROOM_COUNT_SEGMENT,), lo, hi, {_SITE: site},
                                samples)
-            moved = [span for span, points in self._raw_per_span(site, lo, hi).items()
-                     if points != expected.get(span, 0)]
+            now = self._raw_per_span(site, lo, hi)
+            moved = [span for span in sorted(now.keys() | expected.keys())
+                     if now.get(span) != expected.get(span)]
             if moved:
                 self._post_write(series(SeriesName.ROOM_COUNT_SEGMENT).family.value,
                                  "\n".join(_dirty_line(site, span) for span in moved))
         log.debug("packed %d room_count points of %s into segments", packed, site)
         return packed
 
-    def _raw_per_span(self, site: str, lo: int, hi: int) -> dict[int, int]:
-        """Span -> raw ``room_count`` points (with a room) influxd holds for it now."""
-        query = (f"SELECT count({quote_ident(RoomCountField.COUNT)})"
+    def _raw_per_span(self, site: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
+        """Span -> (raw ``room_count`` points with a room, their counts' sum) influxd holds
+        for it now: the sum catches a point rewritten with another count meanwhile."""
+        count = quote_ident(RoomCountField.COUNT)
+        query = (f"SELECT count({count}), sum({count})"
                  f" FROM {self._from(SeriesName.ROOM_COUNT)}"
                  f" WHERE {quote_ident(_SITE)} = {quote_literal(site)}"
                  f" AND {quote_ident(_ROOM)} != '' AND time >= {lo}ms AND time < {hi}ms"
                  f" GROUP BY time({SPAN_MS // 60_000}m)")
-        found: dict[int, int] = {}
+        found: dict[int, tuple[int, int]] = {}
         for block in self.influxql(query):
-            for span, points in block.get("values") or ():
+            for span, points, total in block.get("values") or ():
                 if points:
-                    found[int(span)] = int(points)
+                    found[int(span)] = (int(points), int(total))
         return found
 
     def _from(self, series_name: str) -> str:
