@@ -24,10 +24,13 @@ both layouts count the same ``rooms x days x 1440`` readings. Printed:
   write, then, with influxd idle (its CPU polled until it stops moving), everything
   else in that steady state: ``run_site_batch`` over the whole range reading the raw
   points through ``InfluxStore.room_counts`` (read and analysed, wall and CPU seconds of
-  both processes); the hours packed into ``room_count_segment`` (what the detector does
-  as it passes each hour); ``run_site_batch`` again, now reading the packed hours (each
-  checked against influxd's count of the hour's raw points); the bare reads; the narrow
-  query in JSON, CSV and msgpack; the dense layout for ``--dense-influx-rooms`` rooms.
+  both processes); the 6-h spans packed into ``room_count_segment`` (what the detector
+  does as it passes each span); ``run_site_batch`` again, now reading the packed spans
+  (those not marked dirty); the bare reads; the narrow query in JSON, CSV and msgpack;
+  the same rooms as a city of sites (a building each) read from packed spans and
+  analysed ``--workers`` sites at a time (``run_sites_parallel``, what ``softplace
+  detect --workers`` runs; CPU of this process and its workers); the dense layout for
+  ``--dense-influx-rooms`` rooms.
 
 The targets (issue 11) are printed as ratios: batch >= 5 M readings/s, streaming >=
 200 k readings/s, the month read from influxd and analysed in < 10 s (wall, and CPU of
