@@ -79,6 +79,21 @@ class Will:
     retain: bool = True
 
 
+
+def _remaining_length(buf: bytes, header: int) -> tuple[int, int] | None:
+    """The Remaining Length after the fixed header byte at ``header`` (MQTT's variable
+    byte integer): (length, where the body starts), or None when ``buf`` ends inside it
+    or it runs over 4 bytes (left for paho's reader)."""
+    pos, length, shift = header + 1, 0, 0
+    while pos < len(buf) and pos - header <= 4:
+        byte = buf[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return length, pos
+        shift += 7
+    return None
+
 class Client(paho.Client):
     """paho's client with cheaper I/O per message, same protocol and callbacks.
 
@@ -126,16 +141,10 @@ class Client(paho.Client):
                         if not self.suppress_exceptions:
                             raise
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
-        pos, length, shift = start + 1, 0, 0
-        while True:
-            if pos >= len(buf) or pos - start > 4:
-                return super()._packet_read()
-            byte = buf[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
+        found = _remaining_length(buf, start)
+        if found is None:
+            return super()._packet_read()
+        length, pos = found
         end = pos + length
         if end > len(buf):
             return super()._packet_read()
@@ -168,16 +177,10 @@ class Client(paho.Client):
             header = buf[pos]
             if (header & 0xF0) != _PUBLISH or (header & _QOS_BITS) > _QOS1_BITS:
                 break
-            body, length, shift = pos + 1, 0, 0
-            while body < size and body - pos <= 4:
-                byte = buf[body]
-                body += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    break
-                shift += 7
-            else:
+            found = _remaining_length(buf, pos)
+            if found is None:
                 break
+            length, body = found
             end = body + length
             if end > size or length < 2:
                 break
