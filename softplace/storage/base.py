@@ -169,6 +169,6 @@ class CountPacker(Protocol):
     def pack_room_counts(self, site: str, start_ms: int, end_ms: int) -> int:
         """Pack the whole spans (six hours) of ``[start_ms, end_ms)`` of ``site``'s room
         counts so that ``room_counts`` reads them cheaply, in place of any earlier packing;
-        returns the points packed. ``room_counts`` answers the same with or without it: it checks a
-        packed span against the raw series and reads raw where they differ."""
+        returns the points packed. ``room_counts`` answers the same with or without it: a
+        packed span that a room-count write touched since is read from the raw series."""
         ...

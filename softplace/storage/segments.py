@@ -22,9 +22,9 @@ from array import array
 from collections.abc import Iterator, Mapping
 
 from softplace.storage.base import CountColumns
+from softplace.timeutil import MS_PER_H
 
-HOUR_MS = 3_600_000
-SPAN_MS = 6 * HOUR_MS  # what one segment holds: the batch's default chunk, on UTC multiples;
+SPAN_MS = 6 * MS_PER_H  # what one segment holds: the batch's default chunk, on UTC multiples;
 # fewer, longer spans decode with less work per room, a late point sends more back to raw
 VERSION = "v1:"
 PART_BYTES = 40_000  # raw bytes per part: base64 of it, incompressible, stays under 64 KB
