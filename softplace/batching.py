@@ -3,7 +3,6 @@ arrive one by one into one durable write each."""
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -15,37 +14,9 @@ T = TypeVar("T")
 LINGER_POLL_S = 0.005
 
 
-def take_batch(
-    source: queue.Queue[T], max_items: int, linger_s: float = 0.0, wait_s: float = 0.2
-) -> list[T]:
-    """Wait up to ``wait_s`` for a first item, then let more arrive for ``linger_s`` (0:
-    only what is there) unless ``max_items`` are waiting already, and take up to
-    ``max_items``.
-
-    The linger sleeps and then drains: waiting on the queue item by item would wake this
-    thread (and hand the GIL over) once per item of a live stream."""
-    try:
-        batch = [source.get(timeout=wait_s)]
-    except queue.Empty:
-        return []
-    if linger_s > 0:
-        deadline = time.monotonic() + linger_s
-        while source.qsize() < max_items - 1:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            time.sleep(min(remaining, LINGER_POLL_S))
-    while len(batch) < max_items:
-        try:
-            batch.append(source.get_nowait())
-        except queue.Empty:
-            break
-    return batch
-
-
 class BatchQueue(Generic[T]):
     """A bounded queue handed over in batches: the producer puts what one read gave in one
-    call (one lock, one wake-up), the consumer takes a batch the way ``take_batch`` does.
+    call (one lock, one wake-up), the consumer takes a batch (``take``).
     Nothing is ever held beyond ``bound``: a producer with more waits for room."""
 
     def __init__(self, bound: int) -> None:
@@ -81,9 +52,12 @@ class BatchQueue(Generic[T]):
 
     def take(self, max_items: int, linger_s: float = 0.0, wait_s: float = 0.2,
              linger_for: Callable[[T], float] | None = None) -> list[T]:
-        """``take_batch`` for this queue: wait up to ``wait_s`` for a first item, let more
-        arrive for ``linger_s`` (or what ``linger_for`` says for that first item) unless
-        ``max_items`` wait already, take up to ``max_items``."""
+        """Wait up to ``wait_s`` for a first item, let more arrive for ``linger_s`` (or what
+        ``linger_for`` says for that first item) unless ``max_items`` wait already, take up
+        to ``max_items``.
+
+        The linger sleeps and then drains: waiting on the queue item by item would wake this
+        thread (and hand the GIL over) once per item of a live stream."""
         items = self._items
         if not items:
             with self._not_empty:
