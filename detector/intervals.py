@@ -139,11 +139,10 @@ class RoomTracker:
         if watermark_ms < self.clock_ms:
             return
         columns = self._columns
-        if columns is not None and not self._buffer and columns[0][-1] < watermark_ms and (
-            self._apply_columns(*columns)
-        ):  # the store's columns alone, all due and in order: applied as they are
-            pass
-        else:
+        # the store's columns alone, all due and in order: applied as they are
+        applied = (columns is not None and not self._buffer and columns[0][-1] < watermark_ms
+                   and self._apply_columns(*columns))
+        if not applied:
             self._queue_columns()
             buffer = self._buffer
             if buffer:
